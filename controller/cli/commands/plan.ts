@@ -1,0 +1,78 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { parseFlags } from '../../../shared/cli/flags.ts';
+import { table, toJson } from '../../../shared/cli/output.ts';
+import type { CliContext } from '../../../shared/cli/run-main.ts';
+import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
+import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
+import { issuesToProblems, messages } from '../../../shared/schema/format-issues.ts';
+import { PlanFile } from '../../../shared/schema/plan-file.ts';
+import { explain, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
+import { loadFleetSpec } from '../../spec/load.ts';
+
+const Flags = z.object({
+  file: z.string().min(1),
+  previous: z.string().min(1).optional(),
+  rebalance: z.boolean().default(false),
+  json: z.boolean().default(false),
+  out: z.string().min(1).optional(),
+});
+
+/** `onionfleet plan`: exit 0 feasible, 3 infeasible (explained), 2 invalid input. Publishes nothing. */
+export async function planCommand(opts: unknown, ctx: CliContext): Promise<void> {
+  const flags = parseFlags(Flags, opts);
+  const spec = await loadFleetSpec(flags.file);
+  const previous = flags.previous === undefined ? null : await loadPrevious(flags.previous);
+  const result = plan(spec, previous, { rebalance: flags.rebalance });
+  const document = planDocument(spec.fleet, result);
+  if (flags.out !== undefined) await writeFileAtomic(flags.out, toJson(document));
+  ctx.output.out(flags.json ? toJson(document) : renderPlan(spec.fleet, result, document.explanations));
+  if (!result.feasible) ctx.setExitCode(EXIT.refused);
+}
+
+/** The `plan --json` object of fleet-spec.md, plus `fleet` and `metrics`. */
+export function planDocument(fleet: string, result: PlanResult) {
+  return {
+    feasible: result.feasible,
+    placements: result.placement,
+    diff: result.diff,
+    explanations: explain(result.metrics.unmet),
+    fleet,
+    metrics: { mode: result.metrics.mode, packing: result.metrics.packing, groups: result.metrics.groups },
+  };
+}
+
+async function loadPrevious(path: string): Promise<PreviousPlacement[]> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not a JSON plan written by `plan --json --out`';
+    throw new InvalidInputError([{ source: path, message: why }], { cause: err });
+  }
+  const parsed = PlanFile.safeParse(raw, { error: messages, reportInput: true });
+  if (!parsed.success) throw new InvalidInputError(issuesToProblems(path, parsed.error.issues, raw));
+  return parsed.data.placements;
+}
+
+function renderPlan(fleet: string, result: PlanResult, explanations: readonly string[]): string {
+  if (!result.feasible) {
+    return [`fleet ${fleet}: infeasible — nothing would be published`, ...explanations.map((e) => `  ✗ ${e}`)].join('\n');
+  }
+  const { metrics, diff } = result;
+  const devices = new Set(result.placement.map((p) => p.device)).size;
+  const lines = [`fleet ${fleet}: feasible — ${result.placement.length} instances on ${devices} devices (${metrics.mode} plan)`];
+  for (const g of metrics.groups) {
+    const rows = result.placement.filter((p) => p.group === g.group);
+    lines.push(
+      '',
+      `${g.group} (${g.tier}${g.dedicated ? ', dedicated' : ''}): ${g.devices} devices, SMP over ${g.operators} operators, ` +
+        `${g.locations} locations, ${g.jurisdictions} jurisdictions`,
+      table([['instance', 'device', 'operator', 'location', 'jurisdiction'], ...rows.map((p) => [p.instance, p.device, p.operator, p.location, p.jurisdiction])]),
+    );
+  }
+  lines.push('', `diff: +${diff.added.length} added  ~${diff.moved.length} moved  -${diff.removed.length} removed  =${diff.kept.length} kept`);
+  for (const id of diff.moved) lines.push(`  ~ ${id} (new onion address: members need a new bundle)`);
+  for (const id of diff.removed) lines.push(`  - ${id}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,59 @@
+/**
+ * Why a group could not be placed. A group that cannot be placed even on an otherwise empty fleet
+ * breaks one of its own tier's rules (which one is found by checking them one at a time, in the
+ * order of fleet-spec.md's table); one that fits alone lost out to the other groups.
+ */
+import { rejectDevice, type FilterCounts } from './filters.ts';
+import { GroupWork } from './group-work.ts';
+import { emptyLoad, type GroupInfo, type Model } from './model.ts';
+import { placeGroup, type GroupOutcome } from './place-group.ts';
+import type { Unmet } from './types.ts';
+
+export function diagnose(model: Model, g: GroupInfo, failure: Extract<GroupOutcome, { ok: false }>, placedBefore: readonly string[]): Unmet {
+  const work = new GroupWork(model, emptyLoad(model));
+  const alone = placeGroup({ work, group: g, previous: new Map(), sticky: 'none', packing: 'compact' });
+  const base = { group: g.id, tier: g.tier };
+  if (alone.ok) return { rule: 'shared-capacity', ...base, kind: failure.kind, placedBefore, filtered: failure.filtered };
+
+  const { filtered } = alone;
+  const { rules } = g;
+  if (alone.kind === 'xftp') {
+    if (rules.xftpApart) return { rule: 'xftp-apart', ...base, filtered };
+    return { rule: 'capacity', ...base, kind: 'xftp', needed: g.xftp, available: 0, maxPerOperator: g.xftp, maxPerDevice: g.xftp, filtered };
+  }
+
+  work.reset();
+  const eligible = model.devices.filter((d) => rejectDevice(work, g, d.index, 'smp') === null);
+  const distinct = (pick: (d: (typeof eligible)[number]) => number, names: readonly string[]) =>
+    [...new Set(eligible.map(pick))].map((i) => names[i] ?? '').sort();
+  const operators = distinct((d) => d.operator, model.operators);
+  const locations = distinct((d) => d.location, model.locations);
+  const jurisdictions = distinct((d) => d.jurisdiction, model.jurisdictions);
+  if (operators.length < rules.minOperators) return { rule: 'operators', ...base, needed: rules.minOperators, eligible: operators, filtered };
+  if (locations.length < rules.minLocations) return { rule: 'locations', ...base, needed: rules.minLocations, eligible: locations, filtered };
+  if (jurisdictions.length < rules.minJurisdictions) {
+    return { rule: 'jurisdictions', ...base, needed: rules.minJurisdictions, eligible: jurisdictions, filtered };
+  }
+  const available = capacityWithinCaps(work, g, eligible);
+  if (available < g.smp) {
+    return { rule: 'capacity', ...base, kind: 'smp', needed: g.smp, available, maxPerOperator: rules.maxPerOperator, maxPerDevice: rules.maxPerDevice, filtered };
+  }
+  return { rule: 'diversity', ...base, operators: rules.minOperators, locations: rules.minLocations, jurisdictions: rules.minJurisdictions, filtered };
+}
+
+/** Most SMP instances the eligible devices hold under the per-device and per-operator caps. */
+function capacityWithinCaps(work: GroupWork, g: GroupInfo, eligible: readonly { index: number; operator: number }[]): number {
+  const perOperator = new Map<number, number>();
+  for (const d of eligible) {
+    const room = Math.min(work.smpRoom(d.index), g.rules.maxPerDevice);
+    perOperator.set(d.operator, (perOperator.get(d.operator) ?? 0) + room);
+  }
+  let total = 0;
+  for (const room of perOperator.values()) total += Math.min(room, g.rules.maxPerOperator);
+  return total;
+}
+
+/** Sum of filter counts, for "N devices filtered". */
+export function filteredTotal(filtered: FilterCounts): number {
+  return Object.values(filtered).reduce((a, b) => a + b, 0);
+}

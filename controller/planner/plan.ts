@@ -1,0 +1,191 @@
+/**
+ * The planner: all groups, most constrained first. Pure and deterministic: the same spec, previous
+ * placement and options give the same result, byte for byte.
+ *
+ * Attempts, in order (each one starts from an empty load):
+ * 1. the groups ordered dedicated first, then by tier, size and id; sticky when a previous placement
+ *    is given (instances stay unless their device is not eligible or the tier's caps forbid it);
+ * 2. on failure, the groups that failed are promoted to the front and the attempt repeated — this is
+ *    what finds placements a greedy order misses (a dedicated group that needs the devices a shared
+ *    group would otherwise spread over);
+ * 3. each of those first spreading every group over as many devices as it can, then packing compactly
+ *    (fewer devices per group leaves whole devices for dedicated groups);
+ * 4. if sticky attempts fail, the same without holding previous devices (they stay a preference):
+ *    moves are then needed for the fleet to hold, and the diff shows them.
+ * Nothing partial is returned: if every attempt fails the placement is empty and `metrics.unmet`
+ * says why, group by group.
+ */
+import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import { diagnose } from './diagnose.ts';
+import { GroupWork } from './group-work.ts';
+import { buildModel, emptyLoad, instanceId, type GroupInfo, type Model } from './model.ts';
+import { placeGroup, type GroupOutcome, type GroupPlacement } from './place-group.ts';
+import type { Packing, StickyMode } from './place-smp.ts';
+import { minSmpForTier, TIER_RANK } from './tier-rules.ts';
+import type { Diff, GroupMetrics, Placement, PlanMetrics, PlanOptions, PlanResult, PreviousPlacement, Unmet } from './types.ts';
+
+const MAX_PROMOTIONS = 4;
+const PACKINGS: readonly Packing[] = ['spread', 'compact'];
+
+interface Failure {
+  readonly group: GroupInfo;
+  readonly outcome: Extract<GroupOutcome, { ok: false }>;
+  readonly placedBefore: readonly string[];
+}
+
+type AttemptResult = { ok: true; placements: Map<number, GroupPlacement> } | { ok: false; failures: Failure[] };
+
+export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | null, options: PlanOptions = {}): PlanResult {
+  const model = buildModel(spec);
+  const prevDevice = new Map<string, number>();
+  for (const p of previous ?? []) {
+    const d = model.deviceIndex.get(p.device);
+    if (d !== undefined) prevDevice.set(p.instance, d);
+  }
+  const tooSmall: Unmet[] = model.groups
+    .filter((g) => g.smp < minSmpForTier(g.rules))
+    .map((g) => ({ rule: 'instances-for-tier', group: g.id, tier: g.tier, smp: g.smp, needed: minSmpForTier(g.rules) }));
+  const order = [...model.groups].filter((g) => g.smp >= minSmpForTier(g.rules)).sort(mostConstrainedFirst);
+
+  const baseMode: StickyMode = previous === null || previous.length === 0 ? 'none' : options.rebalance ? 'prefer' : 'hold';
+  const stickyModes: StickyMode[] = baseMode === 'hold' ? ['hold', 'prefer'] : [baseMode];
+  let attempts = 0;
+  let firstFailure: Extract<AttemptResult, { ok: false }> | null = null;
+  let success: { placements: Map<number, GroupPlacement>; sticky: StickyMode; packing: Packing } | null = null;
+  search: for (const sticky of stickyModes) {
+    for (const packing of PACKINGS) {
+      let current = order;
+      for (let i = 0; i <= MAX_PROMOTIONS; i++) {
+        attempts++;
+        const result = attempt(model, current, prevDevice, sticky, packing);
+        if (result.ok) {
+          success = { placements: result.placements, sticky, packing };
+          break search;
+        }
+        firstFailure ??= result;
+        const promoted = promote(current, result.failures);
+        if (promoted === null) break;
+        current = promoted;
+      }
+    }
+  }
+  const mode: PlanMetrics['mode'] =
+    baseMode === 'none' ? 'fresh' : baseMode === 'prefer' ? 'rebalance' : success?.sticky === 'prefer' ? 'replanned' : 'sticky';
+
+  const unmet = [...tooSmall, ...(success === null ? (firstFailure?.failures ?? []).map((f) => diagnose(model, f.group, f.outcome, f.placedBefore)) : [])];
+  const placements = unmet.length === 0 && success !== null ? success.placements : null;
+  const feasible = placements !== null;
+  const placement = placements === null ? [] : toPlacements(model, placements);
+  return {
+    feasible,
+    placement,
+    diff: feasible ? diffOf(previous ?? [], placement) : { added: [], moved: [], removed: [], kept: [] },
+    metrics: {
+      mode,
+      packing: success?.packing ?? null,
+      attempts,
+      devices: model.devices.length,
+      activeDevices: model.devices.filter((d) => d.state === 'active').length,
+      instances: model.groups.reduce((n, g) => n + g.smp + g.xftp, 0),
+      groups: groupMetrics(model, placements ?? new Map()),
+      unmet,
+    },
+  };
+}
+
+function mostConstrainedFirst(a: GroupInfo, b: GroupInfo): number {
+  return (
+    Number(b.dedicated) - Number(a.dedicated) ||
+    TIER_RANK[b.tier] - TIER_RANK[a.tier] ||
+    b.smp + b.xftp - (a.smp + a.xftp) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+/** `order` with the failed groups moved to the front, or null when that changes nothing. */
+function promote(order: readonly GroupInfo[], failures: readonly Failure[]): GroupInfo[] | null {
+  const failed = new Set(failures.map((f) => f.group.index));
+  const promoted = [...order.filter((g) => failed.has(g.index)), ...order.filter((g) => !failed.has(g.index))];
+  return promoted.every((g, k) => g === order[k]) ? null : promoted;
+}
+
+/** Places every group in `order`; a group that fails is recorded and skipped so all failures are found. */
+function attempt(model: Model, order: readonly GroupInfo[], previous: ReadonlyMap<string, number>, sticky: StickyMode, packing: Packing): AttemptResult {
+  const work = new GroupWork(model, emptyLoad(model));
+  const placements = new Map<number, GroupPlacement>();
+  const failures: Failure[] = [];
+  const placedBefore: string[] = [];
+  for (const group of order) {
+    const outcome = placeGroup({ work, group, previous, sticky, packing });
+    if (outcome.ok) {
+      work.commit(group);
+      placements.set(group.index, outcome.placement);
+      placedBefore.push(group.id);
+    } else {
+      failures.push({ group, outcome, placedBefore: [...placedBefore] });
+    }
+  }
+  return failures.length === 0 ? { ok: true, placements } : { ok: false, failures };
+}
+
+function toPlacements(model: Model, placements: ReadonlyMap<number, GroupPlacement>): Placement[] {
+  const out: Placement[] = [];
+  for (const g of model.groups) {
+    const p = placements.get(g.index);
+    if (p === undefined) continue;
+    const emit = (kind: 'smp' | 'xftp', devices: readonly number[]) =>
+      devices.forEach((d, i) => {
+        const dev = model.devices[d];
+        if (dev === undefined) return;
+        out.push({
+          group: g.id,
+          kind,
+          instance: instanceId(g.id, kind, i + 1),
+          device: dev.id,
+          operator: model.operators[dev.operator] ?? '',
+          location: model.locations[dev.location] ?? '',
+          jurisdiction: model.jurisdictions[dev.jurisdiction] ?? '',
+        });
+      });
+    emit('smp', p.smp);
+    emit('xftp', p.xftp);
+  }
+  return out;
+}
+
+/** added / moved / removed / kept instance ids, each sorted. */
+export function diffOf(previous: readonly PreviousPlacement[], next: readonly Placement[]): Diff {
+  const before = new Map(previous.map((p) => [p.instance, p.device]));
+  const now = new Set<string>();
+  const added: string[] = [];
+  const moved: string[] = [];
+  const kept: string[] = [];
+  for (const p of next) {
+    now.add(p.instance);
+    const was = before.get(p.instance);
+    if (was === undefined) added.push(p.instance);
+    else if (was === p.device) kept.push(p.instance);
+    else moved.push(p.instance);
+  }
+  const removed = [...before.keys()].filter((id) => !now.has(id));
+  const sort = (xs: string[]) => xs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { added: sort(added), moved: sort(moved), removed: sort(removed), kept: sort(kept) };
+}
+
+function groupMetrics(model: Model, placements: ReadonlyMap<number, GroupPlacement>): GroupMetrics[] {
+  return model.groups.map((g) => {
+    const p = placements.get(g.index);
+    const smp = (p?.smp ?? []).flatMap((d) => model.devices[d] ?? []);
+    const all = [...smp, ...(p?.xftp ?? []).flatMap((d) => model.devices[d] ?? [])];
+    return {
+      group: g.id,
+      tier: g.tier,
+      dedicated: g.dedicated,
+      placed: p !== undefined,
+      devices: new Set(all.map((d) => d.index)).size,
+      operators: new Set(smp.map((d) => d.operator)).size,
+      locations: new Set(smp.map((d) => d.location)).size,
+      jurisdictions: new Set(smp.map((d) => d.jurisdiction)).size,
+    };
+  });
+}

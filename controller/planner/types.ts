@@ -1,0 +1,95 @@
+import type { Tier } from '../../shared/schema/fleet-spec.ts';
+import type { FilterCounts } from './filters.ts';
+import type { Kind } from './group-work.ts';
+
+/** One instance on one device; the element of `plan --json`'s `placements` (fleet-spec.md). */
+export interface Placement {
+  readonly group: string;
+  readonly kind: Kind;
+  readonly instance: string;
+  readonly device: string;
+  readonly operator: string;
+  readonly location: string;
+  readonly jurisdiction: string;
+}
+
+/** What the planner needs of an earlier plan: where each instance was. */
+export interface PreviousPlacement {
+  readonly instance: string;
+  readonly device: string;
+}
+
+export interface PlanOptions {
+  /** Permit optional moves that improve spread: stickiness becomes a tie-break, not a rule. */
+  readonly rebalance?: boolean;
+}
+
+export interface Diff {
+  readonly added: readonly string[];
+  readonly moved: readonly string[];
+  readonly removed: readonly string[];
+  readonly kept: readonly string[];
+}
+
+/**
+ * Why a group could not be placed: a closed set of rules, each with what the explanation needs.
+ * `filtered` counts the devices each feasibility check turned away (the first failing check per device).
+ */
+export type Unmet =
+  | { readonly rule: 'instances-for-tier'; readonly group: string; readonly tier: Tier; readonly smp: number; readonly needed: number }
+  | {
+      readonly rule: 'operators' | 'locations' | 'jurisdictions';
+      readonly group: string;
+      readonly tier: Tier;
+      readonly needed: number;
+      /** The distinct operators (locations, jurisdictions) that have eligible devices. */
+      readonly eligible: readonly string[];
+      readonly filtered: FilterCounts;
+    }
+  | { readonly rule: 'diversity'; readonly group: string; readonly tier: Tier; readonly operators: number; readonly locations: number; readonly jurisdictions: number; readonly filtered: FilterCounts }
+  | {
+      readonly rule: 'capacity';
+      readonly group: string;
+      readonly tier: Tier;
+      readonly kind: Kind;
+      readonly needed: number;
+      /** How many of the kind eligible devices can hold within the tier's caps. */
+      readonly available: number;
+      readonly maxPerOperator: number;
+      readonly maxPerDevice: number;
+      readonly filtered: FilterCounts;
+    }
+  | { readonly rule: 'xftp-apart'; readonly group: string; readonly tier: Tier; readonly filtered: FilterCounts }
+  | { readonly rule: 'shared-capacity'; readonly group: string; readonly tier: Tier; readonly kind: Kind; readonly placedBefore: readonly string[]; readonly filtered: FilterCounts };
+
+export interface GroupMetrics {
+  readonly group: string;
+  readonly tier: Tier;
+  readonly dedicated: boolean;
+  readonly placed: boolean;
+  readonly devices: number;
+  readonly operators: number;
+  readonly locations: number;
+  readonly jurisdictions: number;
+}
+
+export interface PlanMetrics {
+  /** sticky: previous placement held; rebalance: asked for; replanned: sticky failed, moves were needed; fresh: no previous. */
+  readonly mode: 'fresh' | 'sticky' | 'rebalance' | 'replanned';
+  /** How the successful attempt packed groups onto devices; null when infeasible. */
+  readonly packing: 'spread' | 'compact' | null;
+  readonly attempts: number;
+  readonly devices: number;
+  readonly activeDevices: number;
+  readonly instances: number;
+  readonly groups: readonly GroupMetrics[];
+  readonly unmet: readonly Unmet[];
+}
+
+export interface PlanResult {
+  readonly feasible: boolean;
+  /** Empty when infeasible: nothing partial is ever returned. */
+  readonly placement: readonly Placement[];
+  readonly diff: Diff;
+  readonly metrics: PlanMetrics;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages onionfleet's development, tests and demo need, and only those missing.
+# Idempotent; silent when everything is present; runs as root without prompting (uses sudo otherwise).
+set -euo pipefail
+
+# package            what we use from it
+packages=(
+  nats-server        # the control-plane bus (JetStream KV)
+  tor                # tor and tor-gencert: onion services and the private test network
+  openssh-server     # sshd: SSH over Tor, enrollment tests, `sshd -t` validation
+  age                # interop tests: members decrypt bundles with the age CLI
+  openssl            # the SimpleX server doubles make their certificates with it
+  nftables           # `nft -c -f` validates the rendered firewall
+  systemd            # `systemd-analyze verify` validates the rendered units
+  microsocks         # a plain SOCKS5 server for download-through-proxy tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+export DEBIAN_FRONTEND=noninteractive
+echo "dev-deps: installing ${missing[*]}" >&2
+# A fresh machine may have no package lists yet; refresh only when an install is needed.
+if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/onionfleet-dev-deps.log 2>&1; then
+  "${sudo[@]}" apt-get update -qq >>/tmp/onionfleet-dev-deps.log 2>&1
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/onionfleet-dev-deps.log 2>&1 \
+    || { echo "dev-deps: apt-get install failed; see /tmp/onionfleet-dev-deps.log" >&2; exit 1; }
+fi
