@@ -7,13 +7,17 @@ import { rejectDevice, type FilterCounts } from './filters.ts';
 import { GroupWork } from './group-work.ts';
 import { emptyLoad, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome } from './place-group.ts';
+import { roomWithinCaps } from './place-smp.ts';
 import type { Unmet } from './types.ts';
 
 export function diagnose(model: Model, g: GroupInfo, failure: Extract<GroupOutcome, { ok: false }>, placedBefore: readonly string[]): Unmet {
   const work = new GroupWork(model, emptyLoad(model));
   const alone = placeGroup({ work, group: g, previous: new Map(), sticky: 'none', packing: 'compact' });
   const base = { group: g.id, tier: g.tier };
-  if (alone.ok) return { rule: 'shared-capacity', ...base, kind: failure.kind, placedBefore, filtered: failure.filtered };
+  if (alone.ok) {
+    const needed = failure.kind === 'smp' ? g.smp : g.xftp;
+    return { rule: 'shared-capacity', ...base, kind: failure.kind, needed, available: failure.room, placedBefore, filtered: failure.filtered };
+  }
 
   const { filtered } = alone;
   const { rules } = g;
@@ -34,26 +38,9 @@ export function diagnose(model: Model, g: GroupInfo, failure: Extract<GroupOutco
   if (jurisdictions.length < rules.minJurisdictions) {
     return { rule: 'jurisdictions', ...base, needed: rules.minJurisdictions, eligible: jurisdictions, filtered };
   }
-  const available = capacityWithinCaps(work, g, eligible);
+  const available = roomWithinCaps(work, g, eligible.map((d) => d.index));
   if (available < g.smp) {
     return { rule: 'capacity', ...base, kind: 'smp', needed: g.smp, available, maxPerOperator: rules.maxPerOperator, maxPerDevice: rules.maxPerDevice, filtered };
   }
   return { rule: 'diversity', ...base, operators: rules.minOperators, locations: rules.minLocations, jurisdictions: rules.minJurisdictions, filtered };
-}
-
-/** Most SMP instances the eligible devices hold under the per-device and per-operator caps. */
-function capacityWithinCaps(work: GroupWork, g: GroupInfo, eligible: readonly { index: number; operator: number }[]): number {
-  const perOperator = new Map<number, number>();
-  for (const d of eligible) {
-    const room = Math.min(work.smpRoom(d.index), g.rules.maxPerDevice);
-    perOperator.set(d.operator, (perOperator.get(d.operator) ?? 0) + room);
-  }
-  let total = 0;
-  for (const room of perOperator.values()) total += Math.min(room, g.rules.maxPerOperator);
-  return total;
-}
-
-/** Sum of filter counts, for "N devices filtered". */
-export function filteredTotal(filtered: FilterCounts): number {
-  return Object.values(filtered).reduce((a, b) => a + b, 0);
 }

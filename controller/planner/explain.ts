@@ -48,6 +48,6 @@ function sentence(u: Unmet): string {
     case 'xftp-apart':
       return `${who}: XFTP must run on a device that holds none of the group's SMP, and no such device is eligible${describeFiltered(u.filtered)} — add a device (of any operator), or set xftp: 0.`;
     case 'shared-capacity':
-      return `${who}: fits on its own but not beside ${list(u.placedBefore)}: its ${u.kind === 'smp' ? 'SMP' : 'XFTP'} found no room${describeFiltered(u.filtered)} — add devices or capacity, or make fewer groups dedicated.`;
+      return `${who}: fits on its own but not beside ${list(u.placedBefore)}: needs room for ${plural(u.needed, `${u.kind === 'smp' ? 'SMP' : 'XFTP'} instance`)} and ${u.available} ${u.available === 1 ? 'is' : 'are'} left within the tier's caps${describeFiltered(u.filtered)} — add devices or capacity, or make fewer groups dedicated.`;
   }
 }

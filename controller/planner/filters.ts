@@ -4,7 +4,7 @@
  * own state, then other groups' claims, then capacity, then the group's own rules.
  */
 import type { GroupWork, Kind } from './group-work.ts';
-import type { GroupInfo } from './model.ts';
+import { claimedByOther, type GroupInfo } from './model.ts';
 import { MEMORY_MB } from './tier-rules.ts';
 
 export const FILTER_REASONS = [
@@ -31,6 +31,14 @@ export function rejectDevice(work: GroupWork, g: GroupInfo, d: number, kind: Kin
   const owner = work.load.owner[d] ?? -1;
   if (owner !== -1 && owner !== g.index) return 'dedicated-to-other';
   if (g.dedicated && (work.load.groupsOn[d] ?? 0) > 0) return 'shared-with-other-groups';
+  const claims = work.load.claims;
+  if (claims !== null && claimedByOther(claims, d, g.index)) {
+    // Sticky: the device keeps its previous groups. A dedicated group may not join them, and no
+    // group may join a device a dedicated group had.
+    if (g.dedicated) return 'shared-with-other-groups';
+    const first = work.model.groups[claims.first[d] ?? -1];
+    if (first?.dedicated === true && claims.several[d] === 0) return 'dedicated-to-other';
+  }
   if (work.freeSlots(d) < 1) return 'full';
   if (work.freeMemory(d) < (kind === 'smp' ? MEMORY_MB.smp : MEMORY_MB.xftp)) return 'memory';
   if (kind === 'xftp' && g.rules.xftpApart && (work.smpOn[d] ?? 0) > 0) return 'holds-group-smp';

@@ -114,6 +114,44 @@ export function buildModel(spec: FleetSpec): Model {
   };
 }
 
+/**
+ * Which groups a previous placement had on each device. In sticky mode a device stays claimed by
+ * them, so a dedicated group placed earlier in the order does not take a device whose instances
+ * (and onion addresses) are meant to stay.
+ */
+export interface Claims {
+  /** A group previously on the device (-1: none). */
+  readonly first: Int32Array;
+  /** 1 when more than one group was. */
+  readonly several: Uint8Array;
+  /** Groups that may ignore the claims. */
+  readonly waived: ReadonlySet<number>;
+}
+
+/** True when a previous placement had a group other than `group` on device `d`, and `group` must respect it. */
+export function claimedByOther(claims: Claims, d: number, group: number): boolean {
+  if (claims.waived.has(group)) return false;
+  const first = claims.first[d] ?? -1;
+  return claims.several[d] === 1 || (first !== -1 && first !== group);
+}
+
+export function previousClaims(model: Model, previous: ReadonlyMap<string, number>, waived: ReadonlySet<number>): Claims {
+  const claims: Claims = { first: new Int32Array(model.devices.length).fill(-1), several: new Uint8Array(model.devices.length), waived };
+  const groupOf = new Map<string, number>();
+  for (const g of model.groups) {
+    for (let i = 1; i <= g.smp; i++) groupOf.set(instanceId(g.id, 'smp', i), g.index);
+    for (let i = 1; i <= g.xftp; i++) groupOf.set(instanceId(g.id, 'xftp', i), g.index);
+  }
+  for (const [instance, d] of previous) {
+    const g = groupOf.get(instance);
+    if (g === undefined) continue;
+    const first = claims.first[d] ?? -1;
+    if (first === -1) claims.first[d] = g;
+    else if (first !== g) claims.several[d] = 1;
+  }
+  return claims;
+}
+
 /** What is left on each device during one attempt, and which dedicated group owns it (-1: none). */
 export interface Load {
   readonly slots: Int32Array;
@@ -121,11 +159,13 @@ export interface Load {
   readonly owner: Int32Array;
   /** Number of distinct groups with at least one instance on the device. */
   readonly groupsOn: Int32Array;
+  /** Previous occupants that hold their devices (sticky mode), or null. */
+  readonly claims: Claims | null;
 }
 
-export function emptyLoad(model: Model): Load {
+export function emptyLoad(model: Model, claims: Claims | null = null): Load {
   const n = model.devices.length;
-  const load: Load = { slots: new Int32Array(n), memory: new Int32Array(n), owner: new Int32Array(n).fill(-1), groupsOn: new Int32Array(n) };
+  const load: Load = { slots: new Int32Array(n), memory: new Int32Array(n), owner: new Int32Array(n).fill(-1), groupsOn: new Int32Array(n), claims };
   for (const d of model.devices) {
     load.slots[d.index] = d.maxInstances;
     load.memory[d.index] = d.memoryMb - MEMORY_MB.deviceBase;

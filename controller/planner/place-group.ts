@@ -5,7 +5,7 @@
  */
 import { rejectDevice, type FilterCounts } from './filters.ts';
 import type { GroupWork, Kind } from './group-work.ts';
-import { pairHash, type GroupInfo } from './model.ts';
+import { instanceId, pairHash, type GroupInfo } from './model.ts';
 import { placeSmp, type Packing, type StickyMode } from './place-smp.ts';
 import { placeXftp } from './place-xftp.ts';
 
@@ -14,7 +14,7 @@ export interface GroupPlacement {
   readonly xftp: readonly number[];
 }
 
-export type GroupOutcome = { ok: true; placement: GroupPlacement } | { ok: false; kind: Kind; filtered: FilterCounts };
+export type GroupOutcome = { ok: true; placement: GroupPlacement } | { ok: false; kind: Kind; filtered: FilterCounts; room: number };
 
 export interface PlaceGroupInput {
   readonly work: GroupWork;
@@ -24,25 +24,48 @@ export interface PlaceGroupInput {
   readonly packing: Packing;
 }
 
+/** Reservations tried for XFTP, best first, before the group is given up. */
+const RESERVATION_TRIES = 6;
+
 /** Places `group` tentatively in `work`; the caller commits on success. */
 export function placeGroup(input: PlaceGroupInput): GroupOutcome {
-  const first = attempt(input, new Set());
+  const first = attempt(input, keptXftpDevices(input));
   if (first.ok || first.kind === 'smp' || !input.group.rules.xftpApart) return first;
-  const reserved = reserveForXftp(input);
-  if (reserved.size === 0) return first;
-  const second = attempt(input, reserved);
-  return second.ok ? second : first;
+  const order = reservationOrder(input);
+  for (let t = 0; t < RESERVATION_TRIES && t < order.length; t++) {
+    const reserved = new Set(order.slice(t, t + input.group.xftp));
+    const next = attempt(input, reserved);
+    if (next.ok) return next;
+  }
+  return first;
+}
+
+/** Sticky and apart: the devices of the group's previous XFTP stay free of its SMP. */
+function keptXftpDevices(input: PlaceGroupInput): Set<number> {
+  const { group } = input;
+  const kept = new Set<number>();
+  if (input.sticky !== 'hold' || !group.rules.xftpApart) return kept;
+  for (let i = 1; i <= group.xftp; i++) {
+    const d = input.previous.get(instanceId(group.id, 'xftp', i));
+    if (d !== undefined) kept.add(d);
+  }
+  return kept;
 }
 
 function attempt(input: PlaceGroupInput, reserved: ReadonlySet<number>): GroupOutcome {
   const smp = placeSmp({ ...input, reserved });
-  if (!smp.ok) return { ok: false, kind: 'smp', filtered: smp.filtered };
+  if (!smp.ok) return { ok: false, kind: 'smp', filtered: smp.filtered, room: smp.room };
   const xftp = placeXftp(input);
-  if (!xftp.ok) return { ok: false, kind: 'xftp', filtered: xftp.filtered };
+  if (!xftp.ok) return { ok: false, kind: 'xftp', filtered: xftp.filtered, room: xftp.room };
   return { ok: true, placement: { smp: smp.devices, xftp: xftp.devices } };
 }
 
-function reserveForXftp(input: PlaceGroupInput): Set<number> {
+/**
+ * Devices to try keeping free for XFTP, best first: those whose operator/location/jurisdiction
+ * other candidates repeat (the SMP spread loses least), then those whose operator has the most
+ * room beyond its cap (the SMP capacity loses least), then a stable hash.
+ */
+function reservationOrder(input: PlaceGroupInput): number[] {
   const { work, group } = input;
   const { devices, locations, jurisdictions } = work.model;
   work.reset();
@@ -52,12 +75,17 @@ function reserveForXftp(input: PlaceGroupInput): Set<number> {
   };
   const candidates: number[] = [];
   const repeats = new Map<number, number>();
+  const operatorRoom = new Map<number, number>();
   for (let d = 0; d < devices.length; d++) {
     if (rejectDevice(work, group, d, 'smp') !== null) continue;
+    const op = devices[d]?.operator ?? -1;
     candidates.push(d);
     repeats.set(signature(d), (repeats.get(signature(d)) ?? 0) + 1);
+    operatorRoom.set(op, (operatorRoom.get(op) ?? 0) + Math.min(work.smpRoom(d), group.rules.maxPerDevice));
   }
-  const score = (d: number) => (repeats.get(signature(d)) ?? 0) * 4_294_967_296 - pairHash(group.hash, devices[d]?.hash ?? 0);
-  candidates.sort((a, b) => score(b) - score(a) || a - b);
-  return new Set(candidates.slice(0, group.xftp));
+  const slack = (d: number) => (operatorRoom.get(devices[d]?.operator ?? -1) ?? 0) - group.rules.maxPerOperator - Math.min(work.smpRoom(d), group.rules.maxPerDevice);
+  const hash = (d: number) => pairHash(group.hash, devices[d]?.hash ?? 0);
+  return candidates.sort(
+    (a, b) => (repeats.get(signature(b)) ?? 0) - (repeats.get(signature(a)) ?? 0) || slack(b) - slack(a) || hash(b) - hash(a) || a - b,
+  );
 }

@@ -36,7 +36,8 @@ export interface SmpInput {
   readonly reserved: ReadonlySet<number>;
 }
 
-export type SmpOutcome = { ok: true; devices: number[] } | { ok: false; filtered: FilterCounts };
+/** On failure: the devices filtered per reason, and how many SMP the candidates could hold within the caps. */
+export type SmpOutcome = { ok: true; devices: number[] } | { ok: false; filtered: FilterCounts; room: number };
 
 const SEARCH_BUDGET = 20_000;
 
@@ -54,7 +55,21 @@ export function placeSmp(input: SmpInput): SmpOutcome {
   const shortlist = buildShortlist(input, candidates);
   let devices = assign(input, shortlist);
   if (devices === null && shortlist.length < candidates.length) devices = assign(input, candidates);
-  return devices === null ? { ok: false, filtered } : { ok: true, devices };
+  if (devices !== null) return { ok: true, devices };
+  work.reset();
+  return { ok: false, filtered, room: roomWithinCaps(work, group, candidates) };
+}
+
+/** Most SMP instances `candidates` hold under the tier's per-device and per-operator caps. */
+export function roomWithinCaps(work: GroupWork, g: GroupInfo, candidates: readonly number[]): number {
+  const perOperator = new Map<number, number>();
+  for (const d of candidates) {
+    const op = work.model.devices[d]?.operator ?? -1;
+    perOperator.set(op, (perOperator.get(op) ?? 0) + Math.min(work.smpRoom(d), g.rules.maxPerDevice));
+  }
+  let total = 0;
+  for (const room of perOperator.values()) total += Math.min(room, g.rules.maxPerOperator);
+  return total;
 }
 
 /** Room first, then a stable per-(group, device) hash so groups spread over different devices. */
@@ -198,7 +213,9 @@ function seedDiversity(input: SmpInput, list: readonly number[], free: number): 
     }
     return false;
   };
-  const found = search(free);
+  // Iterative deepening: the fewest seed devices first, so the group claims as few as it must.
+  let found = false;
+  for (let limit = unmet(); limit <= free && !found && budget > 0; limit++) found = search(limit);
   for (const d of chosen) work.remove(d, 'smp'); // the caller adds them back with their instance
   return found ? chosen : null;
 }

@@ -16,7 +16,8 @@ export interface XftpInput {
   readonly packing: Packing;
 }
 
-export type XftpOutcome = { ok: true; devices: number[] } | { ok: false; filtered: FilterCounts };
+/** On failure: the devices filtered per reason, and how many XFTP instances could be placed. */
+export type XftpOutcome = { ok: true; devices: number[] } | { ok: false; filtered: FilterCounts; room: number };
 
 /** Adds the XFTP instances to `work` (which holds the group's SMP). On failure `work` is unchanged. */
 export function placeXftp(input: XftpInput): XftpOutcome {
@@ -39,7 +40,7 @@ export function placeXftp(input: XftpInput): XftpOutcome {
     if (d === -1) d = bestXftpDevice(input, candidates, input.sticky === 'prefer' ? prev : -1);
     if (d === -1) {
       undo();
-      return { ok: false, filtered };
+      return { ok: false, filtered, room: i };
     }
     work.add(d, 'xftp');
     at.push(d);

@@ -10,7 +10,8 @@
  *    group would otherwise spread over);
  * 3. each of those first spreading every group over as many devices as it can, then packing compactly
  *    (fewer devices per group leaves whole devices for dedicated groups);
- * 4. if sticky attempts fail, the same without holding previous devices (they stay a preference):
+ * 4. if sticky attempts fail, the groups that failed may take devices other groups held (those
+ *    groups' instances there move), and failing that, previous devices become a mere preference:
  *    moves are then needed for the fleet to hold, and the diff shows them.
  * Nothing partial is returned: if every attempt fails the placement is empty and `metrics.unmet`
  * says why, group by group.
@@ -18,7 +19,7 @@
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import { diagnose } from './diagnose.ts';
 import { GroupWork } from './group-work.ts';
-import { buildModel, emptyLoad, instanceId, type GroupInfo, type Model } from './model.ts';
+import { buildModel, emptyLoad, instanceId, previousClaims, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome, type GroupPlacement } from './place-group.ts';
 import type { Packing, StickyMode } from './place-smp.ts';
 import { minSmpForTier, TIER_RANK } from './tier-rules.ts';
@@ -31,6 +32,25 @@ interface Failure {
   readonly group: GroupInfo;
   readonly outcome: Extract<GroupOutcome, { ok: false }>;
   readonly placedBefore: readonly string[];
+}
+
+/**
+ * How an attempt treats the previous placement. hold: instances stay and their devices stay
+ * claimed by their groups, except that groups in `waived` may take claimed devices (displacing
+ * fewer instances than a full re-plan); prefer: the previous device is only a tie-break.
+ */
+interface Stance {
+  readonly sticky: StickyMode;
+  readonly waived: ReadonlySet<number>;
+}
+
+/** Rounds of waiving claims for the groups that failed, before holding is given up. */
+const WAIVE_ROUNDS = 2;
+
+function relax(stance: Stance, failed: ReadonlySet<number>, round: number): Stance {
+  const waived = new Set([...stance.waived, ...failed]);
+  if (waived.size > stance.waived.size && round < WAIVE_ROUNDS) return { sticky: 'hold', waived };
+  return { sticky: 'prefer', waived: new Set() };
 }
 
 type AttemptResult = { ok: true; placements: Map<number, GroupPlacement> } | { ok: false; failures: Failure[] };
@@ -48,29 +68,36 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
   const order = [...model.groups].filter((g) => g.smp >= minSmpForTier(g.rules)).sort(mostConstrainedFirst);
 
   const baseMode: StickyMode = previous === null || previous.length === 0 ? 'none' : options.rebalance ? 'prefer' : 'hold';
-  const stickyModes: StickyMode[] = baseMode === 'hold' ? ['hold', 'prefer'] : [baseMode];
   let attempts = 0;
   let firstFailure: Extract<AttemptResult, { ok: false }> | null = null;
-  let success: { placements: Map<number, GroupPlacement>; sticky: StickyMode; packing: Packing } | null = null;
-  search: for (const sticky of stickyModes) {
-    for (const packing of PACKINGS) {
+  let success: { placements: Map<number, GroupPlacement>; stance: Stance; packing: Packing } | null = null;
+  const stances: Stance[] = [{ sticky: baseMode, waived: new Set() }];
+  for (let s = 0; s < stances.length && success === null; s++) {
+    const stance = stances[s] ?? { sticky: baseMode, waived: new Set() };
+    const failed = new Set<number>();
+    search: for (const packing of PACKINGS) {
       let current = order;
       for (let i = 0; i <= MAX_PROMOTIONS; i++) {
         attempts++;
-        const result = attempt(model, current, prevDevice, sticky, packing);
+        const result = attempt(model, current, prevDevice, stance, packing);
         if (result.ok) {
-          success = { placements: result.placements, sticky, packing };
+          success = { placements: result.placements, stance, packing };
           break search;
         }
         firstFailure ??= result;
+        for (const f of result.failures) failed.add(f.group.index);
         const promoted = promote(current, result.failures);
         if (promoted === null) break;
         current = promoted;
       }
     }
+    if (success === null && stance.sticky === 'hold') stances.push(relax(stance, failed, s));
   }
   const mode: PlanMetrics['mode'] =
-    baseMode === 'none' ? 'fresh' : baseMode === 'prefer' ? 'rebalance' : success?.sticky === 'prefer' ? 'replanned' : 'sticky';
+    baseMode === 'none' ? 'fresh'
+    : baseMode === 'prefer' ? 'rebalance'
+    : success?.stance.sticky === 'hold' && success.stance.waived.size === 0 ? 'sticky'
+    : 'replanned';
 
   const unmet = [...tooSmall, ...(success === null ? (firstFailure?.failures ?? []).map((f) => diagnose(model, f.group, f.outcome, f.placedBefore)) : [])];
   const placements = unmet.length === 0 && success !== null ? success.placements : null;
@@ -110,8 +137,10 @@ function promote(order: readonly GroupInfo[], failures: readonly Failure[]): Gro
 }
 
 /** Places every group in `order`; a group that fails is recorded and skipped so all failures are found. */
-function attempt(model: Model, order: readonly GroupInfo[], previous: ReadonlyMap<string, number>, sticky: StickyMode, packing: Packing): AttemptResult {
-  const work = new GroupWork(model, emptyLoad(model));
+function attempt(model: Model, order: readonly GroupInfo[], previous: ReadonlyMap<string, number>, stance: Stance, packing: Packing): AttemptResult {
+  const { sticky } = stance;
+  const claims = sticky === 'hold' ? previousClaims(model, previous, stance.waived) : null;
+  const work = new GroupWork(model, emptyLoad(model, claims));
   const placements = new Map<number, GroupPlacement>();
   const failures: Failure[] = [];
   const placedBefore: string[] = [];

@@ -60,7 +60,17 @@ export type Unmet =
       readonly filtered: FilterCounts;
     }
   | { readonly rule: 'xftp-apart'; readonly group: string; readonly tier: Tier; readonly filtered: FilterCounts }
-  | { readonly rule: 'shared-capacity'; readonly group: string; readonly tier: Tier; readonly kind: Kind; readonly placedBefore: readonly string[]; readonly filtered: FilterCounts };
+  | {
+      readonly rule: 'shared-capacity';
+      readonly group: string;
+      readonly tier: Tier;
+      readonly kind: Kind;
+      readonly needed: number;
+      /** Room left for the kind after the groups placed before it. */
+      readonly available: number;
+      readonly placedBefore: readonly string[];
+      readonly filtered: FilterCounts;
+    };
 
 export interface GroupMetrics {
   readonly group: string;

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { explain, plan, type Placement } from '../../../controller/planner/index.ts';
+import { devicesOf, fleet } from '../../builders/fleet.ts';
+import { violations } from './rules.ts';
+
+const onDevice = (placement: readonly Placement[], device: string) => placement.filter((p) => p.device === device).map((p) => p.instance);
+
+describe('plan: feasible fleets satisfy every rule', () => {
+  it('puts a standard family on its one Pi', () => {
+    const spec = fleet([{ id: 'pi', operator: 'maria' }], [{ id: 'family', smp: 10, xftp: 1 }]);
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(result.placement).toHaveLength(11);
+    expect(new Set(result.placement.map((p) => p.device))).toEqual(new Set(['pi']));
+    expect(result.diff.added).toHaveLength(11);
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('spreads a high group over two operators with XFTP apart and devices dedicated', () => {
+    const spec = fleet([...devicesOf('alice', 2), ...devicesOf('bob', 1)], [{ id: 'news', tier: 'high', smp: 10, xftp: 1 }]);
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(violations(spec, result.placement)).toEqual([]);
+    const xftp = result.placement.find((p) => p.kind === 'xftp');
+    expect(result.placement.filter((p) => p.kind === 'smp' && p.device === xftp?.device)).toEqual([]);
+  });
+
+  it('meets the extreme tier: 3 operators, 3 jurisdictions, at most a quarter per device', () => {
+    const spec = fleet(
+      [
+        ...devicesOf('a', 2, { jurisdiction: 'IS' }),
+        ...devicesOf('b', 2, { jurisdiction: 'CH' }),
+        ...devicesOf('c', 3, { jurisdiction: 'EE' }),
+      ],
+      [{ id: 'src', tier: 'extreme', smp: 12, xftp: 1 }],
+    );
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('is not greedy: finds room for a dedicated group that a shared group would otherwise crowd out', () => {
+    // Three devices of 11 slots. The standard group alone would spread over all three; the high
+    // group needs two whole devices for SMP and a third without its SMP for XFTP... so both fit only
+    // if the standard group packs onto the XFTP device.
+    const spec = fleet(
+      [
+        { id: 'pi-a', operator: 'alice', maxInstances: 11 },
+        { id: 'pi-b', operator: 'bob', maxInstances: 11 },
+        { id: 'pi-c', operator: 'carol', maxInstances: 11 },
+      ],
+      [
+        { id: 'aaa-shared', tier: 'standard', smp: 6, xftp: 1 },
+        { id: 'zzz-news', tier: 'high', smp: 4, xftp: 0 },
+      ],
+    );
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('is not greedy across orders: a shared group placed first is moved out of the way of a dedicated one', () => {
+    // Dedicated elevated group wants 2 whole devices; the standard group must then squeeze into the third.
+    const spec = fleet(
+      devicesOf('op', 3, { maxInstances: 8 }),
+      [
+        { id: 'big', tier: 'standard', smp: 7, xftp: 1 },
+        { id: 'ded', tier: 'elevated', smp: 14, xftp: 2, dedicated: true },
+      ],
+    );
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('respects memory as well as maxInstances', () => {
+    // 300 base + 10 × 45 = 750 MB: a 700 MB device takes at most 8 SMP (660 MB).
+    const spec = fleet([{ id: 'small', operator: 'o', memoryMb: 700 }, { id: 'big', operator: 'o' }], [{ id: 'g', smp: 10, xftp: 0 }]);
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(onDevice(result.placement, 'small').length).toBeLessThanOrEqual(8);
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+});
+
+describe('plan: sticky, drain, rebalance', () => {
+  const base = () => fleet([...devicesOf('alice', 4), ...devicesOf('bob', 3)], [
+    { id: 'news', tier: 'high', smp: 8, xftp: 1 },
+    { id: 'fam', tier: 'standard', smp: 5, xftp: 1 },
+  ]);
+
+  it('keeps every instance when re-planned with its own previous plan', () => {
+    const spec = base();
+    const first = plan(spec, null);
+    const second = plan(spec, first.placement);
+    expect(second.placement).toEqual(first.placement);
+    expect(second.diff.kept).toHaveLength(first.placement.length);
+    expect([...second.diff.added, ...second.diff.moved, ...second.diff.removed]).toEqual([]);
+    expect(second.metrics.mode).toBe('sticky');
+  });
+
+  it('moves exactly the instances of a draining device', () => {
+    const spec = base();
+    const first = plan(spec, null);
+    const victim = first.placement.find((p) => p.group === 'news')?.device ?? '';
+    const drained = { ...spec, devices: spec.devices.map((d) => (d.id === victim ? { ...d, state: 'draining' as const } : d)) };
+    const second = plan(drained, first.placement);
+    expect(second.feasible).toBe(true);
+    expect(second.diff.moved).toEqual(onDevice(first.placement, victim).sort());
+    expect(onDevice(second.placement, victim)).toEqual([]);
+    expect(violations(drained, second.placement)).toEqual([]);
+  });
+
+  it('moves instances of a device that shrank below what it holds, and only as many as needed', () => {
+    const spec = fleet([{ id: 'pi-1', operator: 'o' }, { id: 'pi-2', operator: 'o' }], [{ id: 'g', smp: 10, xftp: 0 }]);
+    const first = plan(spec, null);
+    const onPi1 = onDevice(first.placement, 'pi-1').length;
+    const shrunk = { ...spec, devices: spec.devices.map((d) => (d.id === 'pi-1' ? { ...d, capacity: { ...d.capacity, maxInstances: 2 } } : d)) };
+    const second = plan(shrunk, first.placement);
+    expect(second.feasible).toBe(true);
+    expect(second.diff.moved).toHaveLength(onPi1 - 2);
+    expect(onDevice(second.placement, 'pi-1')).toHaveLength(2);
+  });
+
+  it('re-places instances whose previous device was deleted from the spec, and reports removed ones', () => {
+    const spec = base();
+    const first = plan(spec, null);
+    const gone = first.placement[0]?.device ?? '';
+    const smaller = { ...spec, devices: spec.devices.filter((d) => d.id !== gone), groups: spec.groups.filter((g) => g.id !== 'fam') };
+    const second = plan(smaller, first.placement);
+    expect(second.feasible).toBe(true);
+    expect(second.diff.removed).toEqual(first.placement.filter((p) => p.group === 'fam').map((p) => p.instance).sort());
+    expect(second.diff.moved).toEqual(onDevice(first.placement, gone).filter((id) => id.startsWith('news')).sort());
+  });
+
+  it('rebalances only with --rebalance: a lopsided sticky placement spreads out when asked', () => {
+    const one = fleet([{ id: 'pi-1', operator: 'o' }], [{ id: 'g', smp: 6, xftp: 0 }]);
+    const first = plan(one, null); // everything on pi-1
+    const grown = fleet([{ id: 'pi-1', operator: 'o' }, { id: 'pi-2', operator: 'o' }], [{ id: 'g', smp: 6, xftp: 0 }]);
+    const sticky = plan(grown, first.placement);
+    expect(sticky.diff.moved).toEqual([]);
+    const rebalanced = plan(grown, first.placement, { rebalance: true });
+    expect(rebalanced.metrics.mode).toBe('rebalance');
+    expect(onDevice(rebalanced.placement, 'pi-2')).toHaveLength(3);
+    expect(rebalanced.diff.moved).toHaveLength(3);
+  });
+
+  it('moves more than the lost device only when the tier cannot hold otherwise', () => {
+    // A standard group grows to high: half of its SMP must leave alice's devices.
+    const spec = fleet([...devicesOf('alice', 2), ...devicesOf('bob', 2)], [{ id: 'g', tier: 'standard', smp: 6, xftp: 0 }]);
+    const first = plan({ ...spec, devices: spec.devices.filter((d) => d.operator === 'alice') }, null);
+    const raised = { ...spec, groups: spec.groups.map((g) => ({ ...g, tier: 'high' as const })) };
+    const second = plan(raised, first.placement);
+    expect(second.feasible).toBe(true);
+    expect(second.diff.moved).toHaveLength(3);
+    expect(violations(raised, second.placement)).toEqual([]);
+  });
+});
+
+describe('plan: deterministic', () => {
+  it('gives identical output for the same input, and for devices listed in another order', () => {
+    const devices = [...devicesOf('alice', 4), ...devicesOf('bob', 3, { jurisdiction: 'NL' }), ...devicesOf('carol', 3, { jurisdiction: 'AT' })];
+    const groups = [{ id: 'x', tier: 'extreme' as const, smp: 9 }, { id: 'y', smp: 10 }];
+    const a = plan(fleet(devices, groups), null);
+    const b = plan(fleet([...devices].reverse(), groups), null);
+    expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+  });
+});
