@@ -3,6 +3,7 @@
  * per-location and per-jurisdiction counts in typed arrays sized once per attempt and reset
  * through a list of touched entries, so placing a group costs what it touches, not the fleet size.
  */
+import { DeviceIndex } from './device-index.ts';
 import { MEMORY_MB } from './tier-rules.ts';
 import type { GroupInfo, Load, Model } from './model.ts';
 
@@ -21,8 +22,12 @@ export class GroupWork {
   private readonly touched: number[] = [];
   private readonly mark: Uint8Array;
 
+  /** Candidate lookup for this attempt; kept current by {@link commit}. */
+  readonly index: DeviceIndex;
+
   constructor(readonly model: Model, readonly load: Load) {
     const d = model.devices.length;
+    this.index = new DeviceIndex(model, load);
     this.smpOn = new Int32Array(d);
     this.xftpOn = new Int32Array(d);
     this.mark = new Uint8Array(d);
@@ -104,6 +109,7 @@ export class GroupWork {
       load.memory[d] = (load.memory[d] ?? 0) - smp * MEMORY_MB.smp - xftp * MEMORY_MB.xftp;
       load.groupsOn[d] = (load.groupsOn[d] ?? 0) + 1;
       if (g.dedicated) load.owner[d] = g.index;
+      this.index.update(d);
     }
   }
 

@@ -55,7 +55,7 @@ function keptXftpDevices(input: PlaceGroupInput): Set<number> {
 function attempt(input: PlaceGroupInput, reserved: ReadonlySet<number>): GroupOutcome {
   const smp = placeSmp({ ...input, reserved });
   if (!smp.ok) return { ok: false, kind: 'smp', filtered: smp.filtered, room: smp.room };
-  const xftp = placeXftp(input);
+  const xftp = placeXftp(input, smp.shortlist);
   if (!xftp.ok) return { ok: false, kind: 'xftp', filtered: xftp.filtered, room: xftp.room };
   return { ok: true, placement: { smp: smp.devices, xftp: xftp.devices } };
 }

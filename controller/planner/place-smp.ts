@@ -1,8 +1,8 @@
 /**
  * Places one group's SMP instances. Why this order:
- * 1. scan: every device is checked once (reasons counted) and a shortlist is kept — the devices with
- *    the most room plus the best device of every operator, jurisdiction and (when the tier needs
- *    several) location — so the steps below cost O(shortlist), not O(fleet);
+ * 1. candidates: a few good devices from the attempt's index (candidates.ts), so the steps below
+ *    cost O(shortlist), not O(fleet); only if they fail is every device scanned (and the reasons
+ *    the others were turned away counted, for the explanation);
  * 2. keep: in sticky mode an instance stays on its previous device while that device is eligible
  *    and the tier's caps hold;
  * 3. seed: a bounded depth-first search adds devices until the tier's operators, locations and
@@ -10,11 +10,13 @@
  * 4. fill: every other instance goes to the best device by spread (fewest of the group on the
  *    device, operator, location), then room, then a stable hash — or, when packing compactly, to a
  *    device the group or other groups already use.
- * Caps per device and operator are laminar, so once 3 succeeds a fill that fails on the shortlist
- * is retried on the whole candidate list and then fails only when no placement exists.
+ * Caps per device and operator are laminar, so once 3 succeeds on the full scan the fill fails only
+ * when no placement exists.
  */
-import { rejectDevice, noFilterCounts, type FilterCounts } from './filters.ts';
+import { buildShortlist, quickCandidates, roomKey, scanAll, type Pools } from './candidates.ts';
+import { rejectDevice, type FilterCounts } from './filters.ts';
 import type { GroupWork } from './group-work.ts';
+import { lexLess } from './score.ts';
 import { instanceId, pairHash, type GroupInfo } from './model.ts';
 
 export type StickyMode = 'hold' | 'prefer' | 'none';
@@ -37,27 +39,34 @@ export interface SmpInput {
 }
 
 /** On failure: the devices filtered per reason, and how many SMP the candidates could hold within the caps. */
-export type SmpOutcome = { ok: true; devices: number[] } | { ok: false; filtered: FilterCounts; room: number };
+export type SmpOutcome = { ok: true; devices: number[]; shortlist: readonly number[] } | { ok: false; filtered: FilterCounts; room: number };
 
 const SEARCH_BUDGET = 20_000;
 
 export function placeSmp(input: SmpInput): SmpOutcome {
   const { work, group } = input;
   work.reset();
-  const filtered = noFilterCounts();
-  const candidates: number[] = [];
-  const count = work.model.devices.length;
-  for (let d = 0; d < count; d++) {
-    const reason = rejectDevice(work, group, d, 'smp');
-    if (reason !== null) filtered[reason]++;
-    else if (!input.reserved.has(d)) candidates.push(d);
-  }
-  const shortlist = buildShortlist(input, candidates);
-  let devices = assign(input, shortlist);
-  if (devices === null && shortlist.length < candidates.length) devices = assign(input, candidates);
-  if (devices !== null) return { ok: true, devices };
+  const previous = previousDevices(input);
+  const quick = quickCandidates(work, group, 'smp', previous, input.reserved);
+  const pools = group.dedicated ? buildShortlist(work, group, quick, previous) : { fill: quick, seed: quick };
+  let devices = assign(input, pools, false);
+  if (devices !== null) return { ok: true, devices, shortlist: pools.fill };
+  // The quick candidates were not enough: every device, with the reasons the others were turned away.
+  work.reset();
+  const { candidates, filtered } = scanAll(work, group, 'smp', input.reserved);
+  devices = assign(input, { fill: candidates, seed: candidates }, true);
+  if (devices !== null) return { ok: true, devices, shortlist: candidates };
   work.reset();
   return { ok: false, filtered, room: roomWithinCaps(work, group, candidates) };
+}
+
+function previousDevices(input: SmpInput): number[] {
+  const out: number[] = [];
+  for (let i = 1; i <= input.group.smp; i++) {
+    const d = input.previous.get(instanceId(input.group.id, 'smp', i));
+    if (d !== undefined) out.push(d);
+  }
+  return out;
 }
 
 /** Most SMP instances `candidates` hold under the tier's per-device and per-operator caps. */
@@ -72,47 +81,12 @@ export function roomWithinCaps(work: GroupWork, g: GroupInfo, candidates: readon
   return total;
 }
 
-/** Room first, then a stable per-(group, device) hash so groups spread over different devices. */
-function roomKey(work: GroupWork, g: GroupInfo, d: number): number {
-  return work.smpRoom(d) * 4_294_967_296 + pairHash(g.hash, work.model.devices[d]?.hash ?? 0);
-}
-
-function buildShortlist(input: SmpInput, candidates: readonly number[]): number[] {
-  const { work, group } = input;
-  const k = group.smp + 8;
-  if (candidates.length <= k * 2) return [...candidates];
-  const { devices } = work.model;
-  const top = new TopK(k);
-  const bestOf = (size: number) => ({ dev: new Int32Array(size).fill(-1), key: new Float64Array(size) });
-  const byOp = bestOf(work.model.operators.length);
-  const byJur = bestOf(work.model.jurisdictions.length);
-  const byLoc = group.rules.minLocations > 1 ? bestOf(work.model.locations.length) : null;
-  const offer = (best: { dev: Int32Array; key: Float64Array }, slot: number, d: number, key: number) => {
-    if ((best.dev[slot] ?? -1) === -1 || key > (best.key[slot] ?? 0)) {
-      best.dev[slot] = d;
-      best.key[slot] = key;
-    }
-  };
-  for (const d of candidates) {
-    const dev = devices[d];
-    if (dev === undefined) continue;
-    const key = roomKey(work, group, d);
-    top.offer(d, key);
-    offer(byOp, dev.operator, d, key);
-    offer(byJur, dev.jurisdiction, d, key);
-    if (byLoc) offer(byLoc, dev.location, d, key);
-  }
-  const picked = new Set<number>(top.items());
-  for (const best of [byOp, byJur, byLoc]) best?.dev.forEach((d) => d !== -1 && picked.add(d));
-  for (let i = 1; i <= group.smp; i++) {
-    const prev = input.previous.get(instanceId(group.id, 'smp', i));
-    if (prev !== undefined) picked.add(prev);
-  }
-  return [...picked].sort((a, b) => a - b);
-}
-
-/** Assigns every SMP instance to a device of `list`, or returns null. */
-function assign(input: SmpInput, list: readonly number[]): number[] | null {
+/**
+ * Assigns every SMP instance, seeding diversity from `pools.seed` and filling from `pools.fill`
+ * (plus the seeded and kept devices), or returns null. Kept instances are evicted to make room for
+ * the spread only when `evict` is set (the full scan): a shortlist's failure is no reason to move them.
+ */
+function assign(input: SmpInput, pools: Pools, evict: boolean): number[] | null {
   const { work, group } = input;
   work.reset();
   const n = group.smp;
@@ -133,21 +107,23 @@ function assign(input: SmpInput, list: readonly number[]): number[] | null {
   // (from the device holding most of the group, highest ordinal first).
   for (;;) {
     const free = at.filter((d) => d === -1).length;
-    const seeds = seedDiversity(input, list, free);
+    const seeds = seedDiversity(input, pools.seed, free);
     if (seeds !== null) {
       let s = 0;
       for (let i = 0; i < n && s < seeds.length; i++) if (at[i] === -1) put(i, seeds[s++] ?? -1);
       break;
     }
-    const victim = evictionVictim(work, at);
+    const victim = evict ? evictionVictim(work, at) : -1;
     if (victim === -1) return null;
     work.remove(at[victim] ?? -1, 'smp');
     at[victim] = -1;
   }
+  const list = pools.fill === pools.seed ? pools.fill : [...new Set([...pools.fill, ...at.filter((d) => d !== -1)])];
+  let need = at.filter((d) => d === -1).length + (group.rules.xftpApart ? 0 : group.xftp);
   for (let i = 0; i < n; i++) {
     if (at[i] !== -1) continue;
     const prev = input.sticky === 'prefer' ? (input.previous.get(instanceId(group.id, 'smp', i + 1)) ?? -1) : -1;
-    const d = bestFill(input, list, prev);
+    const d = bestFill(input, list, prev, need--);
     if (d === -1) return null;
     put(i, d);
   }
@@ -237,73 +213,46 @@ function representatives(input: SmpInput, list: readonly number[]): number[] {
 }
 
 /**
- * The device for one more instance. Lexicographic, smaller is better: packing (spread: fewest of the
- * group on the device; compact: a device the group, then any group, already uses), fewest of the
- * group on the operator and location, the previous device (prefer mode), most room, stable hash.
+ * The device for one more instance; smaller scores are better, compared in order.
+ * - dedicated groups claim whole devices, each lost to every other group, so they fill the devices
+ *   they hold first (balanced), and claim another only when the tier's caps or room demand it;
+ * - spread: fewest of the group on the device, operator and location, then the previous device
+ *   (prefer mode), then most room;
+ * - compact: a device the group uses, then one another group uses, then best fit (the smallest
+ *   room that still takes the group's remaining `need`, else the most room), then spread.
+ * A stable per-(group, device) hash breaks the last tie.
  */
-function bestFill(input: SmpInput, list: readonly number[], previous: number): number {
+function bestFill(input: SmpInput, list: readonly number[], previous: number, need: number): number {
   const { work, group } = input;
   const { devices } = work.model;
   const compact = input.packing === 'compact';
   let best = -1;
-  let [b0, b1, b2, b3, b4] = [0, 0, 0, 0, 0];
+  const bestScore = [0, 0, 0, 0, 0, 0, 0];
+  const score = [0, 0, 0, 0, 0, 0, 0];
   for (const d of list) {
     const dev = devices[d];
     if (dev === undefined || !canTake(input, d)) continue;
-    const s0 = compact ? ((work.smpOn[d] ?? 0) > 0 ? 0 : (work.load.groupsOn[d] ?? 0) > 0 ? 1 : 2) : (work.smpOn[d] ?? 0);
-    const s1 = work.opCount[dev.operator] ?? 0;
-    const s2 = work.locCount[dev.location] ?? 0;
-    const s3 = d === previous ? 0 : 1;
-    const s4 = -roomKey(work, group, d);
-    if (best === -1 || s0 < b0 || (s0 === b0 && (s1 < b1 || (s1 === b1 && (s2 < b2 || (s2 === b2 && (s3 < b3 || (s3 === b3 && s4 < b4)))))))) {
+    const onDevice = work.smpOn[d] ?? 0;
+    const onOperator = work.opCount[dev.operator] ?? 0;
+    const onLocation = work.locCount[dev.location] ?? 0;
+    const room = work.smpRoom(d);
+    const fit = room >= need ? room : 1_000_000 - room;
+    const notPrevious = d === previous ? 0 : 1;
+    if (group.dedicated) {
+      score[0] = onDevice > 0 ? 0 : 1;
+      [score[1], score[2], score[3], score[4], score[5]] = [onDevice, onOperator, onLocation, notPrevious, compact ? fit : -room];
+    } else if (compact) {
+      score[0] = onDevice > 0 ? 0 : (work.load.groupsOn[d] ?? 0) > 0 ? 1 : 2;
+      [score[1], score[2], score[3], score[4], score[5]] = [fit, onOperator, onLocation, notPrevious, 0];
+    } else {
+      [score[0], score[1], score[2], score[3], score[4], score[5]] = [onDevice, onOperator, onLocation, notPrevious, -room, 0];
+    }
+    score[6] = -pairHash(group.hash, dev.hash);
+    if (best === -1 || lexLess(score, bestScore)) {
       best = d;
-      [b0, b1, b2, b3, b4] = [s0, s1, s2, s3, s4];
+      for (let i = 0; i < score.length; i++) bestScore[i] = score[i] ?? 0;
     }
   }
   return best;
 }
 
-/** Keeps the k items with the largest keys (a min-heap). */
-class TopK {
-  private readonly keys: number[] = [];
-  private readonly ids: number[] = [];
-  constructor(private readonly k: number) {}
-  offer(id: number, key: number): void {
-    if (this.ids.length < this.k) {
-      this.ids.push(id);
-      this.keys.push(key);
-      this.up(this.ids.length - 1);
-    } else if (key > (this.keys[0] ?? 0)) {
-      this.ids[0] = id;
-      this.keys[0] = key;
-      this.down(0);
-    }
-  }
-  items(): number[] {
-    return [...this.ids];
-  }
-  private swap(i: number, j: number): void {
-    [this.keys[i], this.keys[j]] = [this.keys[j] ?? 0, this.keys[i] ?? 0];
-    [this.ids[i], this.ids[j]] = [this.ids[j] ?? 0, this.ids[i] ?? 0];
-  }
-  private up(i: number): void {
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if ((this.keys[p] ?? 0) <= (this.keys[i] ?? 0)) return;
-      this.swap(i, p);
-      i = p;
-    }
-  }
-  private down(i: number): void {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < this.keys.length && (this.keys[l] ?? 0) < (this.keys[m] ?? 0)) m = l;
-      if (r < this.keys.length && (this.keys[r] ?? 0) < (this.keys[m] ?? 0)) m = r;
-      if (m === i) return;
-      this.swap(i, m);
-      i = m;
-    }
-  }
-}

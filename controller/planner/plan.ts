@@ -12,12 +12,14 @@
  *    (fewer devices per group leaves whole devices for dedicated groups);
  * 4. if sticky attempts fail, the groups that failed may take devices other groups held (those
  *    groups' instances there move), and failing that, previous devices become a mere preference:
- *    moves are then needed for the fleet to hold, and the diff shows them.
+ *    moves are then needed for the fleet to hold, and the diff shows them;
+ * 5. on a small fleet, an exact search (exact.ts) before the plan is declared infeasible.
  * Nothing partial is returned: if every attempt fails the placement is empty and `metrics.unmet`
  * says why, group by group.
  */
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import { diagnose } from './diagnose.ts';
+import { EXACT_MAX_DEVICES, exactSearch } from './exact.ts';
 import { GroupWork } from './group-work.ts';
 import { buildModel, emptyLoad, instanceId, previousClaims, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome, type GroupPlacement } from './place-group.ts';
@@ -70,7 +72,7 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
   const baseMode: StickyMode = previous === null || previous.length === 0 ? 'none' : options.rebalance ? 'prefer' : 'hold';
   let attempts = 0;
   let firstFailure: Extract<AttemptResult, { ok: false }> | null = null;
-  let success: { placements: Map<number, GroupPlacement>; stance: Stance; packing: Packing } | null = null;
+  let success: { placements: Map<number, GroupPlacement>; stance: Stance; packing: Packing | 'exact' } | null = null;
   const stances: Stance[] = [{ sticky: baseMode, waived: new Set() }];
   for (let s = 0; s < stances.length && success === null; s++) {
     const stance = stances[s] ?? { sticky: baseMode, waived: new Set() };
@@ -92,6 +94,10 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
       }
     }
     if (success === null && stance.sticky === 'hold') stances.push(relax(stance, failed, s));
+  }
+  if (success === null && model.devices.length <= EXACT_MAX_DEVICES) {
+    const exact = exactSearch(model, order);
+    if (exact !== null) success = { placements: exact, stance: { sticky: 'none', waived: new Set() }, packing: 'exact' };
   }
   const mode: PlanMetrics['mode'] =
     baseMode === 'none' ? 'fresh'

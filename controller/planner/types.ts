@@ -86,8 +86,8 @@ export interface GroupMetrics {
 export interface PlanMetrics {
   /** sticky: previous placement held; rebalance: asked for; replanned: sticky failed, moves were needed; fresh: no previous. */
   readonly mode: 'fresh' | 'sticky' | 'rebalance' | 'replanned';
-  /** How the successful attempt packed groups onto devices; null when infeasible. */
-  readonly packing: 'spread' | 'compact' | null;
+  /** How the successful attempt packed groups onto devices (exact: found by exhaustive search); null when infeasible. */
+  readonly packing: 'spread' | 'compact' | 'exact' | null;
   readonly attempts: number;
   readonly devices: number;
   readonly activeDevices: number;

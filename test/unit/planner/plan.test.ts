@@ -73,6 +73,23 @@ describe('plan: feasible fleets satisfy every rule', () => {
     expect(violations(spec, result.placement)).toEqual([]);
   });
 
+  it('places a mixed fleet beyond the exact search: dedicated groups claim few devices, shared ones fill the rest', () => {
+    // 12 devices of 11: the dedicated groups need 5 whole devices, the shared group 41 slots of the other 7.
+    const devices = ['alice', 'bob', 'carol'].flatMap((op) => devicesOf(op, 4));
+    const spec = fleet(devices, [
+      { id: 'shared', tier: 'standard', smp: 40, xftp: 1 },
+      { id: 'news', tier: 'high', smp: 20, xftp: 1 },
+      { id: 'ngo', tier: 'elevated', smp: 20, xftp: 0, dedicated: true },
+    ]);
+    const result = plan(spec, null);
+    expect(result.feasible).toBe(true);
+    expect(result.metrics.packing).not.toBe('exact');
+    expect(violations(spec, result.placement)).toEqual([]);
+    const claimed = (group: string) => new Set(result.placement.filter((p) => p.group === group).map((p) => p.device)).size;
+    expect(claimed('news')).toBe(3); // 2 × 10 SMP + a device for XFTP
+    expect(claimed('ngo')).toBe(2);
+  });
+
   it('respects memory as well as maxInstances', () => {
     // 300 base + 10 × 45 = 750 MB: a 700 MB device takes at most 8 SMP (660 MB).
     const spec = fleet([{ id: 'small', operator: 'o', memoryMb: 700 }, { id: 'big', operator: 'o' }], [{ id: 'g', smp: 10, xftp: 0 }]);
@@ -84,7 +101,8 @@ describe('plan: feasible fleets satisfy every rule', () => {
 });
 
 describe('plan: sticky, drain, rebalance', () => {
-  const base = () => fleet([...devicesOf('alice', 4), ...devicesOf('bob', 3)], [
+  // alice has a device to spare beyond what the groups spread over, so a drained device's instances fit.
+  const base = () => fleet([...devicesOf('alice', 6), ...devicesOf('bob', 3)], [
     { id: 'news', tier: 'high', smp: 8, xftp: 1 },
     { id: 'fam', tier: 'standard', smp: 5, xftp: 1 },
   ]);

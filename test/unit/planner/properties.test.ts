@@ -44,7 +44,7 @@ const fleetArb = fc.tuple(devicesArb, groupsArb).map(([devices, groups]) => flee
  */
 const roomySharedArb = fc.tuple(devicesArb, groupsArb).map(([devices, groups]) =>
   fleet(
-    [...devices.map((d) => ({ ...d, state: 'active' as const, maxInstances: 16, memoryMb: 4096 })), { id: 'spare', operator: 'spare' }],
+    [...devices.map((d) => ({ ...d, state: 'active' as const, maxInstances: 64, memoryMb: 8192 })), { id: 'spare', operator: 'spare', maxInstances: 64, memoryMb: 8192 }],
     groups.map((g) => ({ ...g, tier: g.tier === 'high' || g.tier === 'extreme' ? ('elevated' as const) : g.tier, smp: Math.min(g.smp ?? 1, 6), dedicated: false })),
   ),
 );
