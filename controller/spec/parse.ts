@@ -30,13 +30,13 @@ export function parseFleetSpec(bytes: Uint8Array, source: string): ParseResult {
   }
   if (text.trim() === '') return fail('empty file; expected a fleet (version: 1, fleet, operators, devices, groups, members)');
 
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, version: '1.2', strict: true });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, version: '1.2', strict: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
       problems: doc.errors.map((e) => ({
         source,
-        message: yamlMessage(e.code, e.message),
+        message: yamlMessage(e.code, e.message, text.slice(e.pos[0], e.pos[0] + 200)),
         line: e.linePos?.[0].line ?? 1,
         col: e.linePos?.[0].col ?? 1,
       })),
@@ -56,10 +56,14 @@ export function parseFleetSpec(bytes: Uint8Array, source: string): ParseResult {
   return { ok: true, spec: parsed.data };
 }
 
-function yamlMessage(code: string, message: string): string {
+/** yaml's message without its context lines; a duplicate key is named from the source text at the error. */
+function yamlMessage(code: string, message: string, at: string): string {
   const first = message.split('\n')[0] ?? message;
   const stripped = first.replace(/ at line \d+, column \d+:?$/, '');
-  if (code === 'DUPLICATE_KEY') return `duplicate key: ${stripped}`;
+  if (code === 'DUPLICATE_KEY') {
+    const key = /^\s*([^:\n]+?)\s*:/.exec(at)?.[1];
+    return key === undefined ? 'duplicate key' : `duplicate key "${key}"`;
+  }
   return `YAML syntax: ${stripped}`;
 }
 

@@ -22,3 +22,8 @@ export function table(rows: readonly (readonly string[])[], indent = '  '): stri
     .map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
     .join('\n');
 }
+
+/** `1 device`, `2 devices`. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

@@ -56,11 +56,10 @@ export const Member = z.strictObject({
 export type Member = z.infer<typeof Member>;
 
 const onionHttp = /^http:\/\/[a-z2-7]{56}\.onion(?::\d+)?\//;
+const isDownloadUrl = (u: string) => URL.canParse(u) && (u.startsWith('https://') || onionHttp.test(u));
 export const PinnedBinary = z.strictObject({
   version: z.string().regex(/^\d+\.\d+\.\d+(?:[.-][0-9A-Za-z.-]+)?$/, { error: 'expected a version such as 6.5.0' }),
-  url: z.url({ protocol: /^https?$/ }).refine((u) => u.startsWith('https://') || onionHttp.test(u), {
-    error: 'expected an https:// URL (plain http only to an .onion host)',
-  }),
+  url: z.string().refine(isDownloadUrl, { error: 'expected an https:// URL (plain http only to an .onion host)' }),
   sha256: Sha256Hex,
 });
 export type PinnedBinary = z.infer<typeof PinnedBinary>;

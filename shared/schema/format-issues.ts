@@ -11,7 +11,7 @@ export const messages: z.core.$ZodErrorMap = (issue) => {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return 'required';
-      return `expected ${issue.expected}, got ${describe(issue.input)}`;
+      return `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`;
     case 'invalid_value':
       return issue.values.length === 1
         ? `expected ${String(issue.values[0])}`
@@ -40,12 +40,22 @@ export const messages: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
+const EXPECTED: Readonly<Partial<Record<string, string>>> = {
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  record: 'a mapping (key: value)',
+};
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
-  return `${typeof v} ${String(v)}`;
+  return String(v);
 }
 
 function knownKeys(inst: unknown): string[] {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
-import { toJson } from '../../../shared/cli/output.ts';
+import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import type { FleetSpec } from '../../../shared/schema/fleet-spec.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
@@ -17,8 +17,8 @@ export async function validate(opts: unknown, ctx: CliContext): Promise<void> {
     return;
   }
   ctx.output.out(
-    `${flags.file}: valid — fleet ${spec.fleet}: ${counts.operators} operators, ${counts.devices} devices ` +
-      `(${counts.activeDevices} active), ${counts.groups} groups, ${counts.instances} instances, ${counts.members} members`,
+    `${flags.file}: valid — fleet ${spec.fleet}: ${plural(counts.operators, 'operator')}, ${plural(counts.devices, 'device')} ` +
+      `(${counts.activeDevices} active), ${plural(counts.groups, 'group')}, ${plural(counts.instances, 'instance')}, ${plural(counts.members, 'member')}`,
   );
 }
 

@@ -1,0 +1,39 @@
+/** Runs a CLI's main() in-process with captured output, or the real bin in a child process. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { main as controllerMain } from '../../controller/cli/main.ts';
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `onionfleet …` through main(), in this process. */
+export async function onionfleet(...args: string[]): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await controllerMain(['node', 'onionfleet', ...args], {
+    out: (t) => (stdout += t.endsWith('\n') ? t : `${t}\n`),
+    err: (t) => (stderr += t.endsWith('\n') ? t : `${t}\n`),
+  });
+  return { code, stdout, stderr };
+}
+
+export const BIN = {
+  onionfleet: fileURLToPath(new URL('../../controller/cli/bin.js', import.meta.url)),
+  agent: fileURLToPath(new URL('../../agent/cli/bin.js', import.meta.url)),
+};
+
+/** A real child process; resolves when it exits. */
+export function runBin(bin: string, args: readonly string[], options: { cwd?: string } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
