@@ -5,7 +5,17 @@ import tseslint from 'typescript-eslint';
 
 const io = ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:tls', 'node:http',
   'node:https', 'node:dgram', 'node:dns', 'node:os', 'node:process', 'fs', 'fs/promises', 'child_process',
-  'net', 'tls', 'http', 'https', 'os', 'pino', 'socks', 'socks-proxy-agent', 'ssh2'];
+  'net', 'tls', 'http', 'https', 'os', 'pino', 'socks', 'socks-proxy-agent', 'ssh2', 'node:crypto', 'crypto'];
+const noExit = {
+  selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']",
+  message: 'only a CLI main() maps errors to exit codes',
+};
+// The clock and randomness are inputs of pure code (STYLE.md habit 2).
+const noAmbient = [
+  { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'pure module: randomness is an input' },
+  { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'pure module: the clock is an input' },
+  { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'pure module: the clock is an input' },
+];
 const ioPatterns = ['@nats-io/*', '**/log', '**/log.ts', '**/fs/*'];
 
 const restrict = (paths, patterns) => ({
@@ -15,29 +25,30 @@ const restrict = (paths, patterns) => ({
   }],
 });
 
-export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.js'] },
-  ...tseslint.configs.strictTypeChecked,
-  {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
-    rules: {
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-syntax': ['error', {
-        selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']",
-        message: 'only a CLI main() maps errors to exit codes',
-      }],
-    },
-  },
+/** The import boundaries alone (also used by test/unit/lint-boundaries.test.ts). */
+export const boundaries = [
   { files: ['shared/**/*.ts'], rules: restrict([], ['**/controller/**', '**/agent/**']) },
   { files: ['controller/**/*.ts'], rules: restrict([], ['**/agent/**']) },
   { files: ['agent/**/*.ts'], rules: restrict([], ['**/controller/**']) },
   {
     files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts',
       'agent/render/**/*.ts', 'agent/reconcile/plan.ts', 'agent/reconcile/steps.ts'],
-    rules: restrict(io, [...ioPatterns, '**/controller/**', '**/agent/**']),
+    rules: { ...restrict(io, [...ioPatterns, '**/controller/**', '**/agent/**']), 'no-restricted-syntax': ['error', noExit, ...noAmbient] },
   },
-  { files: ['controller/cli/main.ts', 'agent/cli/main.ts'], rules: { 'no-restricted-syntax': 'off' } },
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'coverage/**', '.tmp/**', '**/*.js'] },
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', noExit],
+    },
+  },
+  ...boundaries,
   { files: ['test/**/*.ts', 'bench/**/*.ts'], rules: {
     '@typescript-eslint/no-non-null-assertion': 'off',
     '@typescript-eslint/restrict-template-expressions': 'off',

@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Integration tests start real processes; keep one fork per core so they don't starve each other.
+    // Integration tests start real processes; forks isolate them and stop with their workers.
     pool: 'forks',
     testTimeout: 30_000,
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

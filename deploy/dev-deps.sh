@@ -15,6 +15,12 @@ packages=(
   microsocks         # a plain SOCKS5 server for download-through-proxy tests
 )
 
+# Node.js 20+ comes from the machine (Debian 12's own nodejs is 18): say so instead of failing later.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+  echo "dev-deps: onionfleet needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -23,7 +29,7 @@ done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 echo "dev-deps: installing ${missing[*]}" >&2
 # A fresh machine may have no package lists yet; refresh only when an install is needed.

@@ -3,7 +3,7 @@
  * breaks one of its own tier's rules (which one is found by checking them one at a time, in the
  * order of fleet-spec.md's table); one that fits alone lost out to the other groups.
  */
-import { rejectDevice, type FilterCounts } from './filters.ts';
+import { rejectDevice } from './filters.ts';
 import { GroupWork } from './group-work.ts';
 import { emptyLoad, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome } from './place-group.ts';

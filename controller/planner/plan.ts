@@ -168,7 +168,7 @@ function toPlacements(model: Model, placements: ReadonlyMap<number, GroupPlaceme
   for (const g of model.groups) {
     const p = placements.get(g.index);
     if (p === undefined) continue;
-    const emit = (kind: 'smp' | 'xftp', devices: readonly number[]) =>
+    const emit = (kind: 'smp' | 'xftp', devices: readonly number[]) => {
       devices.forEach((d, i) => {
         const dev = model.devices[d];
         if (dev === undefined) return;
@@ -182,6 +182,7 @@ function toPlacements(model: Model, placements: ReadonlyMap<number, GroupPlaceme
           jurisdiction: model.jurisdictions[dev.jurisdiction] ?? '',
         });
       });
+    };
     emit('smp', p.smp);
     emit('xftp', p.xftp);
   }

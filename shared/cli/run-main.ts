@@ -23,7 +23,9 @@ export async function runMain(build: (ctx: CliContext) => Command, argv: readonl
   let code: ExitCode = EXIT.ok;
   const program = build({ output, setExitCode: (c) => (code = c) });
   program.exitOverride();
-  program.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (text) => output.err(text.trimEnd()) });
+  program.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (text) => {
+      output.err(text.trimEnd());
+    } });
   for (const sub of program.commands) sub.exitOverride();
   try {
     await program.parseAsync([...argv]);
@@ -39,7 +41,7 @@ function report(err: unknown, { debug, json, output }: { debug: boolean; json: b
     return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
   }
   if (err instanceof OnionfleetError) {
-    const lines = err instanceof InvalidInputError ? err.problems.map(formatProblem) : [`${err.message}`];
+    const lines = err instanceof InvalidInputError ? err.problems.map(formatProblem) : [err.message];
     for (const line of lines) output.err(line);
     if (err.hint !== undefined) output.err(`hint: ${err.hint}`);
     if (debug && err.stack !== undefined) output.err(err.stack);

@@ -34,6 +34,8 @@ export function runBin(bin: string, args: readonly string[], options: { cwd?: st
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => {
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }

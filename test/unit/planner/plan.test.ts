@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explain, plan, type Placement } from '../../../controller/planner/index.ts';
+import { plan, type Placement } from '../../../controller/planner/index.ts';
 import { devicesOf, fleet } from '../../builders/fleet.ts';
 import { violations } from './rules.ts';
 

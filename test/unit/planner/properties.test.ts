@@ -18,7 +18,7 @@ const deviceArb = (operator: string, i: number) =>
     maxInstances: fc.integer({ min: 2, max: 16 }),
     memoryMb: fc.constantFrom(512, 1024, 2048, 4096),
     state: fc.constantFrom('active', 'active', 'active', 'active', 'draining', 'revoked'),
-  }).map((d): DeviceInput => ({ id: `${operator}-pi-${i}`, operator, ...d, location: `${operator}-loc-${d.location}`, state: d.state as DeviceInput['state'] }));
+  }).map((d): DeviceInput => ({ id: `${operator}-pi-${i}`, operator, ...d, location: `${operator}-loc-${d.location}`, state: d.state }));
 
 const devicesArb = fc
   .array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 5 })

@@ -1,0 +1,24 @@
+/**
+ * `npm run bench [-- NAME…]`: runs the named benchmarks (all when none is named) and prints one
+ * JSON object per line, `{"name": …, …figures}`.
+ */
+import { planner, plannerChurn } from './planner.bench.ts';
+
+export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
+
+const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
+  planner,
+  'planner-churn': plannerChurn,
+};
+
+const wanted = process.argv.slice(2).filter((a) => a !== '--');
+const unknown = wanted.filter((n) => !(n in BENCHMARKS));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown benchmark: ${unknown.join(', ')} (have: ${Object.keys(BENCHMARKS).join(', ')})\n`);
+  process.exitCode = 2;
+} else {
+  for (const [name, bench] of Object.entries(BENCHMARKS)) {
+    if (wanted.length > 0 && !wanted.includes(name)) continue;
+    for (const row of await bench()) process.stdout.write(`${JSON.stringify({ name, ...row })}\n`);
+  }
+}
