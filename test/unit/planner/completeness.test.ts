@@ -5,6 +5,7 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
+import { runs } from '../../support/runs.ts';
 import { plan, type Placement } from '../../../controller/planner/index.ts';
 import { TIERS, type FleetSpec } from '../../../shared/schema/fleet-spec.ts';
 import { fleet, type DeviceInput } from '../../builders/fleet.ts';
@@ -69,7 +70,7 @@ const smallFleet = fc
   );
 
 describe('planner completeness on small fleets', () => {
-  test.prop([smallFleet], { numRuns: 400 })('finds a placement whenever one exists', (spec) => {
+  test.prop([smallFleet], { numRuns: runs(400) })('finds a placement whenever one exists', (spec) => {
     expect(plan(spec, null).feasible).toBe(bruteForceFeasible(spec));
   });
 });

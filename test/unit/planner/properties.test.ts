@@ -4,6 +4,7 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
+import { runs } from '../../support/runs.ts';
 import { plan } from '../../../controller/planner/index.ts';
 import { TIERS, type FleetSpec } from '../../../shared/schema/fleet-spec.ts';
 import { fleet, type DeviceInput, type GroupInput } from '../../builders/fleet.ts';
@@ -74,7 +75,7 @@ const richTieredArb = fc
 const withoutDevice = (spec: FleetSpec, id: string): FleetSpec => ({ ...spec, devices: spec.devices.filter((d) => d.id !== id) });
 
 describe('planner properties', () => {
-  test.prop([fleetArb], { numRuns: 300 })('every feasible plan satisfies every tier rule and capacity', (spec) => {
+  test.prop([fleetArb], { numRuns: runs(300) })('every feasible plan satisfies every tier rule and capacity', (spec) => {
     const result = plan(spec, null);
     if (!result.feasible) {
       expect(result.placement).toEqual([]);
@@ -84,7 +85,7 @@ describe('planner properties', () => {
     expect(violations(spec, result.placement)).toEqual([]);
   });
 
-  test.prop([fleetArb], { numRuns: 200 })('re-planning an unchanged spec with its own plan changes nothing', (spec) => {
+  test.prop([fleetArb], { numRuns: runs(200) })('re-planning an unchanged spec with its own plan changes nothing', (spec) => {
     const first = plan(spec, null);
     fc.pre(first.feasible);
     const again = plan(spec, first.placement);
@@ -93,7 +94,7 @@ describe('planner properties', () => {
     expect(again.diff.added).toEqual([]);
   });
 
-  test.prop([fc.oneof(roomySharedArb, richTieredArb), fc.nat()], { numRuns: 300 })('losing one device moves only its instances when the rest can take them', (spec, pick) => {
+  test.prop([fc.oneof(roomySharedArb, richTieredArb), fc.nat()], { numRuns: runs(300) })('losing one device moves only its instances when the rest can take them', (spec, pick) => {
     const first = plan(spec, null);
     fc.pre(first.feasible);
     const used = [...new Set(first.placement.map((p) => p.device))];
@@ -105,7 +106,7 @@ describe('planner properties', () => {
     expect(violations(withoutDevice(spec, lost), after.placement)).toEqual([]);
   });
 
-  test.prop([fleetArb, fc.boolean()], { numRuns: 150 })('is deterministic: same input, same bytes, whatever the device order', (spec, reverse) => {
+  test.prop([fleetArb, fc.boolean()], { numRuns: runs(150) })('is deterministic: same input, same bytes, whatever the device order', (spec, reverse) => {
     const a = JSON.stringify(plan(spec, null));
     const shuffled = { ...spec, devices: reverse ? [...spec.devices].reverse() : spec.devices };
     expect(JSON.stringify(plan(shuffled, null))).toBe(a);
