@@ -45,6 +45,16 @@ export function instanceId(group: string, kind: 'smp' | 'xftp', ordinal: number)
   return `${group}-${kind}-${String(ordinal).padStart(2, '0')}`;
 }
 
+/** The previous devices of a group's instances of one kind, in ordinal order (missing ones skipped). */
+export function previousDevicesOf(g: GroupInfo, kind: 'smp' | 'xftp', previous: ReadonlyMap<string, number>): number[] {
+  const out: number[] = [];
+  for (let i = 1; i <= (kind === 'smp' ? g.smp : g.xftp); i++) {
+    const d = previous.get(instanceId(g.id, kind, i));
+    if (d !== undefined) out.push(d);
+  }
+  return out;
+}
+
 /** FNV-1a, 32 bits: a stable hash of an id. */
 export function fnv1a(s: string): number {
   let h = 0x811c9dc5;

@@ -5,7 +5,7 @@
  */
 import { rejectDevice, type FilterCounts } from './filters.ts';
 import type { GroupWork, Kind } from './group-work.ts';
-import { instanceId, pairHash, type GroupInfo } from './model.ts';
+import { pairHash, previousDevicesOf, type GroupInfo } from './model.ts';
 import { placeSmp, type Packing, type StickyMode } from './place-smp.ts';
 import { placeXftp } from './place-xftp.ts';
 
@@ -42,14 +42,8 @@ export function placeGroup(input: PlaceGroupInput): GroupOutcome {
 
 /** Sticky and apart: the devices of the group's previous XFTP stay free of its SMP. */
 function keptXftpDevices(input: PlaceGroupInput): Set<number> {
-  const { group } = input;
-  const kept = new Set<number>();
-  if (input.sticky !== 'hold' || !group.rules.xftpApart) return kept;
-  for (let i = 1; i <= group.xftp; i++) {
-    const d = input.previous.get(instanceId(group.id, 'xftp', i));
-    if (d !== undefined) kept.add(d);
-  }
-  return kept;
+  const apart = input.sticky === 'hold' && input.group.rules.xftpApart;
+  return new Set(apart ? previousDevicesOf(input.group, 'xftp', input.previous) : []);
 }
 
 function attempt(input: PlaceGroupInput, reserved: ReadonlySet<number>): GroupOutcome {

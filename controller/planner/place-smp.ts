@@ -17,7 +17,7 @@ import { buildShortlist, quickCandidates, roomKey, scanAll, type Pools } from '.
 import { rejectDevice, type FilterCounts } from './filters.ts';
 import type { GroupWork } from './group-work.ts';
 import { lexLess } from './score.ts';
-import { instanceId, pairHash, type GroupInfo } from './model.ts';
+import { instanceId, pairHash, previousDevicesOf, type GroupInfo } from './model.ts';
 
 export type StickyMode = 'hold' | 'prefer' | 'none';
 /**
@@ -46,7 +46,7 @@ const SEARCH_BUDGET = 20_000;
 export function placeSmp(input: SmpInput): SmpOutcome {
   const { work, group } = input;
   work.reset();
-  const previous = previousDevices(input);
+  const previous = previousDevicesOf(input.group, 'smp', input.previous);
   const quick = quickCandidates(work, group, 'smp', previous, input.reserved);
   const pools = group.dedicated ? buildShortlist(work, group, quick, previous) : { fill: quick, seed: quick };
   let devices = assign(input, pools, false);
@@ -60,14 +60,6 @@ export function placeSmp(input: SmpInput): SmpOutcome {
   return { ok: false, filtered, room: roomWithinCaps(work, group, candidates) };
 }
 
-function previousDevices(input: SmpInput): number[] {
-  const out: number[] = [];
-  for (let i = 1; i <= input.group.smp; i++) {
-    const d = input.previous.get(instanceId(input.group.id, 'smp', i));
-    if (d !== undefined) out.push(d);
-  }
-  return out;
-}
 
 /** Most SMP instances `candidates` hold under the tier's per-device and per-operator caps. */
 export function roomWithinCaps(work: GroupWork, g: GroupInfo, candidates: readonly number[]): number {

@@ -6,7 +6,7 @@
 import { quickCandidates, scanAll } from './candidates.ts';
 import { rejectDevice, type FilterCounts } from './filters.ts';
 import type { GroupWork } from './group-work.ts';
-import { instanceId, pairHash, type GroupInfo } from './model.ts';
+import { instanceId, pairHash, previousDevicesOf, type GroupInfo } from './model.ts';
 import type { Packing, StickyMode } from './place-smp.ts';
 import { lexLess } from './score.ts';
 
@@ -26,7 +26,7 @@ const NONE: ReadonlySet<number> = new Set();
 /** Adds the XFTP instances to `work` (which holds the group's SMP). On failure `work` is unchanged. */
 export function placeXftp(input: XftpInput, shortlist: readonly number[]): XftpOutcome {
   const { work, group } = input;
-  const previous = previousDevices(input);
+  const previous = previousDevicesOf(input.group, 'xftp', input.previous);
   const quick = quickCandidates(work, group, 'xftp', [...shortlist, ...previous], NONE);
   const first = tryPlace(input, quick);
   if (first.length === group.xftp) return { ok: true, devices: first };
@@ -36,14 +36,6 @@ export function placeXftp(input: XftpInput, shortlist: readonly number[]): XftpO
   return { ok: false, filtered, room: second.length };
 }
 
-function previousDevices(input: XftpInput): number[] {
-  const out: number[] = [];
-  for (let i = 1; i <= input.group.xftp; i++) {
-    const d = input.previous.get(instanceId(input.group.id, 'xftp', i));
-    if (d !== undefined) out.push(d);
-  }
-  return out;
-}
 
 /** The devices of all the group's XFTP on `candidates` (added to `work`), or as many as fit (not added). */
 function tryPlace(input: XftpInput, candidates: readonly number[]): number[] {
