@@ -1,17 +1,63 @@
 /**
  * `onionfleet-agent`, the agent CLI on each Pi. Wiring only: each verb lives in commands/<verb>.ts
- * and is loaded when it runs. The verbs arrive with the agent issue (render, apply, status, run).
+ * and is loaded when it runs, so `--help` stays instant.
  */
 import { Command, Option } from 'commander';
-import type { ExitCode } from '../../shared/errors.ts';
-import { runMain } from '../../shared/cli/run-main.ts';
 import type { Output } from '../../shared/cli/output.ts';
+import { runMain, type CliContext } from '../../shared/cli/run-main.ts';
+import type { ExitCode } from '../../shared/errors.ts';
 
-export function buildProgram(): Command {
-  return new Command('onionfleet-agent')
-    .description('Make this Pi match its signed desired state: SimpleX instances, onion services, firewall, SSH over Tor.')
+const ROOT = ['--root <DIR>', 'place every managed path below DIR (default /, or the config\'s root)'] as const;
+const CONFIG = ['--config <FILE>', 'the agent config (default /etc/onionfleet/agent.json when present)'] as const;
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('onionfleet-agent')
+    .description('Make this Pi match its desired state: SimpleX instances, onion services, firewall, SSH over Tor.')
     .version('0.1.0')
-    .addOption(new Option('--debug', 'print stack traces for errors'));
+    .addOption(new Option('--debug', 'print stack traces for errors'))
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('render')
+    .description('write every file the agent would manage below DIR, and list them; starts nothing')
+    .requiredOption('--desired <FILE>', 'a desired state (onionfleet desired --out)')
+    .requiredOption('--root <DIR>', 'where to write')
+    .option('--json', 'print [{"path","kind","mode"}]')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/render.ts')).renderCommand(opts, ctx));
+
+  program
+    .command('apply')
+    .description('make the device match a desired state (exit 0 converged, 1 failed, 2 invalid, 3 refused)')
+    .requiredOption('--desired <FILE>', 'a desired state')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--dry-run', 'list the steps and change nothing')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/apply.ts')).applyCommand(opts, ctx));
+
+  program
+    .command('status')
+    .description('instances, their onions, fingerprints, addresses and a local identity probe')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--no-probe', 'skip the TLS identity probe')
+    .option('--json', 'print the status as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/status.ts')).statusCommand(opts, ctx));
+
+  program
+    .command('purge')
+    .description('delete the archive of retired instances (their keys and data) for good')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--yes', 'really delete')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/purge.ts')).purgeCommand(opts, ctx));
+
+  return program;
 }
 
 export function main(argv: readonly string[], output?: Output): Promise<ExitCode> {

@@ -33,6 +33,18 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/plan.ts')).planCommand(opts, ctx));
 
+  program
+    .command('desired')
+    .description("write one device's desired state (unsealed; the offline path and a debugging aid)")
+    .requiredOption('-f, --file <FILE>', 'the fleet.yaml')
+    .requiredOption('--device <ID>', 'the device')
+    .requiredOption('--out <FILE>', 'where to write it (mode 0600)')
+    .option('--previous <PLAN>', 'the plan the fleet runs now (instances stay where they are)')
+    .option('--previous-desired <FILE>', "the device's last desired state (passwords and ports carry over)")
+    .option('--json', 'print the summary as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/desired.ts')).desiredCommand(opts, ctx));
+
   return program;
 }
 

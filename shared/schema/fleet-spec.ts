@@ -45,6 +45,8 @@ export const Group = z.strictObject({
   xftp: z.int().min(0).max(8).default(1),
   dedicated: z.boolean().default(false),
   members: z.array(Id).default([]),
+  /** Extension of v1: storage quota of each XFTP instance (`xftp-server init -q`). */
+  xftpQuota: z.string().regex(/^\d{1,6}(?:gb|mb)$/, { error: 'expected a quota such as 20gb or 500mb (lower case)' }).default('10gb'),
 });
 export type Group = z.infer<typeof Group>;
 

@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { table, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
+import { EXIT } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
-import { issuesToProblems, messages } from '../../../shared/schema/format-issues.ts';
+import { loadJson } from '../../../shared/schema/load-json.ts';
 import { PlanFile } from '../../../shared/schema/plan-file.ts';
 import { explain, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
@@ -42,17 +41,9 @@ export function planDocument(fleet: string, result: PlanResult) {
   };
 }
 
-async function loadPrevious(path: string): Promise<PreviousPlacement[]> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not a JSON plan written by `plan --json --out`';
-    throw new InvalidInputError([{ source: path, message: why }], { cause: err });
-  }
-  const parsed = PlanFile.safeParse(raw, { error: messages, reportInput: true });
-  if (!parsed.success) throw new InvalidInputError(issuesToProblems(path, parsed.error.issues, raw));
-  return parsed.data.placements;
+/** The placements of a plan written by `plan --json --out`. */
+export async function loadPrevious(path: string): Promise<PreviousPlacement[]> {
+  return (await loadJson(path, PlanFile, 'a JSON plan written by `plan --json --out`')).placements;
 }
 
 function renderPlan(fleet: string, result: PlanResult, explanations: readonly string[]): string {

@@ -1,0 +1,58 @@
+/**
+ * The agent's local configuration, owned by the device's operator (not by the controller):
+ * where its root is, how services run, and the owner's limits that the agent enforces even against
+ * a validly signed desired state.
+ */
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { Id } from '../shared/schema/common.ts';
+import { loadJson } from '../shared/schema/load-json.ts';
+
+export const DEFAULT_CONFIG_PATH = '/etc/onionfleet/agent.json';
+
+export const OwnerLimits = z.strictObject({
+  /** Most SMP + XFTP instances the owner lets this device run. */
+  maxInstances: z.int().min(0).max(1024).optional(),
+  /** Only these groups' instances (absent: any group). */
+  allowedGroups: z.array(Id).optional(),
+});
+export type OwnerLimits = z.infer<typeof OwnerLimits>;
+
+export const AgentConfig = z.strictObject({
+  /** Every managed path is placed below this root ('/' on a Pi; a directory in tests and the demo). */
+  root: z.string().regex(/^\//, { error: 'expected an absolute path' }).default('/'),
+  /** systemd on a Pi; the built-in supervisor where there is no systemd. */
+  services: z.enum(['systemd', 'supervisor']).optional(),
+  /**
+   * host: reload tor and sshd and load the firewall for real; sandbox: check them with their
+   * validators and record the reload (a root other than '/').
+   */
+  system: z.enum(['host', 'sandbox']).optional(),
+  /** Use these server binaries instead of the desired state's (tests use the SimpleX doubles). */
+  binaries: z.strictObject({ 'smp-server': z.string().optional(), 'xftp-server': z.string().optional() }).default({}),
+  /** SOCKS proxy for downloads (hostnames resolved by Tor). */
+  socksProxy: z.string().default('socks5h://127.0.0.1:9050'),
+  limits: OwnerLimits.default({}),
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+/** The config with everything resolved: services and system chosen from the machine when not set. */
+export interface ResolvedConfig extends AgentConfig {
+  readonly services: 'systemd' | 'supervisor';
+  readonly system: 'host' | 'sandbox';
+}
+
+export function resolveConfig(config: AgentConfig): ResolvedConfig {
+  const onHost = config.root === '/';
+  return {
+    ...config,
+    services: config.services ?? (onHost && existsSync('/run/systemd/system') ? 'systemd' : 'supervisor'),
+    system: config.system ?? (onHost ? 'host' : 'sandbox'),
+  };
+}
+
+/** Reads the config file; a missing default file means the defaults. Throws InvalidInputError (exit 2). */
+export async function loadAgentConfig(path: string | undefined, overrides: Partial<AgentConfig> = {}): Promise<ResolvedConfig> {
+  const base = path === undefined && !existsSync(DEFAULT_CONFIG_PATH) ? AgentConfig.parse({}) : await loadJson(path ?? DEFAULT_CONFIG_PATH, AgentConfig, 'an agent config');
+  return resolveConfig(AgentConfig.parse({ ...base, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) }));
+}

@@ -1,0 +1,156 @@
+/**
+ * The executors: one per step action (an exhaustive record, so a new action cannot be forgotten).
+ * Every file is written atomically; the agent's record is updated right after the step it
+ * describes, so a crash between two steps is repaired by the next round.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { onionKeysFromSeed } from '../../shared/crypto/onion.ts';
+import { OperationFailedError } from '../../shared/errors.ts';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import type { InstanceKind } from '../../shared/schema/desired-state.ts';
+import { installPinnedBinary } from '../binaries/download.ts';
+import { writeRecord, type AgentRecord } from '../record.ts';
+import { PATHS } from '../render/paths.ts';
+import type { ServiceManager, ServiceSpec } from '../services/service-manager.ts';
+import type { SystemActions } from '../system.ts';
+import type { Executors } from './steps.ts';
+
+const run = promisify(execFile);
+
+export interface ExecuteContext {
+  readonly root: string;
+  readonly services: ServiceManager;
+  readonly system: SystemActions;
+  readonly socksProxy: string;
+  /** The agent's record, updated in place and written after each step that changes it. */
+  readonly record: AgentRecord;
+}
+
+const ENV_PREFIX: Readonly<Record<InstanceKind, string>> = { smp: 'SMP_SERVER', xftp: 'XFTP_SERVER' };
+
+/** The environment that selects an instance's directories (simplex-servers.md). */
+export function instanceEnv(root: string, kind: InstanceKind, id: string): Record<string, string> {
+  return {
+    [`${ENV_PREFIX[kind]}_CFG_PATH`]: join(root, PATHS.configDir(kind, id)),
+    [`${ENV_PREFIX[kind]}_LOG_PATH`]: join(root, PATHS.logDir(kind, id)),
+  };
+}
+
+export function serviceSpec(root: string, kind: InstanceKind, id: string, name: string, binary: string): ServiceSpec {
+  return {
+    name,
+    command: binary,
+    args: ['start'],
+    env: instanceEnv(root, kind, id),
+    logFile: join(root, '/var/log/onionfleet', `${name}.log`),
+    readyPattern: /^Server address: /m,
+  };
+}
+
+export function makeExecutors(ctx: ExecuteContext): Executors {
+  const at = (p: string) => join(ctx.root, p);
+  const saveRecord = () => writeRecord(ctx.root, ctx.record);
+  return {
+    async installBinary(s) {
+      await mkdir(dirname(s.path), { recursive: true });
+      await installPinnedBinary({ url: s.url, sha256: s.sha256, dest: s.path, socksProxy: ctx.socksProxy, timeoutMs: 600_000 });
+    },
+    async createOnionKey(s) {
+      const dir = at(s.dir);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const keys = onionKeysFromSeed(s.seed);
+      await writeFileAtomic(join(dir, 'hs_ed25519_secret_key'), keys.secretKeyFile, { mode: 0o600 });
+      await writeFileAtomic(join(dir, 'hs_ed25519_public_key'), keys.publicKeyFile, { mode: 0o600 });
+      // The hostname last: its presence marks the key as complete (observe reads it).
+      await writeFileAtomic(join(dir, 'hostname'), `${keys.hostname}\n`, { mode: 0o600 });
+    },
+    async initInstance(s) {
+      const env = instanceEnv(ctx.root, s.kind, s.instance);
+      const cfg = env[`${ENV_PREFIX[s.kind]}_CFG_PATH`] ?? '';
+      const log = env[`${ENV_PREFIX[s.kind]}_LOG_PATH`] ?? '';
+      // An interrupted init leaves an ini without an identity; init refuses to run over an ini.
+      await rm(cfg, { recursive: true, force: true });
+      await mkdir(cfg, { recursive: true, mode: 0o700 });
+      await mkdir(log, { recursive: true, mode: 0o700 });
+      const args =
+        s.kind === 'smp'
+          ? ['init', '-y', '-n', s.host, '--password', s.password, '--disable-web', '--socks-proxy']
+          : ['init', '-n', s.host, '-p', join(ctx.root, PATHS.xftpFilesDir(s.instance)), '-q', s.quota ?? '10gb'];
+      try {
+        await run(s.binary, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 120_000 });
+      } catch (err) {
+        const stderr = (err as { stderr?: string; stdout?: string }).stderr?.trim() ?? '';
+        throw new OperationFailedError('instance-init-failed', `${s.instance}: ${basename(s.binary)} init failed${stderr ? `: ${stderr.split('\n')[0] ?? ''}` : ''}`, { cause: err });
+      }
+    },
+    async writeFile(s) {
+      await mkdir(dirname(at(s.file.path)), { recursive: true });
+      await writeFileAtomic(at(s.file.path), s.file.content, { mode: s.file.mode });
+    },
+    async removeFile(s) {
+      await rm(at(s.path), { force: true });
+    },
+    async stopService(s) {
+      await ctx.services.stop(s.service);
+      delete ctx.record.services[s.service];
+      await saveRecord();
+    },
+    async archiveInstance(s) {
+      const dest = at(s.dest);
+      await mkdir(dest, { recursive: true, mode: 0o700 });
+      const paths = s.kind === null ? [['onion', PATHS.onionDir(s.instance)]] : [
+        ['config', PATHS.configDir(s.kind, s.instance)],
+        ['log', PATHS.logDir(s.kind, s.instance)],
+        ['onion', PATHS.onionDir(s.instance)],
+      ];
+      for (const [name = '', path = ''] of paths) {
+        if (await isDir(at(path))) await rename(at(path), join(dest, name));
+      }
+    },
+    async daemonReload() {
+      await ctx.services.daemonReload();
+    },
+    async startService(s) {
+      await ctx.services.start(serviceSpec(ctx.root, s.kind, s.instance, s.service, s.binary));
+      ctx.record.services[s.service] = s.configHash;
+      await saveRecord();
+    },
+    async restartService(s) {
+      await ctx.services.restart(serviceSpec(ctx.root, s.kind, s.instance, s.service, s.binary));
+      ctx.record.services[s.service] = s.configHash;
+      await saveRecord();
+    },
+    async reloadTor(s) {
+      await ctx.system.reloadTor();
+      ctx.record.tor = s.hash;
+      await saveRecord();
+    },
+    async applyFirewall(s) {
+      await ctx.system.applyFirewall(s.path);
+      ctx.record.firewall = s.hash;
+      await saveRecord();
+    },
+    async reloadSshd(s) {
+      await ctx.system.reloadSshd(s.path);
+      ctx.record.sshd = s.path === null ? null : s.hash;
+      await saveRecord();
+    },
+    async recordRevision(s) {
+      ctx.record.revision = s.revision;
+      ctx.record.refused = null;
+      await saveRecord();
+    },
+  };
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isDirectory() === true;
+}
+
+/** Names of archived instance folders (for purge). */
+export async function archivedEntries(root: string): Promise<string[]> {
+  return readdir(join(root, PATHS.archive)).catch(() => []);
+}

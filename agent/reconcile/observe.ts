@@ -1,0 +1,118 @@
+/**
+ * One observation of the device (below the agent's root), for the pure planner. Reads only; the
+ * fresh onion seeds it draws are the planner's randomness, used only if it plans those keys.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { onionKeysFromSeed } from '../../shared/crypto/onion.ts';
+import type { DesiredState, InstanceKind } from '../../shared/schema/desired-state.ts';
+import { readRecord } from '../record.ts';
+import { PATHS, serviceName } from '../render/paths.ts';
+import type { ServiceManager } from '../services/service-manager.ts';
+import { CLIENT_AUTH_DIR, FIXED_MANAGED_PATHS, type Observation, type ServiceState } from './plan.ts';
+import type { BinaryName } from './steps.ts';
+
+export interface ObserveContext {
+  readonly root: string;
+  readonly services: ServiceManager;
+}
+
+/** Identity files `start` needs (simplex-servers.md). */
+const IDENTITY_FILES = ['ca.crt', 'server.crt', 'server.key', 'fingerprint'] as const;
+
+export async function observe(desired: DesiredState, ctx: ObserveContext): Promise<Observation> {
+  const at = (p: string) => join(ctx.root, p);
+  const instancesOnDisk = new Map<string, InstanceKind>();
+  for (const kind of ['smp', 'xftp'] as const) {
+    for (const id of await subdirs(at(PATHS.configDir(kind, '')))) instancesOnDisk.set(id, kind);
+  }
+  const onions = new Map<string, string | null>();
+  for (const name of await subdirs(at(PATHS.onionDir('')))) {
+    const hostname = (await readFile(at(`${PATHS.onionDir(name)}/hostname`), 'utf8').catch(() => '')).trim();
+    onions.set(name, /^[a-z2-7]{56}\.onion$/.test(hostname) ? hostname : null);
+  }
+  const newOnions = new Map<string, { seed: Uint8Array; hostname: string }>();
+  for (const name of [...desired.instances.map((i) => i.id), ...(desired.ssh.overTor ? ['ssh'] : [])]) {
+    if (onions.has(name)) continue;
+    const seed = new Uint8Array(randomBytes(32));
+    newOnions.set(name, { seed, hostname: onionKeysFromSeed(seed).hostname });
+  }
+
+  const all = new Map<string, InstanceKind>([...instancesOnDisk, ...desired.instances.map((i) => [i.id, i.kind] as const)]);
+  const initialized = new Set<string>();
+  const services = new Map<string, ServiceState>();
+  for (const [id, kind] of all) {
+    if (await allExist(IDENTITY_FILES.map((f) => at(`${PATHS.configDir(kind, id)}/${f}`)))) initialized.add(id);
+    const name = serviceName(kind, id);
+    services.set(name, await ctx.services.state(name));
+  }
+
+  const files = new Map<string, { content: string; mode: number }>();
+  const authFiles = (await readdir(at(CLIENT_AUTH_DIR)).catch(() => [])).map((f) => `${CLIENT_AUTH_DIR}${f}`);
+  const paths = [...FIXED_MANAGED_PATHS, ...desired.instances.map((i) => PATHS.iniFile(i.kind, i.id)), ...authFiles];
+  for (const path of paths) {
+    try {
+      const [content, info] = await Promise.all([readFile(at(path), 'utf8'), stat(at(path))]);
+      files.set(path, { content, mode: info.mode & 0o777 });
+    } catch {
+      // absent
+    }
+  }
+
+  const binaries = new Map<BinaryName, string | null>();
+  for (const name of ['smp-server', 'xftp-server'] as const) {
+    const source = desired.binaries[name];
+    binaries.set(name, source.pin === undefined ? ((await exists(source.path)) ? 'present' : null) : await sha256OfFile(source.path));
+  }
+
+  return {
+    now: new Date().toISOString(),
+    serviceManager: ctx.services.kind,
+    files,
+    instancesOnDisk,
+    onions,
+    newOnions,
+    initialized,
+    services,
+    record: await readRecord(ctx.root),
+    binaries,
+  };
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function allExist(paths: readonly string[]): Promise<boolean> {
+  return (await Promise.all(paths.map(exists))).every(Boolean);
+}
+
+/** SHA-256 of a file, or null when it is missing. */
+export function sha256OfFile(path: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => {
+        resolve(hash.digest('hex'));
+      })
+      .on('error', () => {
+        resolve(null);
+      });
+  });
+}

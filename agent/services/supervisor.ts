@@ -1,0 +1,178 @@
+/**
+ * The built-in supervisor, for hosts without systemd (development, tests, the demo). Processes run
+ * detached, so they outlive a one-shot `onionfleet-agent apply`; a pid file per service (with the
+ * process's command, to survive pid reuse) lets a later agent find, stop and restart them.
+ * {@link Supervisor.watch} restarts crashed services with exponential backoff while an agent runs.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { OperationFailedError } from '../../shared/errors.ts';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import type { ServiceManager, ServiceSpec, ServiceState } from './service-manager.ts';
+
+const READY_DEADLINE_MS = 15_000;
+const STOP_DEADLINE_MS = 10_000;
+const POLL_MS = 25;
+
+interface PidRecord {
+  pid: number;
+  command: string;
+}
+
+export class Supervisor implements ServiceManager {
+  readonly kind = 'supervisor';
+  private readonly specs = new Map<string, ServiceSpec>();
+
+  /** @param runDir where pid files live (below the agent's root). */
+  constructor(private readonly runDir: string) {}
+
+  async state(name: string): Promise<ServiceState> {
+    return (await this.running(name)) === null ? 'inactive' : 'active';
+  }
+
+  async start(spec: ServiceSpec): Promise<void> {
+    this.specs.set(spec.name, spec);
+    if ((await this.running(spec.name)) !== null) return;
+    await mkdir(dirname(spec.logFile), { recursive: true, mode: 0o750 });
+    const log = openSync(spec.logFile, 'a', 0o600);
+    const child = spawn(spec.command, [...spec.args], {
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...spec.env },
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    const pid = child.pid;
+    if (pid === undefined) throw new OperationFailedError('service-start-failed', `${spec.name}: could not start ${spec.command}`);
+    let exited: number | null = null;
+    child.on('exit', (code) => (exited = code ?? -1));
+    child.unref();
+    await mkdir(this.runDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.pidFile(spec.name), JSON.stringify({ pid, command: spec.command } satisfies PidRecord), { mode: 0o600 });
+    // Ready when the server says so in its log; failed if it exits first. A slow start is not a failure.
+    const deadline = Date.now() + READY_DEADLINE_MS;
+    while (Date.now() < deadline) {
+      if (exited !== null) {
+        await rm(this.pidFile(spec.name), { force: true });
+        const tail = (await readFile(spec.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
+        throw new OperationFailedError('service-start-failed', `${spec.name} exited with code ${exited} while starting${tail ? `: ${tail}` : ''}`);
+      }
+      if (spec.readyPattern.test(await readFile(spec.logFile, 'utf8').catch(() => ''))) return;
+      await delay(POLL_MS);
+    }
+  }
+
+  async restart(spec: ServiceSpec): Promise<void> {
+    await this.stop(spec.name);
+    await this.start(spec);
+  }
+
+  async stop(name: string): Promise<void> {
+    const rec = await this.running(name);
+    if (rec !== null) {
+      signal(rec.pid, 'SIGINT');
+      if (!(await exitsWithin(rec.pid, STOP_DEADLINE_MS))) {
+        signal(rec.pid, 'SIGKILL');
+        await exitsWithin(rec.pid, STOP_DEADLINE_MS);
+      }
+    }
+    await rm(this.pidFile(name), { force: true });
+  }
+
+  async daemonReload(): Promise<void> {
+    // Nothing to reload: the supervisor reads no unit files.
+  }
+
+  /**
+   * Until `signal` aborts, restarts services started through this supervisor that died, waiting
+   * 1 s, 2 s, 4 s … (at most 60 s) between attempts for each.
+   */
+  async watch(signal: AbortSignal, onRestart: (name: string, error: unknown) => void = () => undefined): Promise<void> {
+    const backoff = new Map<string, { next: number; wait: number }>();
+    while (!signal.aborted) {
+      for (const [name, spec] of this.specs) {
+        if ((await this.running(name)) !== null) continue;
+        const b = backoff.get(name) ?? { next: 0, wait: 1000 };
+        if (Date.now() < b.next) continue;
+        try {
+          await this.start(spec);
+          backoff.delete(name);
+          onRestart(name, null);
+        } catch (err) {
+          backoff.set(name, { next: Date.now() + b.wait, wait: Math.min(b.wait * 2, 60_000) });
+          onRestart(name, err);
+        }
+      }
+      await delay(250, signal);
+    }
+  }
+
+  /** Services with a live process, by pid file (used by tests to clean up). */
+  async runningPids(names: readonly string[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const name of names) {
+      const rec = await this.running(name);
+      if (rec !== null) out.push(rec.pid);
+    }
+    return out;
+  }
+
+  private pidFile(name: string): string {
+    return join(this.runDir, `${name}.pid`);
+  }
+
+  /** The pid record when its process is alive and still runs the same command, else null. */
+  private async running(name: string): Promise<PidRecord | null> {
+    let rec: PidRecord;
+    try {
+      rec = JSON.parse(await readFile(this.pidFile(name), 'utf8')) as PidRecord;
+    } catch {
+      return null;
+    }
+    if (!alive(rec.pid)) return null;
+    const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
+    return cmdline.includes(rec.command) ? rec : null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function exitsWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!alive(pid) || (await isZombie(pid))) return true;
+    await delay(POLL_MS);
+  }
+  return false;
+}
+
+async function isZombie(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return / Z /.test(stat.slice(stat.lastIndexOf(')') + 1, stat.lastIndexOf(')') + 4));
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * Reloading tor and sshd and loading the firewall. On a Pi ("host") these act on the system; in a
+ * sandbox root (tests, the demo) the firewall is checked with `nft -c` and the reloads are only
+ * recorded, since the rendered files name real system paths.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { OperationFailedError } from '../shared/errors.ts';
+
+const run = promisify(execFile);
+
+export interface SystemActions {
+  reloadTor(): Promise<void>;
+  applyFirewall(path: string): Promise<void>;
+  reloadSshd(path: string | null): Promise<void>;
+}
+
+export function hostSystem(): SystemActions {
+  return {
+    reloadTor: () => exec('systemctl', ['reload-or-restart', 'tor']),
+    async applyFirewall() {
+      // The unit loads the rules file; instance units require it, so it runs before any server.
+      await exec('systemctl', ['enable', 'onionfleet-firewall.service']);
+      await exec('systemctl', ['reload-or-restart', 'onionfleet-firewall.service']);
+    },
+    async reloadSshd() {
+      await exec('sshd', ['-t']);
+      await exec('systemctl', ['reload', 'ssh']);
+    },
+  };
+}
+
+/** Sandbox: validate what can be validated in place, reload nothing. */
+export function sandboxSystem(root: string): SystemActions {
+  return {
+    reloadTor: () => Promise.resolve(),
+    applyFirewall: (path) => exec('nft', ['-c', '-f', join(root, path)]),
+    reloadSshd: () => Promise.resolve(),
+  };
+}
+
+async function exec(cmd: string, args: string[]): Promise<void> {
+  try {
+    await run(cmd, args, { timeout: 60_000 });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim() ?? '';
+    throw new OperationFailedError('system-command-failed', `${cmd} ${args.join(' ')} failed${stderr ? `: ${stderr}` : ''}`, { cause: err });
+  }
+}

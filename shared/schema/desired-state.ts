@@ -1,0 +1,129 @@
+/**
+ * What one device must run: compiled by the controller from the spec and the placement, applied by
+ * the agent. Signed and encrypted on the bus (a later issue); here, the document itself. Pure.
+ */
+import { z } from 'zod';
+import { FleetName, Id } from './common.ts';
+import { PinnedBinary, Tier } from './fleet-spec.ts';
+
+export const InstanceKind = z.enum(['smp', 'xftp']);
+export type InstanceKind = z.infer<typeof InstanceKind>;
+
+/** `<group>-smp-NN` / `<group>-xftp-NN` (fleet-spec.md). */
+export const InstanceId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}-(?:smp|xftp)-\d{2,}$/, {
+  error: 'expected an instance id such as newsroom-smp-01',
+});
+
+/** Passwords the SimpleX servers accept: printable ASCII without whitespace, `@`, `:` or `/`. */
+export const ServerPassword = z.string().regex(/^[!-~]{16,128}$/, { error: 'expected 16-128 printable ASCII characters' }).refine(
+  (p) => !/[@:/]/.test(p),
+  { error: 'must not contain "@", ":" or "/"' },
+);
+
+/** The onion virtual ports members use (addresses carry no port). */
+export const ONION_PORT = { smp: 5223, xftp: 443 } as const;
+
+/** The tier's hardening for one instance (fleet-spec.md, "Hardening each tier turns on"). */
+export const InstanceHardening = z.strictObject({
+  /** `HiddenServiceEnableIntroDoSDefense 1` on the instance's onion. */
+  introDosDefense: z.boolean(),
+  /** `HiddenServicePoWDefensesEnabled 1` on the instance's onion. */
+  powDefense: z.boolean(),
+  /** `HiddenServiceMaxStreams N` and `HiddenServiceMaxStreamsCloseCircuit 1`; null: tor's default. */
+  maxStreams: z.int().min(1).max(65535).nullable(),
+  /** `log_stats: off` and no `prometheus_interval`. */
+  noStatistics: z.boolean(),
+  /** SMP `expire_messages_days` (21 by default, 2 at the extreme tier). */
+  expireMessagesDays: z.int().min(1).max(365),
+  /** XFTP `expire_files_hours`. */
+  expireFilesHours: z.int().min(1).max(8760),
+});
+export type InstanceHardening = z.infer<typeof InstanceHardening>;
+
+export const DesiredInstance = z
+  .strictObject({
+    id: InstanceId,
+    kind: InstanceKind,
+    group: Id,
+    tier: Tier,
+    /** The port the server listens on (all interfaces; the firewall drops it except on loopback). */
+    localPort: z.int().min(1024).max(65535),
+    /** SMP 5223, XFTP 443: what the onion service publishes. */
+    onionPort: z.union([z.literal(ONION_PORT.smp), z.literal(ONION_PORT.xftp)]),
+    /** `[AUTH] create_password` (SMP: also in members' addresses). */
+    password: ServerPassword,
+    /** XFTP storage quota (`20gb`, `500mb`); only for XFTP. */
+    quota: z.string().regex(/^\d{1,6}(?:gb|mb)$/, { error: 'expected a quota such as 20gb or 500mb' }).optional(),
+    hardening: InstanceHardening,
+  })
+  .check((ctx) => {
+    const i = ctx.value;
+    if (i.onionPort !== ONION_PORT[i.kind]) ctx.issues.push({ code: 'custom', message: `must be ${ONION_PORT[i.kind]} for ${i.kind}`, path: ['onionPort'], input: i.onionPort });
+    if ((i.kind === 'xftp') !== (i.quota !== undefined)) {
+      ctx.issues.push({ code: 'custom', message: 'XFTP instances need a quota; SMP instances have none', path: ['quota'], input: i.quota });
+    }
+    if (!i.id.startsWith(`${i.group}-${i.kind}-`)) ctx.issues.push({ code: 'custom', message: `must be ${i.group}-${i.kind}-NN`, path: ['id'], input: i.id });
+  });
+export type DesiredInstance = z.infer<typeof DesiredInstance>;
+
+/** An x25519 client-authorization key for an onion service (tor.md): 52 base32 characters. */
+export const OnionClientKey = z.strictObject({
+  name: Id,
+  publicKey: z.string().regex(/^[A-Z2-7]{52}$/, { error: 'expected a 52-character base32 x25519 public key' }),
+});
+
+export const DeviceSsh = z.strictObject({
+  /** sshd only on 127.0.0.1, keys only, reachable only through its own onion. */
+  overTor: z.boolean(),
+  /** Clients allowed to fetch the SSH onion's descriptor (empty: no client authorization yet). */
+  clientAuth: z.array(OnionClientKey).default([]),
+});
+
+export const BinarySource = z.strictObject({
+  /** Where the agent runs the server from. */
+  path: z.string().regex(/^\/[^\0]*$/, { error: 'expected an absolute path' }),
+  /** Download over Tor, pinned by SHA-256, when the file at `path` is missing or differs. */
+  pin: PinnedBinary.optional(),
+});
+export type BinarySource = z.infer<typeof BinarySource>;
+
+export const DesiredState = z
+  .strictObject({
+    kind: z.literal('onionfleet/desired-state'),
+    version: z.literal(1),
+    fleet: FleetName,
+    device: Id,
+    /** Monotonic per device: an agent refuses a lower revision than the one it applied. */
+    revision: z.int().min(1),
+    instances: z.array(DesiredInstance),
+    ssh: DeviceSsh,
+    /** Ports dropped by the firewall on every interface but loopback. */
+    firewall: z.strictObject({ loopbackOnlyPorts: z.array(z.int().min(1).max(65535)) }),
+    tor: z.strictObject({ socksPort: z.int().min(1).max(65535) }),
+    binaries: z.strictObject({ 'smp-server': BinarySource, 'xftp-server': BinarySource }),
+  })
+  .check((ctx) => {
+    const seenIds = new Set<string>();
+    const seenPorts = new Set<number>();
+    ctx.value.instances.forEach((i, k) => {
+      if (seenIds.has(i.id)) ctx.issues.push({ code: 'custom', message: `duplicate instance "${i.id}"`, path: ['instances', k, 'id'], input: i.id });
+      if (seenPorts.has(i.localPort)) ctx.issues.push({ code: 'custom', message: `local port ${i.localPort} used twice`, path: ['instances', k, 'localPort'], input: i.localPort });
+      seenIds.add(i.id);
+      seenPorts.add(i.localPort);
+    });
+  });
+export type DesiredState = z.infer<typeof DesiredState>;
+
+/** The hardening a tier turns on (fleet-spec.md). */
+export function hardeningFor(tier: Tier): InstanceHardening {
+  const elevated = tier !== 'standard';
+  const extreme = tier === 'extreme';
+  return {
+    introDosDefense: elevated,
+    powDefense: elevated,
+    maxStreams: elevated ? 32 : null,
+    noStatistics: extreme,
+    expireMessagesDays: extreme ? 2 : 21,
+    expireFilesHours: 48,
+  };
+}

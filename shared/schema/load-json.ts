@@ -1,0 +1,21 @@
+/**
+ * Reads a JSON document and parses it with a schema at the boundary. Problems name the file and field.
+ */
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { InvalidInputError } from '../errors.ts';
+import { issuesToProblems, messages } from './format-issues.ts';
+
+/** Throws {@link InvalidInputError} (exit 2) when the file is missing, not JSON, or not a `schema`. */
+export async function loadJson<S extends z.ZodType>(path: string, schema: S, what: string): Promise<z.infer<S>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not ${what} (not valid JSON)`;
+    throw new InvalidInputError([{ source: path, message: why }], { cause: err });
+  }
+  const parsed = schema.safeParse(raw, { error: messages, reportInput: true });
+  if (!parsed.success) throw new InvalidInputError(issuesToProblems(path, parsed.error.issues, raw));
+  return parsed.data;
+}
