@@ -38,7 +38,7 @@ export const boundaries = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', '.tmp/**', '**/*.js'] },
+  { ignores: ['node_modules/**', 'coverage/**', '.tmp/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

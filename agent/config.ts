@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { Id } from '../shared/schema/common.ts';
-import { loadJson } from '../shared/schema/load-json.ts';
+import { loadJson } from '../shared/fs/load-json.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/onionfleet/agent.json';
 
@@ -52,7 +52,7 @@ export function resolveConfig(config: AgentConfig): ResolvedConfig {
 }
 
 /** Reads the config file; a missing default file means the defaults. Throws InvalidInputError (exit 2). */
-export async function loadAgentConfig(path: string | undefined, overrides: Partial<AgentConfig> = {}): Promise<ResolvedConfig> {
+export async function loadAgentConfig(path: string | undefined, overrides: { root?: string } = {}): Promise<ResolvedConfig> {
   const base = path === undefined && !existsSync(DEFAULT_CONFIG_PATH) ? AgentConfig.parse({}) : await loadJson(path ?? DEFAULT_CONFIG_PATH, AgentConfig, 'an agent config');
-  return resolveConfig(AgentConfig.parse({ ...base, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) }));
+  return resolveConfig(AgentConfig.parse({ ...base, ...(overrides.root === undefined ? {} : { root: overrides.root }) }));
 }

@@ -95,7 +95,7 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
     },
     async stopService(s) {
       await ctx.services.stop(s.service);
-      delete ctx.record.services[s.service];
+      ctx.record.services = Object.fromEntries(Object.entries(ctx.record.services).filter(([name]) => name !== s.service));
       await saveRecord();
     },
     async archiveInstance(s) {

@@ -45,18 +45,18 @@ export class Supervisor implements ServiceManager {
     closeSync(log);
     const pid = child.pid;
     if (pid === undefined) throw new OperationFailedError('service-start-failed', `${spec.name}: could not start ${spec.command}`);
-    let exited: number | null = null;
-    child.on('exit', (code) => (exited = code ?? -1));
+    const outcome: { exited: number | null } = { exited: null };
+    child.on('exit', (code) => (outcome.exited = code ?? -1));
     child.unref();
     await mkdir(this.runDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.pidFile(spec.name), JSON.stringify({ pid, command: spec.command } satisfies PidRecord), { mode: 0o600 });
     // Ready when the server says so in its log; failed if it exits first. A slow start is not a failure.
     const deadline = Date.now() + READY_DEADLINE_MS;
     while (Date.now() < deadline) {
-      if (exited !== null) {
+      if (outcome.exited !== null) {
         await rm(this.pidFile(spec.name), { force: true });
         const tail = (await readFile(spec.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
-        throw new OperationFailedError('service-start-failed', `${spec.name} exited with code ${exited} while starting${tail ? `: ${tail}` : ''}`);
+        throw new OperationFailedError('service-start-failed', `${spec.name} exited with code ${outcome.exited} while starting${tail ? `: ${tail}` : ''}`);
       }
       if (spec.readyPattern.test(await readFile(spec.logFile, 'utf8').catch(() => ''))) return;
       await delay(POLL_MS);

@@ -4,15 +4,16 @@
  * them. Each test owns temp directories and the pids it started; afterEach kills exactly those.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { probeIdentity } from '../../agent/probes/tls-identity.ts';
+import { HELLO_BLOCK_SIZE, parseServerHello, probeIdentity } from '../../agent/probes/tls-identity.ts';
 import { caFingerprint, simplexAddress, type SimplexKind } from '../../shared/crypto/fingerprint.ts';
 
 const EXE: Record<SimplexKind, string> = {
@@ -335,5 +336,89 @@ describe('start refuses a broken configuration', () => {
     const r = await run('smp', ['start'], envFor('smp', d));
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toMatch(message);
+  });
+});
+
+describe('probeIdentity against servers that break the contract', () => {
+  /** An in-process TLS server with an initialized directory's keys, acting as told per connection. */
+  async function fakeServer(d: Dirs, onConnect: (socket: tls.TLSSocket) => void): Promise<{ port: number; close: () => void }> {
+    const read = (name: string): Promise<string> => readFile(join(d.cfg, name), 'utf8');
+    const server = tls.createServer({ key: await read('server.key'), cert: (await read('server.crt')) + (await read('ca.crt')), ALPNProtocols: ['smp/1'] });
+    const sockets = new Set<tls.TLSSocket>();
+    server.on('secureConnection', (s) => { sockets.add(s); s.on('error', () => undefined); onConnect(s); });
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve); });
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      close: () => { for (const s of sockets) s.destroy(); server.close(); },
+    };
+  }
+
+  it('a hello whose session id is not our TLS session fails helloOk (replayed or relayed)', async () => {
+    const d = await newDirs();
+    await init('smp', d);
+    const fp = caFingerprint(await readFile(join(d.cfg, 'ca.crt'), 'utf8'));
+    const fake = await fakeServer(d, (s) => s.write(block(6, 17, randomBytes(32))));
+    try {
+      const probe = await probeIdentity({ kind: 'smp', fingerprint: fp, host: '127.0.0.1', port: fake.port, timeoutMs: 5000 });
+      expect(probe).toMatchObject({ reachable: true, identityOk: true, helloOk: false, versions: { min: 6, max: 17 }, latencyMs: null });
+      expect(probe.error).toMatch(/session id/);
+    } finally {
+      fake.close();
+    }
+  });
+
+  it('a server that never sends the hello times out without throwing', async () => {
+    const d = await newDirs();
+    await init('smp', d);
+    const fp = caFingerprint(await readFile(join(d.cfg, 'ca.crt'), 'utf8'));
+    const fake = await fakeServer(d, () => undefined);
+    try {
+      const started = Date.now();
+      const probe = await probeIdentity({ kind: 'smp', fingerprint: fp, host: '127.0.0.1', port: fake.port, timeoutMs: 300 });
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(probe).toMatchObject({ reachable: true, identityOk: true, helloOk: false });
+      expect(probe.error).toMatch(/^server hello: timed out/);
+    } finally {
+      fake.close();
+    }
+  });
+
+  it('a server.crt not signed by ca.crt fails identity even with the right CA', async () => {
+    const d = await newDirs();
+    const other = await newDirs();
+    await init('smp', d);
+    await init('smp', other);
+    for (const f of ['server.crt', 'server.key']) await cp(join(other.cfg, f), join(d.cfg, f));
+    const port = await freePort();
+    await setPort('smp', d, port);
+    await startServer('smp', d, port);
+    const fp = caFingerprint(await readFile(join(d.cfg, 'ca.crt'), 'utf8'));
+    const probe = await probeIdentity({ kind: 'smp', fingerprint: fp, host: '127.0.0.1', port, timeoutMs: 5000 });
+    expect(probe).toMatchObject({ reachable: true, identityOk: false, chainSigned: false });
+  });
+});
+
+/** A hello block as the contract describes it. */
+function block(min: number, max: number, sessionId: Buffer, rest: Buffer = Buffer.alloc(0)): Buffer {
+  const payload = Buffer.concat([Buffer.from([min >> 8, min & 0xff, max >> 8, max & 0xff, sessionId.length]), sessionId, rest]);
+  const out = Buffer.alloc(HELLO_BLOCK_SIZE, '#');
+  out.writeUInt16BE(payload.length, 0);
+  payload.copy(out, 2);
+  return out;
+}
+
+describe('parseServerHello', () => {
+  const sid = randomBytes(32);
+  it('reads versions and session id, ignoring the rest of the payload', () => {
+    expect(parseServerHello(block(6, 17, sid, Buffer.from([1, 2, 3])))).toEqual({ min: 6, max: 17, sessionId: sid });
+  });
+  it.each<[string, Buffer]>([
+    ['a short block', block(6, 17, sid).subarray(0, 100)],
+    ['min > max', block(17, 6, sid)],
+    ['bad padding', (() => { const b = block(6, 17, sid); b[HELLO_BLOCK_SIZE - 1] = 0; return b; })()],
+    ['a session id past the payload', (() => { const b = block(6, 17, sid); b[6] = 200; return b; })()],
+    ['a length past the block', (() => { const b = block(6, 17, sid); b.writeUInt16BE(HELLO_BLOCK_SIZE, 0); return b; })()],
+  ])('returns null for %s', (_name, b) => {
+    expect(parseServerHello(b)).toBeNull();
   });
 });

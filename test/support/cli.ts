@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { main as controllerMain } from '../../controller/cli/main.ts';
 
 export interface CliRun {
+  /** Exit code; -1 when the process was killed by a signal. */
   code: number;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -17,7 +19,7 @@ export async function onionfleet(...args: string[]): Promise<CliRun> {
     out: (t) => (stdout += t.endsWith('\n') ? t : `${t}\n`),
     err: (t) => (stderr += t.endsWith('\n') ? t : `${t}\n`),
   });
-  return { code, stdout, stderr };
+  return { code, signal: null, stdout, stderr };
 }
 
 export const BIN = {
@@ -26,16 +28,17 @@ export const BIN = {
 };
 
 /** A real child process; resolves when it exits. */
-export function runBin(bin: string, args: readonly string[], options: { cwd?: string } = {}): Promise<CliRun> {
+export function runBin(bin: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, ...options.env };
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
+    child.on('close', (code, signal) => {
+      resolve({ code: code ?? -1, signal, stdout, stderr });
     });
   });
 }

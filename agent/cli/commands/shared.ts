@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DesiredState } from '../../../shared/schema/desired-state.ts';
-import { loadJson } from '../../../shared/schema/load-json.ts';
+import { loadJson } from '../../../shared/fs/load-json.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import type { ServiceManager } from '../../services/service-manager.ts';
 import { Supervisor } from '../../services/supervisor.ts';

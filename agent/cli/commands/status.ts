@@ -5,7 +5,7 @@ import { table, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT } from '../../../shared/errors.ts';
 import { DesiredState } from '../../../shared/schema/desired-state.ts';
-import { loadJson } from '../../../shared/schema/load-json.ts';
+import { loadJson } from '../../../shared/fs/load-json.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { instanceHealth } from '../../instance-health.ts';
 import { readRecord } from '../../record.ts';

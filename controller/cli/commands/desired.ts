@@ -6,7 +6,7 @@ import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { InvalidInputError, PlanRefusedError } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
 import { DesiredState } from '../../../shared/schema/desired-state.ts';
-import { loadJson } from '../../../shared/schema/load-json.ts';
+import { loadJson } from '../../../shared/fs/load-json.ts';
 import { compileDesired } from '../../compile/index.ts';
 import { explain, plan } from '../../planner/index.ts';
 import { loadFleetSpec } from '../../spec/load.ts';

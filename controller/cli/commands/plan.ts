@@ -4,7 +4,7 @@ import { table, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../../shared/schema/load-json.ts';
+import { loadJson } from '../../../shared/fs/load-json.ts';
 import { PlanFile } from '../../../shared/schema/plan-file.ts';
 import { explain, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
 import { loadFleetSpec } from '../../spec/load.ts';

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
-import { issuesToProblems, messages } from './format-issues.ts';
+import { issuesToProblems, messages } from '../schema/format-issues.ts';
 
 /** Throws {@link InvalidInputError} (exit 2) when the file is missing, not JSON, or not a `schema`. */
 export async function loadJson<S extends z.ZodType>(path: string, schema: S, what: string): Promise<z.infer<S>> {

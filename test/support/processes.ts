@@ -1,0 +1,69 @@
+/** Helpers for tests that start real processes: free ports, deadlines, stopping exactly one pid. */
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const address = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Resolves with `check`'s first non-null value; rejects with `what` at the deadline. Polls every 25 ms. */
+export async function until<T>(what: string, check: () => Promise<T | null> | T | null, deadlineMs = 15_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await check();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** True while `pid` runs; a zombie (exited, not yet reaped by an init that may never reap it) is not alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Stops exactly `pid`: `signal`, then SIGKILL when it has not exited within the deadline. */
+export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', deadlineMs = 5000): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid, signal);
+  try {
+    await until(`pid ${pid} to exit`, () => (alive(pid) ? null : true), deadlineMs);
+  } catch {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
+/** Stops a child this test started. */
+export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  await stopPid(child.pid, signal);
+}
+
+/** Stops every process the agent's supervisor started below `root` (by its pid files). */
+export async function stopSupervised(root: string): Promise<void> {
+  const dir = join(root, 'run/onionfleet');
+  for (const file of await readdir(dir).catch(() => [])) {
+    if (!file.endsWith('.pid')) continue;
+    const { pid } = JSON.parse(await readFile(join(dir, file), 'utf8')) as { pid: number };
+    await stopPid(pid, 'SIGINT');
+  }
+}
