@@ -2,6 +2,7 @@
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all when none is named) and prints one
  * JSON object per line, `{"name": …, …figures}`.
  */
+import { agentApply } from './agent-apply.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
@@ -9,6 +10,7 @@ export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   planner,
   'planner-churn': plannerChurn,
+  'agent-apply': agentApply,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

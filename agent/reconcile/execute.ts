@@ -15,6 +15,7 @@ import { installPinnedBinary } from '../binaries/download.ts';
 import { writeRecord, type AgentRecord } from '../record.ts';
 import { PATHS } from '../render/paths.ts';
 import type { ServiceManager, ServiceSpec } from '../services/service-manager.ts';
+import type { Owners } from '../owners.ts';
 import type { SystemActions } from '../system.ts';
 import type { Executors } from './steps.ts';
 
@@ -25,6 +26,7 @@ export interface ExecuteContext {
   readonly services: ServiceManager;
   readonly system: SystemActions;
   readonly socksProxy: string;
+  readonly owners: Owners;
   /** The agent's record, updated in place and written after each step that changes it. */
   readonly record: AgentRecord;
 }
@@ -64,8 +66,10 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       const keys = onionKeysFromSeed(s.seed);
       await writeFileAtomic(join(dir, 'hs_ed25519_secret_key'), keys.secretKeyFile, { mode: 0o600 });
       await writeFileAtomic(join(dir, 'hs_ed25519_public_key'), keys.publicKeyFile, { mode: 0o600 });
+      await ctx.owners.give(dir, 'debian-tor', { recursive: true });
       // The hostname last: its presence marks the key as complete (observe reads it).
       await writeFileAtomic(join(dir, 'hostname'), `${keys.hostname}\n`, { mode: 0o600 });
+      await ctx.owners.give(join(dir, 'hostname'), 'debian-tor');
     },
     async initInstance(s) {
       const env = instanceEnv(ctx.root, s.kind, s.instance);
@@ -85,10 +89,13 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
         const stderr = (err as { stderr?: string; stdout?: string }).stderr?.trim() ?? '';
         throw new OperationFailedError('instance-init-failed', `${s.instance}: ${basename(s.binary)} init failed${stderr ? `: ${stderr.split('\n')[0] ?? ''}` : ''}`, { cause: err });
       }
+      await ctx.owners.give(cfg, 'simplex', { recursive: true });
+      await ctx.owners.give(log, 'simplex', { recursive: true });
     },
     async writeFile(s) {
       await mkdir(dirname(at(s.file.path)), { recursive: true });
       await writeFileAtomic(at(s.file.path), s.file.content, { mode: s.file.mode });
+      if (s.file.owner !== undefined) await ctx.owners.give(at(s.file.path), s.file.owner);
     },
     async removeFile(s) {
       await rm(at(s.path), { force: true });

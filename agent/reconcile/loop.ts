@@ -10,6 +10,7 @@ import type { ResolvedConfig } from '../config.ts';
 import { readRecord, writeRecord } from '../record.ts';
 import type { ServiceManager } from '../services/service-manager.ts';
 import type { SystemActions } from '../system.ts';
+import { hostOwners, noOwners } from '../owners.ts';
 import { makeExecutors } from './execute.ts';
 import { limitViolations } from './limits.ts';
 import { observe } from './observe.ts';
@@ -70,11 +71,12 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const observation = await observe(desired, { root, services: ctx.services });
-    const plan = planSteps(desired, observation);
+    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '' });
     blocked = plan.blocked;
     if (options.dryRun === true) return { converged: plan.steps.length === 0, steps: plan.steps.map(describeStep), blocked, refused: null, rounds: 0 };
     if (plan.steps.length === 0) return { converged: blocked.length === 0, steps: done, blocked, refused: null, rounds: round - 1 };
-    const executors = makeExecutors({ root, services: ctx.services, system: ctx.system, socksProxy: ctx.config.socksProxy, record: observation.record });
+    const owners = ctx.config.system === 'host' ? hostOwners() : noOwners;
+    const executors = makeExecutors({ root, services: ctx.services, system: ctx.system, socksProxy: ctx.config.socksProxy, record: observation.record, owners });
     for (const step of plan.steps) {
       ctx.onStep?.(step, index);
       await runStep(executors, step);

@@ -64,7 +64,11 @@ function isManaged(path: string): boolean {
   return FIXED_MANAGED_PATHS.includes(path) || (path.startsWith(CLIENT_AUTH_DIR) && path.endsWith('.auth'));
 }
 
-export function planSteps(desired: DesiredState, obs: Observation): AgentPlan {
+/**
+ * @param options.contentRoot prefix for paths the servers read at run time (see RenderOptions):
+ *   '' on a device, the agent's root in a sandbox.
+ */
+export function planSteps(desired: DesiredState, obs: Observation, options: { contentRoot?: string } = {}): AgentPlan {
   const steps: Step[] = [];
   const blocked: string[] = [];
 
@@ -107,7 +111,7 @@ export function planSteps(desired: DesiredState, obs: Observation): AgentPlan {
   }
   if (desired.instances.some((i) => !hosts.has(i.id))) return { steps, blocked };
 
-  const rendered = renderDevice(desired, hosts);
+  const rendered = renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '' });
   const byPath = new Map(rendered.map((f) => [f.path, f]));
   const notReady = new Set(desired.instances.filter((i) => !ready(i.kind, i.id)).map((i) => PATHS.iniFile(i.kind, i.id)));
   let unitsChanged = false;

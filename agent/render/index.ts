@@ -34,9 +34,18 @@ export interface RenderedFile {
   content: string;
   /**
    * The Unix account that must own the file; absent means root. Files under /var/lib/tor belong to
-   * `debian-tor` (tor refuses or cannot read them otherwise).
+   * `debian-tor` (tor refuses or cannot read them otherwise); the ini files belong to `simplex`, the
+   * account the servers run as (they are 0600).
    */
-  owner?: 'debian-tor';
+  owner?: 'debian-tor' | 'simplex';
+}
+
+export interface RenderOptions {
+  /**
+   * Prefix for the paths that servers read from inside their configuration at run time (the XFTP
+   * files directory) — '' on a device; the agent's root when it runs servers in a sandbox root.
+   */
+  readonly contentRoot?: string;
 }
 
 /** Mode of files that hold secrets (passwords) or sit in tor's private directories. */
@@ -67,7 +76,8 @@ export function sshClientAuthPath(name: string): string {
  * @throws Error when `hosts` lacks an instance or holds a malformed hostname, or when two SSH
  *   client-authorization keys share a name.
  */
-export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, string>): RenderedFile[] {
+export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, string>, options: RenderOptions = {}): RenderedFile[] {
+  const contentRoot = options.contentRoot ?? '';
   const files: RenderedFile[] = [
     { path: PATHS.torrc, kind: 'torrc', mode: PUBLIC_MODE, content: renderTorrcMain({ socksPort: desired.tor.socksPort }) },
     { path: PATHS.torrcFragment, kind: 'torrc', mode: PUBLIC_MODE, content: renderTorrcFragment(desired) },
@@ -81,8 +91,8 @@ export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, s
     const content =
       instance.kind === 'smp'
         ? renderSmpIni(instance, { host, socksPort: desired.tor.socksPort })
-        : renderXftpIni(instance, { host, filesDir: PATHS.xftpFilesDir(instance.id) });
-    files.push({ path: PATHS.iniFile(instance.kind, instance.id), kind: `${instance.kind}-ini`, mode: SECRET_MODE, content });
+        : renderXftpIni(instance, { host, filesDir: `${contentRoot}${PATHS.xftpFilesDir(instance.id)}` });
+    files.push({ path: PATHS.iniFile(instance.kind, instance.id), kind: `${instance.kind}-ini`, mode: SECRET_MODE, owner: 'simplex', content });
   }
   const sshd = renderSshdDropIn(desired);
   if (sshd !== null) {
