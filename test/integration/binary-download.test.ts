@@ -12,10 +12,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import { connect, createServer as createNetServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { freePort } from '../support/processes.ts';
 import { BinaryDownloadError, BinaryHashMismatchError, installPinnedBinary } from '../../agent/binaries/download.ts';
 
 const DEADLINE_MS = 10_000;
@@ -31,14 +32,6 @@ let proxyPort: number;
 let proxyLog = '';
 const seen: { path: string; from: string | undefined }[] = [];
 
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Resolves once 127.0.0.1:port accepts a TCP connection; fails at the deadline or when `child` exits. */
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
