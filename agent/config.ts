@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { Id } from '../shared/schema/common.ts';
+import { AgeRecipient, Id } from '../shared/schema/common.ts';
+import { SigningPublicKey } from '../shared/schema/enrollment.ts';
 import { loadJson } from '../shared/fs/load-json.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/onionfleet/agent.json';
@@ -33,6 +34,21 @@ export const AgentConfig = z.strictObject({
   /** SOCKS proxy for downloads (hostnames resolved by Tor). */
   socksProxy: z.string().default('socks5h://127.0.0.1:9050'),
   limits: OwnerLimits.default({}),
+  /** This device's id (set by `onionfleet-agent init`). */
+  device: Id.optional(),
+  /** Where the device's private keys live, below the root. */
+  keysDir: z.string().regex(/^\//).default('/etc/onionfleet/keys'),
+  /** The controller's public keys: who may sign desired states, who reads the status. */
+  controller: z.strictObject({ signingKey: SigningPublicKey, ageRecipient: AgeRecipient }).optional(),
+  /** The controller's NATS: `nats://127.0.0.1:4222` in development, `nats://<56>.onion:4222` through Tor. */
+  nats: z.strictObject({ url: z.string().regex(/^nats:\/\/[a-z0-9.-]+:\d{1,5}$/, { error: 'expected nats://HOST:PORT' }), socks: z.string().regex(/^[0-9.]+:\d{1,5}$/).default('127.0.0.1:9050') }).optional(),
+  /**
+   * Added to every instance's local port: for simulated devices sharing one host (tests, the demo).
+   * The onion ports members use do not change. 0 on a real device.
+   */
+  portOffset: z.int().min(0).max(40_000).default(0),
+  /** Status is re-put at least this often (the heartbeat). */
+  heartbeatSeconds: z.int().min(1).max(3600).default(30),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 

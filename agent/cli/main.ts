@@ -18,6 +18,23 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError('(run with --help for usage)');
 
   program
+    .command('init')
+    .description('make this device\'s keys (once) and print its enrollment record (public halves only)')
+    .requiredOption('--device <ID>', 'this device\'s id in fleet.yaml')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/init.ts')).initCommand(opts, ctx));
+
+  program
+    .command('run')
+    .description('connect to the controller, apply each desired state, report status (until Ctrl-C)')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/run.ts')).runCommand(opts, ctx));
+
+  program
     .command('render')
     .description('write every file the agent would manage below DIR, and list them; starts nothing')
     .requiredOption('--desired <FILE>', 'a desired state (onionfleet desired --out)')
@@ -29,7 +46,7 @@ export function buildProgram(ctx: CliContext): Command {
   program
     .command('apply')
     .description('make the device match a desired state (exit 0 converged, 1 failed, 2 invalid, 3 refused)')
-    .requiredOption('--desired <FILE>', 'a desired state')
+    .requiredOption('--desired <FILE>', 'a desired state (JSON, or sealed by `onionfleet apply --offline`)')
     .option(...ROOT)
     .option(...CONFIG)
     .option('--dry-run', 'list the steps and change nothing')

@@ -41,8 +41,25 @@ export interface ReconcileResult {
   readonly rounds: number;
 }
 
-/** The desired state with the binary paths the agent really uses: the config's override, or the path below the root. */
-export function withResolvedBinaries(desired: DesiredState, config: ResolvedConfig): DesiredState {
+/**
+ * The desired state as this agent runs it: binary paths from the config's override or below the
+ * root, and local ports moved by the config's `portOffset` (simulated devices sharing one host).
+ */
+export function localize(desired: DesiredState, config: ResolvedConfig): DesiredState {
+  return withResolvedBinaries(offsetPorts(desired, config.portOffset), config);
+}
+
+/** Local ports (and their firewall entries) moved by `offset`; SSH's 22 stays. */
+export function offsetPorts(desired: DesiredState, offset: number): DesiredState {
+  if (offset === 0) return desired;
+  return {
+    ...desired,
+    instances: desired.instances.map((i) => ({ ...i, localPort: i.localPort + offset })),
+    firewall: { loopbackOnlyPorts: desired.firewall.loopbackOnlyPorts.map((p) => (p === 22 ? p : p + offset)) },
+  };
+}
+
+function withResolvedBinaries(desired: DesiredState, config: ResolvedConfig): DesiredState {
   const resolve = (name: 'smp-server' | 'xftp-server') => {
     const override = config.binaries[name];
     const source = desired.binaries[name];
@@ -61,12 +78,12 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
     }
     return { converged: false, steps: [], blocked: [], refused, rounds: 0 };
   }
-  const desired = withResolvedBinaries(desiredDoc, ctx.config);
+  const desired = localize(desiredDoc, ctx.config);
   const done: string[] = [];
   let blocked: string[] = [];
   if (options.dryRun !== true) {
     await mkdir(dirname(join(root, DESIRED_COPY)), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(join(root, DESIRED_COPY), `${JSON.stringify(desiredDoc, null, 2)}\n`, { mode: 0o600 });
+    await writeFileAtomic(join(root, DESIRED_COPY), `${JSON.stringify(offsetPorts(desiredDoc, ctx.config.portOffset), null, 2)}\n`, { mode: 0o600 });
   }
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {

@@ -34,6 +34,66 @@ export function buildProgram(ctx: CliContext): Command {
     .action(async (opts: unknown) => (await import('./commands/plan.ts')).planCommand(opts, ctx));
 
   program
+    .command('init')
+    .description("create the controller's state: signing key, age identity, NATS nkey (files 0600)")
+    .option('--state <DIR>', 'state directory (default $ONIONFLEET_STATE or ~/.local/share/onionfleet)')
+    .option('--passphrase-file <FILE>', 'encrypt the private keys with this passphrase (or set ONIONFLEET_PASSPHRASE)')
+    .option('--json', 'print the identity as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/init.ts')).initCommand(opts, ctx));
+
+  const device = program.command('device').description('enrolled devices');
+  device
+    .command('add')
+    .description("register a device's enrollment record (from onionfleet-agent init) and its NATS user")
+    .requiredOption('--id <ID>', 'the device id')
+    .requiredOption('--record <FILE>', 'its enrollment record')
+    .option('--state <DIR>', 'state directory')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/device.ts')).deviceAdd(opts, ctx));
+  device
+    .command('list')
+    .description('registered devices and their key fingerprints')
+    .option('--state <DIR>', 'state directory')
+    .option('--json', 'print the list as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/device.ts')).deviceList(opts, ctx));
+
+  program
+    .command('serve')
+    .description('run the NATS server (JetStream, 127.0.0.1 only, one user per device) until Ctrl-C')
+    .option('--state <DIR>', 'state directory')
+    .option('--port <N>', 'client port on 127.0.0.1 (0: any free port)', '4222')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/serve.ts')).serveCommand(opts, ctx));
+
+  program
+    .command('apply')
+    .description('plan, compile, seal and publish desired states (exit 0, 1, 2, 3 infeasible, 4 unreachable)')
+    .requiredOption('-f, --file <FILE>', 'the fleet.yaml')
+    .option('--state <DIR>', 'state directory')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--wait', 'wait until every device reports the new revision, healthy')
+    .option('--timeout <S>', 'how long --wait waits, in seconds', '300')
+    .option('--offline', 'write sealed desired states as files instead of publishing (needs --out)')
+    .option('--out <DIR>', 'where --offline writes')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/apply.ts')).applyCommand(opts, ctx));
+
+  program
+    .command('status')
+    .description('per device and per group: revisions, healthy instances, heartbeat, problems')
+    .option('--state <DIR>', 'state directory')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--watch', 'print again on every change')
+    .option('--json', 'print the status as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/status.ts')).statusCommand(opts, ctx));
+
+  program
     .command('desired')
     .description("write one device's desired state (unsealed; the offline path and a debugging aid)")
     .requiredOption('-f, --file <FILE>', 'the fleet.yaml')

@@ -20,7 +20,7 @@ const Flags = z.object({ desired: z.string().min(1), dryRun: z.boolean().default
 export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const config = await loadAgentConfig(flags.config, flags.root === undefined ? {} : { root: resolve(flags.root) });
-  const desired = await loadDesired(flags.desired);
+  const desired = await loadDesired(flags.desired, config);
   const applied = (await readRecord(config.root)).revision;
   if (desired.revision < applied) {
     report(ctx, flags.json, { converged: false, refused: [`revision ${desired.revision} is older than the applied revision ${applied}`], steps: [], blocked: [], rounds: 0 }, desired.revision);

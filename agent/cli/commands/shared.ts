@@ -1,5 +1,9 @@
 /** What the agent's commands share: flags, the desired-state file, the managers for a config. */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { open } from '../../../shared/crypto/envelope.ts';
+import { InvalidInputError } from '../../../shared/errors.ts';
+import { loadAgentSecrets } from '../../identity.ts';
 import { z } from 'zod';
 import { DesiredState } from '../../../shared/schema/desired-state.ts';
 import { loadJson } from '../../../shared/fs/load-json.ts';
@@ -16,8 +20,21 @@ export const RootFlags = {
   json: z.boolean().default(false),
 };
 
-export function loadDesired(path: string): Promise<DesiredState> {
-  return loadJson(path, DesiredState, 'a desired state');
+const AGE_MAGIC = 'age-encryption.org/v1';
+
+/**
+ * A desired state from a file: plain JSON (`onionfleet desired`), or sealed (`onionfleet apply
+ * --offline`), which is opened with this device's keys and checked against the controller's key.
+ */
+export async function loadDesired(path: string, config?: ResolvedConfig): Promise<DesiredState> {
+  const head = await readFile(path).then((b) => b.subarray(0, AGE_MAGIC.length).toString(), () => '');
+  if (head !== AGE_MAGIC) return loadJson(path, DesiredState, 'a desired state');
+  if (config?.controller === undefined || config.device === undefined) {
+    throw new InvalidInputError([{ source: path, message: 'is sealed; the agent config needs "device" and "controller" to open it' }]);
+  }
+  const secrets = await loadAgentSecrets(join(config.root, config.keysDir));
+  const { body } = await open(new Uint8Array(await readFile(path)), { identity: secrets.ageIdentity, signer: config.controller.signingKey, kind: 'desired-state', device: config.device, schema: DesiredState });
+  return body;
 }
 
 export function managersFor(config: ResolvedConfig): { services: ServiceManager; system: SystemActions } {

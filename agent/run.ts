@@ -1,0 +1,117 @@
+/**
+ * `onionfleet-agent run`: the long-running agent. Reaches the controller's NATS (through an
+ * in-process SOCKS tunnel to Tor when the address is an onion), watches its own desired key,
+ * opens each document (controller's signature, this device, not older than applied), reconciles,
+ * and puts its status — after every change and as a heartbeat. Level-triggered: on every reconnect
+ * it gets its key again, so a watcher lost in an outage costs nothing.
+ */
+import { join } from 'node:path';
+import { EnvelopeError, open, refuseOlder, seal } from '../shared/crypto/envelope.ts';
+import { InvalidInputError } from '../shared/errors.ts';
+import { connectNats } from '../shared/nats/connect.ts';
+import { getEntry, openDesired, openStatus, watchKey } from '../shared/nats/kv.ts';
+import { inboxPrefix } from '../shared/nats/names.ts';
+import { DesiredState } from '../shared/schema/desired-state.ts';
+import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
+import type { ResolvedConfig } from './config.ts';
+import { loadAgentSecrets } from './identity.ts';
+import { readRecord, writeRecord } from './record.ts';
+import { reconcile } from './reconcile/loop.ts';
+import type { ServiceManager } from './services/service-manager.ts';
+import { buildStatus, type LastAttempt } from './status-report.ts';
+import type { SystemActions } from './system.ts';
+
+export interface RunOptions {
+  readonly services: ServiceManager;
+  readonly system: SystemActions;
+  readonly signal: AbortSignal;
+  /** Progress lines (never secrets). */
+  readonly log: (line: string) => void;
+}
+
+export async function runAgent(config: ResolvedConfig, options: RunOptions): Promise<void> {
+  const { device, controller, nats } = config;
+  if (device === undefined || controller === undefined || nats === undefined) {
+    throw new InvalidInputError([{ source: 'agent config', message: 'needs "device", "controller" and "nats" to run (see the README: the agent config)' }]);
+  }
+  const secrets = await loadAgentSecrets(join(config.root, config.keysDir));
+  if (secrets.device !== device) throw new InvalidInputError([{ source: 'agent config', path: 'device', message: `is "${device}" but the keys are "${secrets.device}"` }]);
+
+  const url = new URL(nats.url.replace(/^nats:/, 'http:'));
+  let tunnel: SocksTunnel | null = null;
+  let servers = nats.url;
+  if (url.hostname.endsWith('.onion')) {
+    const [socksHost = '127.0.0.1', socksPort = '9050'] = nats.socks.split(':');
+    tunnel = await SocksTunnel.open({ socks: { host: socksHost, port: Number(socksPort) }, target: { host: url.hostname, port: Number(url.port) }, onError: (e) => {
+      options.log(`tunnel: ${e.reason}`);
+    } });
+    servers = `nats://127.0.0.1:${tunnel.port}`;
+  }
+  const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, inboxPrefix: inboxPrefix(device) });
+  const desiredKv = await openDesired(nc, { create: false });
+  const statusKv = await openStatus(nc, { create: false });
+  options.log(`connected as ${device}`);
+
+  let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
+  const putStatus = async () => {
+    const status = await buildStatus(config, device, options.services, last);
+    const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
+    await statusKv.put(device, sealed);
+  };
+  const handle = async (value: Uint8Array) => {
+    try {
+      const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
+      refuseOlder(revision, (await readRecord(config.root)).revision);
+      options.log(`applying revision ${revision}`);
+      const result = await reconcile(body, { config, services: options.services, system: options.system });
+      last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
+      options.log(result.refused ? `refused revision ${revision}` : result.converged ? `converged on revision ${revision}` : `not converged on revision ${revision}`);
+    } catch (err) {
+      if (!(err instanceof EnvelopeError)) {
+        last = { ...last, error: err instanceof Error ? err.message : String(err), converged: false };
+        options.log(`apply failed: ${last.error ?? ''}`);
+      } else {
+        // Keep running the last good state; say why the document was refused.
+        const record = await readRecord(config.root);
+        await writeRecord(config.root, { ...record, refused: { revision: record.revision, reasons: [err.message] } });
+        options.log(`refused a desired state: ${err.reason}`);
+      }
+    }
+  };
+
+  // One thing at a time; of several documents waiting, only the newest matters.
+  let queue: Promise<void> = Promise.resolve();
+  let waiting: Uint8Array | null = null;
+  const enqueue = (value: Uint8Array | null) => {
+    if (value !== null) waiting = value;
+    queue = queue.then(async () => {
+      const next = waiting;
+      waiting = null;
+      if (next !== null) await handle(next);
+      await putStatus().catch((err: unknown) => {
+        options.log(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    });
+  };
+
+  const regets = (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'reconnect') enqueue((await getEntry(desiredKv, device).catch(() => null))?.value ?? null);
+    }
+  })();
+  const heartbeat = setInterval(() => {
+    enqueue(null);
+  }, config.heartbeatSeconds * 1000);
+  enqueue((await getEntry(desiredKv, device))?.value ?? null);
+  try {
+    await watchKey(desiredKv, device, (entry) => {
+      enqueue(entry.value);
+    }, options.signal);
+  } finally {
+    clearInterval(heartbeat);
+    await queue;
+    await nc.close();
+    await regets.catch(() => undefined);
+    await tunnel?.close();
+  }
+}

@@ -1,0 +1,55 @@
+/** The status document an agent reports (signed by the device, encrypted to the controller). */
+import { join } from 'node:path';
+import { loadJson } from '../shared/fs/load-json.ts';
+import { DesiredState } from '../shared/schema/desired-state.ts';
+import type { DeviceStatus } from '../shared/schema/status.ts';
+import type { ResolvedConfig } from './config.ts';
+import { instanceHealth } from './instance-health.ts';
+import { readRecord } from './record.ts';
+import { DESIRED_COPY } from './reconcile/loop.ts';
+import type { ServiceManager } from './services/service-manager.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface LastAttempt {
+  /** The desired revision last received (applied or refused). */
+  readonly desiredRevision: number;
+  readonly error: string | null;
+  readonly blocked: readonly string[];
+  readonly converged: boolean;
+}
+
+/** Observes every instance of the desired state the device works towards and builds its status. */
+export async function buildStatus(config: ResolvedConfig, device: string, services: ServiceManager, last: LastAttempt): Promise<DeviceStatus> {
+  const record = await readRecord(config.root);
+  const desired = await loadJson(join(config.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
+  const instances = [];
+  for (const i of desired?.instances ?? []) {
+    const h = await instanceHealth(config.root, i, services, { probe: true });
+    instances.push({
+      id: h.id,
+      kind: h.kind,
+      group: h.group,
+      service: h.service,
+      onion: h.onion,
+      fingerprint: h.fingerprint,
+      address: h.address,
+      probe: h.probe === null ? null : { reachable: h.probe.reachable, identityOk: h.probe.identityOk, helloOk: h.probe.helloOk, latencyMs: h.probe.latencyMs, error: h.probe.error },
+      healthy: h.healthy,
+    });
+  }
+  return {
+    kind: 'onionfleet/status',
+    version: 1,
+    device,
+    desiredRevision: last.desiredRevision,
+    appliedRevision: record.revision,
+    converged: last.converged && desired !== null && record.revision === desired.revision,
+    refused: record.refused,
+    error: last.error,
+    blocked: [...last.blocked],
+    instances,
+    observedAt: new Date().toISOString(),
+    agentVersion: AGENT_VERSION,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Publishing a fleet: plan against what is deployed, compile, seal each changed device's desired
+ * state to that device, and put it — with compare-and-set on the controller's record of the plan,
+ * so two concurrent applies cannot both win. Nothing is published when the plan is infeasible or a
+ * placed device is not enrolled.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { open, seal } from '../../shared/crypto/envelope.ts';
+import { InvalidInputError, PlanRefusedError } from '../../shared/errors.ts';
+import { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
+import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import { PlannedInstance } from '../../shared/schema/plan-file.ts';
+import type { ControllerIdentity, ControllerSecrets } from '../state/keys.ts';
+import type { Store } from './store.ts';
+import { compileDesired } from '../compile/index.ts';
+import { explain, plan, type PlanResult } from '../planner/index.ts';
+
+const AppliedPlan = z.object({ fleet: z.string(), placements: z.array(PlannedInstance) });
+
+const PLAN_KEY = 'plan';
+const copyKey = (device: string) => `desired.${device}`;
+
+/** Where publishing reads and writes: the controller's own records, and the devices' desired states. */
+export interface PublishTarget {
+  readonly own: Store;
+  readonly desired: Store;
+  readonly identity: ControllerIdentity;
+  readonly secrets: ControllerSecrets;
+}
+
+/** What is deployed now, as the controller recorded it (null before the first apply). */
+export async function appliedPlacement(session: PublishTarget): Promise<{ placements: z.infer<typeof AppliedPlan>['placements']; kvRevision: number } | null> {
+  const entry = await session.own.get(PLAN_KEY);
+  if (entry === null) return null;
+  const doc = await open(entry.value, { identity: session.secrets.ageIdentity, signer: session.identity.signingKey, kind: 'plan', device: 'controller', schema: AppliedPlan });
+  return { placements: doc.body.placements, kvRevision: entry.revision };
+}
+
+async function desiredCopy(session: Pick<PublishTarget, 'own' | 'identity' | 'secrets'>, device: string): Promise<DesiredState | null> {
+  const entry = await session.own.get(copyKey(device));
+  if (entry === null) return null;
+  return (await open(entry.value, { identity: session.secrets.ageIdentity, signer: session.identity.signingKey, kind: 'desired-copy', device, schema: DesiredState })).body;
+}
+
+/** The desired revision the controller last published for each device (0 when none). */
+export async function appliedDesiredRevisions(session: Pick<PublishTarget, 'own' | 'identity' | 'secrets'>, devices: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const id of devices) out.set(id, (await desiredCopy(session, id))?.revision ?? 0);
+  return out;
+}
+
+export interface PublishResult {
+  readonly plan: PlanResult;
+  /** Device → the desired revision it must reach. */
+  readonly revisions: ReadonlyMap<string, number>;
+  /** Devices whose desired state changed (and was put). */
+  readonly changed: readonly string[];
+}
+
+export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[]): Promise<PublishResult> {
+  const previous = await appliedPlacement(session);
+  const result = plan(spec, previous?.placements ?? null, {});
+  if (!result.feasible) throw new PlanRefusedError(explain(result.metrics.unmet), { hint: 'run `onionfleet plan` for the details' });
+
+  const enrolled = new Map(devices.map((d) => [d.device, d]));
+  const active = spec.devices.filter((d) => d.state !== 'revoked').map((d) => d.id);
+  const missing = active.filter((id) => !enrolled.has(id));
+  if (missing.length > 0) {
+    throw new InvalidInputError(missing.map((id) => ({ source: 'fleet.yaml', path: `devices.${id}`, message: 'is not enrolled' })), { hint: 'enroll it with `onionfleet-agent init` on the device and `onionfleet device add`, or mark it revoked' });
+  }
+  const previousDesired = new Map<string, DesiredState>();
+  for (const id of active) {
+    const copy = await desiredCopy(session, id);
+    if (copy !== null) previousDesired.set(id, copy);
+  }
+  const states = compileDesired({ spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n) });
+
+  // The lock: the plan record moves first, with compare-and-set on the revision read above.
+  const sealedPlan = await seal({ kind: 'plan', device: 'controller', revision: 0, body: { fleet: spec.fleet, placements: result.placement } }, { signingSecretKey: session.secrets.signingSecretKey, recipient: session.identity.ageRecipient });
+  await session.own.put(PLAN_KEY, sealedPlan, previous?.kvRevision ?? null);
+
+  const changed: string[] = [];
+  const revisions = new Map<string, number>();
+  for (const [id, state] of states) {
+    revisions.set(id, state.revision);
+    const before = previousDesired.get(id);
+    const current = await session.desired.get(id);
+    if (before !== undefined && before.revision === state.revision && current !== null) continue;
+    const record = enrolled.get(id);
+    if (record === undefined) continue;
+    const keys = { signingSecretKey: session.secrets.signingSecretKey };
+    const copy = await seal({ kind: 'desired-copy', device: id, revision: state.revision, body: state }, { ...keys, recipient: session.identity.ageRecipient });
+    const toDevice = await seal({ kind: 'desired-state', device: id, revision: state.revision, body: state }, { ...keys, recipient: record.ageRecipient });
+    const copyEntry = await session.own.get(copyKey(id));
+    await session.own.put(copyKey(id), copy, copyEntry?.revision ?? null);
+    await session.desired.put(id, toDevice, current?.revision ?? null);
+    changed.push(id);
+  }
+  return { plan: result, revisions, changed };
+}

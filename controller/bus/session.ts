@@ -1,0 +1,40 @@
+/**
+ * The controller's connection to its own NATS: the desired and status buckets, and a
+ * controller-only bucket holding what was applied (the placement and a copy of each device's
+ * desired state), sealed to the controller itself — the bus reads none of it.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
+import { OperationFailedError } from '../../shared/errors.ts';
+import { connectNats } from '../../shared/nats/connect.ts';
+import { openBucket, openDesired, openStatus } from '../../shared/nats/kv.ts';
+import { readRuntime } from '../nats-server/sync.ts';
+import { loadIdentity, loadSecrets, type ControllerIdentity, type ControllerSecrets } from '../state/keys.ts';
+import type { StatePaths } from '../state/paths.ts';
+
+/** The controller-only bucket (agents have no permission on it). */
+export const CONTROLLER_BUCKET = 'controller';
+
+export interface ControllerSession {
+  readonly nc: NatsConnection;
+  readonly desired: KV;
+  readonly status: KV;
+  readonly own: KV;
+  readonly identity: ControllerIdentity;
+  readonly secrets: ControllerSecrets;
+  close(): Promise<void>;
+}
+
+/** Connects to the server `onionfleet serve` runs; exit 4 with a hint when none does. */
+export async function openSession(paths: StatePaths, passphrase: string | null, options: { create?: boolean } = {}): Promise<ControllerSession> {
+  const identity = await loadIdentity(paths);
+  const secrets = await loadSecrets(paths, passphrase);
+  const runtime = await readRuntime(paths);
+  if (runtime === null) {
+    throw new OperationFailedError('nats-not-running', `NATS is not running for ${paths.dir}`, { hint: 'start it with `onionfleet serve` (in another terminal, or as a service)' });
+  }
+  const nc = await connectNats({ servers: runtime.url, nkeySeed: secrets.natsSeed, name: 'onionfleet-controller', timeoutMs: 10_000 });
+  const create = options.create ?? false;
+  const [desired, status, own] = await Promise.all([openDesired(nc, { create }), openStatus(nc, { create }), openBucket(nc, CONTROLLER_BUCKET, { create, history: 5 })]);
+  return { nc, desired, status, own, identity, secrets, close: () => nc.close() };
+}

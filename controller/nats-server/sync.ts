@@ -1,0 +1,60 @@
+/**
+ * Keeps the NATS server's users in step with the registered devices: renders the config from the
+ * state and, when `onionfleet serve` runs, makes the server reload it (removed users are cut off).
+ */
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { OperationFailedError } from '../../shared/errors.ts';
+import { z } from 'zod';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { listDevices } from '../state/devices.ts';
+import { loadIdentity } from '../state/keys.ts';
+import type { StatePaths } from '../state/paths.ts';
+import { renderNatsConfig } from './config.ts';
+
+export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int() });
+export type NatsRuntime = z.infer<typeof NatsRuntime>;
+
+/** Where `serve` says its server runs; null when it does not (no file, or a dead pid). */
+export async function readRuntime(paths: StatePaths): Promise<NatsRuntime | null> {
+  try {
+    const runtime = NatsRuntime.parse(JSON.parse(await readFile(paths.natsRuntime, 'utf8')));
+    process.kill(runtime.pid, 0);
+    return runtime;
+  } catch {
+    return null;
+  }
+}
+
+/** Renders the config for `port`; returns its text. */
+export async function writeNatsConfig(paths: StatePaths, port: number): Promise<string> {
+  const identity = await loadIdentity(paths);
+  const agents = (await listDevices(paths)).map((d) => ({ device: d.device, natsUser: d.natsUser }));
+  await mkdir(paths.natsStore, { recursive: true, mode: 0o700 });
+  const text = renderNatsConfig({ port, storeDir: paths.natsStore, controllerUser: identity.natsUser, agents });
+  await writeFileAtomic(paths.natsConfig, text, { mode: 0o600 });
+  return text;
+}
+
+const RELOAD_DEADLINE_MS = 15_000;
+
+/**
+ * Re-renders and reloads a running server, returning once its log confirms the reload (so a device
+ * added now can connect now); false when no server runs (the next `serve` reads the devices).
+ */
+export async function syncNatsUsers(paths: StatePaths): Promise<boolean> {
+  const runtime = await readRuntime(paths);
+  if (runtime === null) return false;
+  await writeNatsConfig(paths, runtime.port);
+  const logSize = (await stat(paths.natsLog).catch(() => null))?.size ?? 0;
+  process.kill(runtime.pid, 'SIGHUP');
+  const deadline = Date.now() + RELOAD_DEADLINE_MS;
+  while (Date.now() < deadline) {
+    const log = await readFile(paths.natsLog).catch(() => Buffer.alloc(0));
+    const fresh = log.subarray(logSize).toString();
+    if (/Reloaded server configuration/.test(fresh)) return true;
+    const failed = /Failed to reload server configuration: (.*)/.exec(fresh);
+    if (failed) throw new OperationFailedError('nats-reload-failed', `nats-server refused the new users: ${failed[1] ?? ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new OperationFailedError('nats-reload-failed', `nats-server did not confirm the reload within ${RELOAD_DEADLINE_MS / 1000}s (see ${paths.natsLog})`);
+}

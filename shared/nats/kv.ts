@@ -1,0 +1,154 @@
+/**
+ * The two KV buckets and the few operations onionfleet needs on them, in the shapes nats-server 2.9
+ * supports (nats.md, "JetStream KV on 2.9.10"): get, compare-and-set put, single-key watch.
+ */
+import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { EXIT, OnionfleetError, type ErrorOptions } from '../errors.ts';
+import { DESIRED_BUCKET, STATUS_BUCKET } from './names.ts';
+
+export type { KV } from '@nats-io/kv';
+
+/** JetStream API timeout over Tor (nats.md): the client's default 5 s is too short for some round trips. */
+export const JETSTREAM_TIMEOUT_MS = 20_000;
+
+/** A stored value and its revision (the bucket-wide sequence; for `desired` the free generation number). */
+export interface KvValue {
+  readonly value: Uint8Array;
+  readonly revision: number;
+}
+
+export interface OpenBucketOptions {
+  /**
+   * true (controller): create the bucket if missing, else open it (an existing bucket's settings
+   * are kept). false (agents, which may not create streams): bind without any API call — a missing
+   * bucket shows up only on the first get, put or watch.
+   */
+  readonly create: boolean;
+}
+
+/** Someone else changed the key between our read and our compare-and-set write. Exit 1. */
+export class ConcurrentUpdateError extends OnionfleetError {
+  readonly code = 'concurrent-apply';
+  readonly exitCode = EXIT.failed;
+  readonly key: string;
+  constructor(key: string, options: ErrorOptions = {}) {
+    super(`the desired state of ${key} changed while this apply ran`, {
+      hint: 'another `onionfleet apply` published meanwhile: run apply again (it starts from the current revisions)',
+      ...options,
+    });
+    this.key = key;
+  }
+}
+
+/** A JetStream client with the Tor-sized API timeout (`timeoutMs` smaller in tests). */
+export function jetStreamFor(nc: NatsConnection, timeoutMs = JETSTREAM_TIMEOUT_MS): JetStreamClient {
+  return jetstream(nc, { timeout: timeoutMs });
+}
+
+function toJetStream(jsOrNc: JetStreamClient | NatsConnection): JetStreamClient {
+  return 'jetstreamManager' in jsOrNc ? jsOrNc : jetStreamFor(jsOrNc);
+}
+
+export interface BucketSettings extends OpenBucketOptions {
+  /** Values kept per key. */
+  readonly history: number;
+}
+
+/**
+ * Creates (`create: true`) or binds to bucket `name` with `allow_direct`, so get() uses the
+ * key-scoped DIRECT.GET subject. Given a connection, uses {@link JETSTREAM_TIMEOUT_MS}. Throws when
+ * the server refuses to create the bucket or JetStream is unavailable.
+ */
+export function openBucket(jsOrNc: JetStreamClient | NatsConnection, name: string, settings: BucketSettings): Promise<KV> {
+  const kvm = new Kvm(toJetStream(jsOrNc));
+  const options = { history: settings.history, allow_direct: true };
+  return settings.create ? kvm.create(name, options) : kvm.open(name, options);
+}
+
+/**
+ * The `desired` bucket: history 10, `allow_direct` so get() uses the key-scoped
+ * `$JS.API.DIRECT.GET.KV_desired.$KV.desired.<device>` subject an agent is allowed to publish to.
+ * Given a connection, uses {@link JETSTREAM_TIMEOUT_MS}. Throws when the server refuses to create
+ * the bucket (`create: true`) or JetStream is unavailable.
+ */
+export function openDesired(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
+  return openBucket(jsOrNc, DESIRED_BUCKET, { create: options.create, history: 10 });
+}
+
+/**
+ * The `status` bucket: history 1 (a status is a level, and its periodic re-put the heartbeat).
+ * Agents only put their own key. Throws like {@link openDesired}.
+ */
+export function openStatus(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
+  return openBucket(jsOrNc, STATUS_BUCKET, { create: options.create, history: 1 });
+}
+
+function toValue(entry: KvEntry | null): KvValue | null {
+  if (entry === null || entry.operation !== 'PUT') return null;
+  return { value: entry.value, revision: entry.revision };
+}
+
+/**
+ * The current value of `key`, or null when it was never written, or was deleted or purged.
+ * Throws on a timeout or closed connection, and with a PermissionViolationError (promptly: the
+ * server answers a forbidden request with an error) when the user may not read `key`.
+ */
+export async function getEntry(kv: KV, key: string): Promise<KvValue | null> {
+  return toValue(await kv.get(key));
+}
+
+/**
+ * Writes `value` only if `key` is still at `expectedRevision` (null: only if the key does not exist,
+ * or was deleted). Returns the new revision. Throws {@link ConcurrentUpdateError} when the key moved
+ * on meanwhile, and the underlying error for anything else (permission, timeout, closed connection).
+ */
+export async function putIfRevision(kv: KV, key: string, value: Uint8Array, expectedRevision: number | null): Promise<number> {
+  try {
+    return expectedRevision === null ? await kv.create(key, value) : await kv.update(key, value, expectedRevision);
+  } catch (err) {
+    if (err instanceof JetStreamApiError
+      && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
+      throw new ConcurrentUpdateError(key, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** One change seen by {@link watchKey}: the new value, or null when the key was deleted or purged. */
+export interface KvChange {
+  readonly value: Uint8Array | null;
+  readonly revision: number;
+}
+
+/**
+ * Watches one key (2.9 has no multi-key filters) until `signal` aborts: `onChange` gets the current
+ * value first (if the key exists), then its changes. Resolves on abort, or when the connection
+ * closes for good. Throws when the watcher cannot be created (a PermissionViolationError for a key
+ * the user may not watch) and rethrows what `onChange` throws (the watch stops then).
+ * Under bursts of writes the watcher may skip intermediate revisions (seen on 2.9.10); the last
+ * value always arrives. Treat a change as "reconcile now", not as a log.
+ * The watcher is an ordered consumer and recreates itself after a reconnect, but after a long
+ * outage that can take ~90 s: also re-get the key on every reconnect (nats.md).
+ */
+export async function watchKey(kv: KV, key: string, onChange: (change: KvChange) => void, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  const iterator = await kv.watch({ key });
+  const stop = (): void => { iterator.stop(); };
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    if (isAborted(signal)) return; // aborted while the watcher was being created
+    for await (const entry of iterator) {
+      onChange({ value: entry.operation === 'PUT' ? entry.value : null, revision: entry.revision });
+    }
+  } finally {
+    signal.removeEventListener('abort', stop);
+    iterator.stop();
+  }
+}
+
+/** Reads `signal.aborted` afresh (a plain read is narrowed to false by an earlier check). */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}

@@ -1,0 +1,50 @@
+/**
+ * What one device reports: signed by the device, encrypted to the controller, put on the bus as
+ * `status.<device>` (and re-put as a heartbeat). Pure.
+ */
+import { z } from 'zod';
+import { Id } from './common.ts';
+import { InstanceId, InstanceKind } from './desired-state.ts';
+
+export const ProbeResult = z.object({
+  reachable: z.boolean(),
+  identityOk: z.boolean(),
+  helloOk: z.boolean(),
+  latencyMs: z.number().nullable(),
+  error: z.string().nullable(),
+});
+
+export const InstanceStatus = z.object({
+  id: InstanceId,
+  kind: InstanceKind,
+  group: Id,
+  service: z.enum(['active', 'inactive', 'failed']),
+  onion: z.string().nullable(),
+  fingerprint: z.string().nullable(),
+  /** `smp://<fp>:<password>@<onion>`: only ever inside the encrypted status. */
+  address: z.string().nullable(),
+  probe: ProbeResult.nullable(),
+  healthy: z.boolean(),
+});
+export type InstanceStatus = z.infer<typeof InstanceStatus>;
+
+export const DeviceStatus = z.object({
+  kind: z.literal('onionfleet/status'),
+  version: z.literal(1),
+  device: Id,
+  /** The desired revision the agent last acted on (observed-generation pattern), 0 before any. */
+  desiredRevision: z.int().min(0),
+  /** The revision the device converged on. */
+  appliedRevision: z.int().min(0),
+  converged: z.boolean(),
+  /** A desired state the agent would not apply, and why (owner's limits, bad signature, old revision…). */
+  refused: z.object({ revision: z.int().min(0), reasons: z.array(z.string()) }).nullable(),
+  /** The last error applying, if the last attempt failed. */
+  error: z.string().nullable(),
+  blocked: z.array(z.string()),
+  instances: z.array(InstanceStatus),
+  /** When the agent observed this (ISO 8601). */
+  observedAt: z.string(),
+  agentVersion: z.string(),
+});
+export type DeviceStatus = z.infer<typeof DeviceStatus>;

@@ -1,0 +1,159 @@
+/**
+ * A controller and several simulated devices on this machine, each a real process: `onionfleet
+ * serve` (the Debian nats-server), and one `onionfleet-agent run` per device under its own temp root,
+ * with the built-in supervisor and the SimpleX doubles. Used by the control-plane tests and benchmarks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, onionfleet, runBin, type CliRun } from './cli.ts';
+import { stopChild, stopSupervised, until } from './processes.ts';
+
+const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
+
+export interface SimulatedDevice {
+  readonly id: string;
+  readonly root: string;
+  readonly config: string;
+  agent: ChildProcess | null;
+  log: string;
+}
+
+export class FleetHarness {
+  readonly devices = new Map<string, SimulatedDevice>();
+  serve: ChildProcess | null = null;
+  serveLog = '';
+  private nextOffset: number;
+
+  private constructor(readonly dir: string, readonly state: string) {
+    // Simulated devices share this host: give each a distinct band of local ports.
+    this.nextOffset = 20_000 + Math.floor(Math.random() * 200) * 100;
+  }
+
+  static async create(): Promise<FleetHarness> {
+    const dir = mkdtempSync(join(tmpdir(), 'onionfleet-fleet-'));
+    const h = new FleetHarness(dir, join(dir, 'state'));
+    const init = await onionfleet('init', '--state', h.state);
+    if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+    return h;
+  }
+
+  /** Starts `onionfleet serve` on a free port; resolves when it listens. */
+  async startServe(): Promise<void> {
+    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = this.serve;
+    child.stdout?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
+    await until('onionfleet serve to listen', () => {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${this.serveLog}`);
+      return /listening on nats:\/\/127\.0\.0\.1:\d+/.test(this.serveLog) ? true : null;
+    }, 30_000);
+  }
+
+  async stopServe(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await stopChild(this.serve ?? undefined, signal);
+    this.serve = null;
+  }
+
+  /** The nats-server's pid (from serve's runtime file), for fault injection. */
+  natsPid(): number {
+    return (JSON.parse(readFileSync(join(this.state, 'nats/runtime.json'), 'utf8')) as { pid: number }).pid;
+  }
+
+  natsUrl(): string {
+    return (JSON.parse(readFileSync(join(this.state, 'nats/runtime.json'), 'utf8')) as { url: string }).url;
+  }
+
+  /** `onionfleet-agent init` under a new root, then `onionfleet device add`. */
+  async enroll(id: string, extra: Record<string, unknown> = {}): Promise<SimulatedDevice> {
+    const root = join(this.dir, 'devices', id, 'root');
+    const config = join(this.dir, 'devices', id, 'agent.json');
+    const controller = JSON.parse(readFileSync(join(this.state, 'controller.json'), 'utf8')) as { signingKey: string; ageRecipient: string };
+    const portOffset = this.nextOffset;
+    this.nextOffset += 100;
+    const body = {
+      root, device: id, services: 'supervisor', system: 'sandbox', portOffset, heartbeatSeconds: 2,
+      binaries: { 'smp-server': join(DOUBLES, 'smp-server'), 'xftp-server': join(DOUBLES, 'xftp-server') },
+      controller: { signingKey: controller.signingKey, ageRecipient: controller.ageRecipient },
+      nats: { url: this.natsUrl() },
+      ...extra,
+    };
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(this.dir, 'devices', id), { recursive: true }));
+    writeFileSync(config, JSON.stringify(body));
+    const init = await runBin(BIN.agent, ['init', '--device', id, '--config', config]);
+    if (init.code !== 0) throw new Error(`agent init failed: ${init.stderr}`);
+    const recordPath = join(this.dir, 'devices', id, 'record.json');
+    writeFileSync(recordPath, init.stdout);
+    const add = await onionfleet('device', 'add', '--id', id, '--record', recordPath, '--state', this.state);
+    if (add.code !== 0) throw new Error(`device add failed: ${add.stderr}`);
+    const device: SimulatedDevice = { id, root, config, agent: null, log: '' };
+    this.devices.set(id, device);
+    return device;
+  }
+
+  startAgent(id: string): void {
+    const d = this.devices.get(id);
+    if (d === undefined) throw new Error(`no device ${id}`);
+    const child = spawn(process.execPath, [BIN.agent, 'run', '--config', d.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (b: Buffer) => (d.log += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (d.log += b.toString()));
+    d.agent = child;
+  }
+
+  async stopAgent(id: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const d = this.devices.get(id);
+    await stopChild(d?.agent ?? undefined, signal);
+    if (d !== undefined) d.agent = null;
+  }
+
+  writeFleet(yaml: string): string {
+    const path = join(this.dir, 'fleet.yaml');
+    writeFileSync(path, yaml);
+    return path;
+  }
+
+  apply(fleet: string, ...flags: string[]): Promise<CliRun> {
+    return runBin(BIN.onionfleet, ['apply', '-f', fleet, '--state', this.state, ...flags]);
+  }
+
+  status(): Promise<CliRun> {
+    return runBin(BIN.onionfleet, ['status', '--state', this.state, '--json']);
+  }
+
+  /** Everything the run wrote to logs and terminals: for tests that grep for secrets. */
+  async allLogs(): Promise<string> {
+    let all = this.serveLog + (await readFile(join(this.state, 'nats/nats.log'), 'utf8').catch(() => ''));
+    for (const d of this.devices.values()) {
+      all += d.log;
+      const logDir = join(d.root, 'var/log/onionfleet');
+      for (const f of await readdir(logDir).catch(() => [])) all += await readFile(join(logDir, f), 'utf8');
+    }
+    return all;
+  }
+
+  async stop(): Promise<void> {
+    for (const id of this.devices.keys()) await this.stopAgent(id);
+    await this.stopServe();
+    for (const d of this.devices.values()) await stopSupervised(d.root);
+  }
+}
+
+/** A two-operator fleet.yaml over the given devices: one standard group per device list. */
+export function fleetYaml(devices: readonly { id: string; operator: string }[], groups: readonly { id: string; tier?: string; smp: number; xftp: number }[]): string {
+  const operators = [...new Set(devices.map((d) => d.operator))];
+  return [
+    'version: 1',
+    'fleet: test-fleet',
+    'operators:',
+    ...operators.map((o) => `  - id: ${o}`),
+    'devices:',
+    ...devices.map((d) => `  - { id: ${d.id}, operator: ${d.operator}, location: ${d.id}-site, jurisdiction: DE }`),
+    'groups:',
+    ...groups.map((g) => `  - { id: ${g.id}, tier: ${g.tier ?? 'standard'}, smp: ${g.smp}, xftp: ${g.xftp}, members: [m] }`),
+    'members:',
+    '  - { id: m, passphrase: true }',
+    '',
+  ].join('\n');
+}
