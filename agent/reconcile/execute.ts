@@ -41,14 +41,14 @@ export function instanceEnv(root: string, kind: InstanceKind, id: string): Recor
   };
 }
 
-export function serviceSpec(root: string, kind: InstanceKind, id: string, name: string, binary: string): ServiceSpec {
+export function serviceSpec(root: string, kind: InstanceKind, id: string, name: string, binary: string, port: number): ServiceSpec {
   return {
     name,
     command: binary,
     args: ['start'],
     env: instanceEnv(root, kind, id),
     logFile: join(root, '/var/log/onionfleet', `${name}.log`),
-    readyPattern: /^Server address: /m,
+    readyPort: port,
   };
 }
 
@@ -121,12 +121,12 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       await ctx.services.daemonReload();
     },
     async startService(s) {
-      await ctx.services.start(serviceSpec(ctx.root, s.kind, s.instance, s.service, s.binary));
+      await ctx.services.start(serviceSpec(ctx.root, s.kind, s.instance, s.service, s.binary, s.port));
       ctx.record.services[s.service] = s.configHash;
       await saveRecord();
     },
     async restartService(s) {
-      await ctx.services.restart(serviceSpec(ctx.root, s.kind, s.instance, s.service, s.binary));
+      await ctx.services.restart(serviceSpec(ctx.root, s.kind, s.instance, s.service, s.binary, s.port));
       ctx.record.services[s.service] = s.configHash;
       await saveRecord();
     },

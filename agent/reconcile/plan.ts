@@ -136,9 +136,9 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
     const binary = desired.binaries[BINARY_OF[i.kind]].path;
     const configHash = contentHash(byPath.get(PATHS.iniFile(i.kind, i.id))?.content ?? '', byPath.get(PATHS.unitTemplate(i.kind))?.content ?? '', binary);
     const state = obs.services.get(service) ?? 'inactive';
-    if (state !== 'active') steps.push({ action: 'startService', service, instance: i.id, kind: i.kind, binary, configHash });
+    if (state !== 'active') steps.push({ action: 'startService', service, instance: i.id, kind: i.kind, binary, port: i.localPort, configHash });
     else if (obs.record.services[service] !== configHash) {
-      steps.push({ action: 'restartService', service, instance: i.id, kind: i.kind, binary, configHash, because: 'its configuration changed' });
+      steps.push({ action: 'restartService', service, instance: i.id, kind: i.kind, binary, port: i.localPort, configHash, because: 'its configuration changed' });
     }
   }
 

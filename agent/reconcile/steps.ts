@@ -20,8 +20,8 @@ export interface StepArgs {
   /** Move an instance's directories and onion keys to a dated archive; never delete. */
   archiveInstance: { instance: string; kind: InstanceKind | null; dest: string };
   daemonReload: { because: string };
-  startService: { service: string; instance: string; kind: InstanceKind; binary: string; configHash: string };
-  restartService: { service: string; instance: string; kind: InstanceKind; binary: string; configHash: string; because: string };
+  startService: { service: string; instance: string; kind: InstanceKind; binary: string; port: number; configHash: string };
+  restartService: { service: string; instance: string; kind: InstanceKind; binary: string; port: number; configHash: string; because: string };
   reloadTor: { hash: string; because: string };
   applyFirewall: { path: string; hash: string };
   reloadSshd: { path: string | null; hash: string };

@@ -11,10 +11,13 @@ export interface ServiceSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
-  /** Where the supervisor sends the process's stdout and stderr. */
+  /**
+   * Where the supervisor sends the process's stderr. Its stdout is discarded: the SimpleX servers
+   * print their address there (password and onion included), which must reach no log.
+   */
   readonly logFile: string;
-  /** A line the process prints once it serves (the supervisor waits for it, with a deadline). */
-  readonly readyPattern: RegExp;
+  /** The process is ready once 127.0.0.1:readyPort accepts a connection (the supervisor waits, with a deadline). */
+  readonly readyPort: number;
 }
 
 export interface ServiceManager {

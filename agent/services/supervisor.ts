@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
@@ -40,7 +41,7 @@ export class Supervisor implements ServiceManager {
     const child = spawn(spec.command, [...spec.args], {
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...spec.env },
       detached: true,
-      stdio: ['ignore', log, log],
+      stdio: ['ignore', 'ignore', log],
     });
     closeSync(log);
     const pid = child.pid;
@@ -50,7 +51,7 @@ export class Supervisor implements ServiceManager {
     child.unref();
     await mkdir(this.runDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.pidFile(spec.name), JSON.stringify({ pid, command: spec.command } satisfies PidRecord), { mode: 0o600 });
-    // Ready when the server says so in its log; failed if it exits first. A slow start is not a failure.
+    // Ready when its port accepts a connection; failed if it exits first. A slow start is not a failure.
     const deadline = Date.now() + READY_DEADLINE_MS;
     while (Date.now() < deadline) {
       if (outcome.exited !== null) {
@@ -58,7 +59,7 @@ export class Supervisor implements ServiceManager {
         const tail = (await readFile(spec.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
         throw new OperationFailedError('service-start-failed', `${spec.name} exited with code ${outcome.exited} while starting${tail ? `: ${tail}` : ''}`);
       }
-      if (spec.readyPattern.test(await readFile(spec.logFile, 'utf8').catch(() => ''))) return;
+      if (await accepts(spec.readyPort)) return;
       await delay(POLL_MS);
     }
   }
@@ -134,6 +135,19 @@ export class Supervisor implements ServiceManager {
     const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
     return cmdline.includes(rec.command) ? rec : null;
   }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      resolve(false);
+    });
+  });
 }
 
 function alive(pid: number): boolean {

@@ -33,7 +33,8 @@ export async function openSession(paths: StatePaths, passphrase: string | null, 
   if (runtime === null) {
     throw new OperationFailedError('nats-not-running', `NATS is not running for ${paths.dir}`, { hint: 'start it with `onionfleet serve` (in another terminal, or as a service)' });
   }
-  const nc = await connectNats({ servers: runtime.url, nkeySeed: secrets.natsSeed, name: 'onionfleet-controller', timeoutMs: 10_000 });
+  // One attempt: a CLI command should say "not running" at once, not retry for minutes.
+  const nc = await connectNats({ servers: runtime.url, nkeySeed: secrets.natsSeed, name: 'onionfleet-controller', timeoutMs: 10_000, reconnect: false });
   const create = options.create ?? false;
   const [desired, status, own] = await Promise.all([openDesired(nc, { create }), openStatus(nc, { create }), openBucket(nc, CONTROLLER_BUCKET, { create, history: 5 })]);
   return { nc, desired, status, own, identity, secrets, close: () => nc.close() };

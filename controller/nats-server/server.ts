@@ -72,10 +72,15 @@ export class NatsServer {
     const child = spawn(binary, ['-c', options.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     const waiters = new Set<LineWaiter>();
     const recent: string[] = [];
+    // Readiness is recorded as lines arrive, so a line read before anyone waits is not lost.
+    const seen: { port: number | null; ready: boolean } = { port: null, ready: false };
     const onLine = (line: string): void => {
       log?.write(`${line}\n`);
       recent.push(line);
       if (recent.length > KEEP_LINES) recent.shift();
+      const listening = LISTENING.exec(line);
+      if (listening?.[1] !== undefined) seen.port = Number(listening[1]);
+      if (READY.test(line)) seen.ready = true;
       for (const waiter of [...waiters]) waiter(line);
     };
     for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine);
@@ -85,24 +90,24 @@ export class NatsServer {
         resolve();
       });
     });
-    const spawned = new Promise<number>((resolve, reject) => {
-      child.once('spawn', () => { resolve(child.pid ?? 0); });
-      // `on`, not `once`: a later error (a failed kill) must not go unhandled.
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'ENOENT' || err.code === 'EACCES' ? new NatsServerMissingError(binary, { cause: err }) : err);
+    let pid: number;
+    try {
+      pid = await new Promise<number>((resolve, reject) => {
+        child.once('spawn', () => { resolve(child.pid ?? 0); });
+        // `on`, not `once`: a later error (a failed kill) must not go unhandled.
+        child.on('error', (err: NodeJS.ErrnoException) => {
+          reject(err.code === 'ENOENT' || err.code === 'EACCES' ? new NatsServerMissingError(binary, { cause: err }) : err);
+        });
       });
-    });
-    const pid = await spawned;
+    } catch (err) {
+      log?.end();
+      throw err;
+    }
     let port: number;
     try {
-      let listening: number | null = null;
-      const ready = await waitForLine(waiters, exited, deadlineMs, 'to be ready', (line) => {
-        const m = LISTENING.exec(line);
-        if (m?.[1] !== undefined) listening = Number(m[1]);
-        return READY.test(line) ? { port: listening } : null;
-      });
-      if (ready.port === null) throw new Error('it never logged "Listening for client connections on 127.0.0.1:<port>"');
-      port = ready.port;
+      if (!seen.ready) await waitForLine(waiters, exited, deadlineMs, 'to be ready', () => (seen.ready ? true : null));
+      if (seen.port === null) throw new Error('it never logged "Listening for client connections on 127.0.0.1:<port>"');
+      port = seen.port;
     } catch (err) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

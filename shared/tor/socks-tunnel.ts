@@ -88,6 +88,7 @@ export class SocksTunnel {
     this.port = port;
     this.#options = options;
     server.on('connection', (client) => { this.#accept(client); });
+    server.on('error', () => undefined); // a failed accept (EMFILE) costs that one connection, not the process
   }
 
   /**

@@ -96,6 +96,22 @@ describe('SocksTunnel through microsocks', () => {
     expect(errors.seen).toEqual([]);
   });
 
+  it('reconnects through the tunnel when the server restarts', async () => {
+    const errors = collector();
+    const tunnel = await openTunnel({ target: { host: 'localhost', port: server.port }, onError: errors.onError });
+    const nc = await connectNats({ servers: `nats://127.0.0.1:${tunnel.port}`, nkeySeed: controller.getSeed(), name: 'controller', timeoutMs: 5_000 });
+    const statuses: string[] = [];
+    void (async () => { for await (const s of nc.status()) statuses.push(s.type); })();
+    const dialsBefore = proxyLog.split(`connected to localhost:${server.port}`).length;
+    server.kill();
+    await server.exited();
+    server = await NatsServer.start({ configPath: join(dir, 'nats.conf') });
+    await until('the client to reconnect', () => (statuses.includes('reconnect') ? true : null), 20_000);
+    expect(proxyLog.split(`connected to localhost:${server.port}`).length).toBeGreaterThan(dialsBefore);
+    expect(new TextDecoder().decode((await getEntry(await openDesired(nc, { create: false }), 'pi-1'))?.value)).toBe('through the tunnel');
+    await nc.close();
+  });
+
   it('reports a target that refuses as connection-refused (reply 0x05), closing only that client', async () => {
     const errors = collector();
     const tunnel = await openTunnel({ target: { host: 'localhost', port: await freePort() }, onError: errors.onError });

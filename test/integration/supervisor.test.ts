@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Supervisor } from '../../agent/services/supervisor.ts';
 import type { ServiceSpec } from '../../agent/services/service-manager.ts';
-import { alive, stopSupervised, until } from '../support/processes.ts';
+import { alive, freePort, stopSupervised, until } from '../support/processes.ts';
 
 const roots: string[] = [];
 afterEach(async () => {
   for (const root of roots.splice(0)) await stopSupervised(root);
 });
 
-/** A tiny service: says it is ready, exits 0 on SIGINT (printing so), runs until then. */
-function spec(root: string): ServiceSpec {
-  const script = "console.log('Server address: test'); process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(0); }); setInterval(() => {}, 1000);";
-  return { name: 'demo.service', command: process.execPath, args: ['-e', script], env: {}, logFile: join(root, 'log/demo.log'), readyPattern: /^Server address: /m };
+/** A tiny service: listens on `port` (ready), exits 0 on SIGINT (saying so on stderr), runs until then. */
+function spec(root: string, port: number): ServiceSpec {
+  const script = `require('node:net').createServer().listen(${port}, '127.0.0.1'); process.on('SIGINT', () => { console.error('got SIGINT'); process.exit(0); });`;
+  return { name: 'demo.service', command: process.execPath, args: ['-e', script], env: {}, logFile: join(root, 'log/demo.log'), readyPort: port };
 }
 
 async function pidOf(root: string): Promise<number> {
@@ -28,12 +28,12 @@ describe('Supervisor', () => {
     const root = mkdtempSync(join(tmpdir(), 'onionfleet-sup-'));
     roots.push(root);
     const first = new Supervisor(join(root, 'run/onionfleet'));
-    await first.start(spec(root));
+    await first.start(spec(root, await freePort()));
     const pid = await pidOf(root);
     expect(alive(pid)).toBe(true);
     const second = new Supervisor(join(root, 'run/onionfleet'));
     expect(await second.state('demo.service')).toBe('active');
-    await second.start(spec(root)); // already running: left alone
+    await second.start(spec(root, await freePort())); // already running: left alone
     expect(await pidOf(root)).toBe(pid);
     await second.stop('demo.service');
     expect(alive(pid)).toBe(false);
@@ -44,7 +44,7 @@ describe('Supervisor', () => {
   it('fails a start whose process exits before it is ready, with the log tail', async () => {
     const root = mkdtempSync(join(tmpdir(), 'onionfleet-sup-'));
     const sup = new Supervisor(join(root, 'run/onionfleet'));
-    const bad = { ...spec(root), args: ['-e', "console.error('bad config'); process.exit(3)"] };
+    const bad = { ...spec(root, await freePort()), args: ['-e', "console.error('bad config'); process.exit(3)"] };
     await expect(sup.start(bad)).rejects.toThrow(/demo\.service exited with code 3 while starting: bad config/);
     expect(await sup.state('demo.service')).toBe('inactive');
   });
@@ -53,7 +53,7 @@ describe('Supervisor', () => {
     const root = mkdtempSync(join(tmpdir(), 'onionfleet-sup-'));
     roots.push(root);
     const sup = new Supervisor(join(root, 'run/onionfleet'));
-    await sup.start(spec(root));
+    await sup.start(spec(root, await freePort()));
     const crashed = await pidOf(root);
     const abort = new AbortController();
     const restarts: string[] = [];

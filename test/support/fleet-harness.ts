@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, onionfleet, runBin, type CliRun } from './cli.ts';
-import { stopChild, stopSupervised, until } from './processes.ts';
+import { freePort, stopChild, stopSupervised, until } from './processes.ts';
 
 const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
 
@@ -25,6 +25,7 @@ export class FleetHarness {
   readonly devices = new Map<string, SimulatedDevice>();
   serve: ChildProcess | null = null;
   serveLog = '';
+  private port: number | null = null;
   private nextOffset: number;
 
   private constructor(readonly dir: string, readonly state: string) {
@@ -40,9 +41,10 @@ export class FleetHarness {
     return h;
   }
 
-  /** Starts `onionfleet serve` on a free port; resolves when it listens. */
+  /** Starts `onionfleet serve` (on the same port every time, so agents find it again); resolves when it listens. */
   async startServe(): Promise<void> {
-    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.port ??= await freePort();
+    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const child = this.serve;
     child.stdout?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
