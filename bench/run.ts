@@ -3,6 +3,7 @@
  * JSON object per line, `{"name": …, …figures}`.
  */
 import { agentApply } from './agent-apply.bench.ts';
+import { converge } from './converge.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
@@ -11,6 +12,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   planner,
   'planner-churn': plannerChurn,
   'agent-apply': agentApply,
+  converge,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -71,10 +71,10 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     throw new InvalidInputError(missing.map((id) => ({ source: 'fleet.yaml', path: `devices.${id}`, message: 'is not enrolled' })), { hint: 'enroll it with `onionfleet-agent init` on the device and `onionfleet device add`, or mark it revoked' });
   }
   const previousDesired = new Map<string, DesiredState>();
-  for (const id of active) {
+  await inParallel(active, async (id) => {
     const copy = await desiredCopy(session, id);
     if (copy !== null) previousDesired.set(id, copy);
-  }
+  });
   const states = compileDesired({ spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n) });
 
   // The lock: the plan record moves first, with compare-and-set on the revision read above.
@@ -83,13 +83,14 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
 
   const changed: string[] = [];
   const revisions = new Map<string, number>();
-  for (const [id, state] of states) {
-    revisions.set(id, state.revision);
+  for (const [id, state] of states) revisions.set(id, state.revision);
+  // Devices are independent: seal and put them concurrently (a round trip each over Tor adds up).
+  await inParallel([...states], async ([id, state]) => {
     const before = previousDesired.get(id);
     const current = await session.desired.get(id);
-    if (before !== undefined && before.revision === state.revision && current !== null) continue;
+    if (before !== undefined && before.revision === state.revision && current !== null) return;
     const record = enrolled.get(id);
-    if (record === undefined) continue;
+    if (record === undefined) return;
     const keys = { signingSecretKey: session.secrets.signingSecretKey };
     const copy = await seal({ kind: 'desired-copy', device: id, revision: state.revision, body: state }, { ...keys, recipient: session.identity.ageRecipient });
     const toDevice = await seal({ kind: 'desired-state', device: id, revision: state.revision, body: state }, { ...keys, recipient: record.ageRecipient });
@@ -97,6 +98,19 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     await session.own.put(copyKey(id), copy, copyEntry?.revision ?? null);
     await session.desired.put(id, toDevice, current?.revision ?? null);
     changed.push(id);
-  }
+  });
+  changed.sort();
   return { plan: result, revisions, changed };
+}
+
+/** Runs `task` for every item, at most `limit` at a time; rejects with the first failure. */
+async function inParallel<T>(items: readonly T[], task: (item: T) => Promise<void>, limit = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await task(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -21,7 +21,6 @@ import { alive, stopPid, until } from '../support/processes.ts';
 let h: FleetHarness;
 let fleet: string;
 const key = (name: string) => readFileSync(join(h.state, 'keys', name), 'utf8').trim();
-const controller = () => JSON.parse(readFileSync(join(h.state, 'controller.json'), 'utf8')) as { signingKey: string; ageRecipient: string };
 const record = (id: string) => JSON.parse(readFileSync(join(h.dir, 'devices', id, 'record.json'), 'utf8')) as { ageRecipient: string; signingKey: string };
 
 async function bus() {

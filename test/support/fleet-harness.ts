@@ -64,8 +64,13 @@ export class FleetHarness {
     return (JSON.parse(readFileSync(join(this.state, 'nats/runtime.json'), 'utf8')) as { pid: number }).pid;
   }
 
+  /** The NATS url while serve runs; a dead address otherwise (offline fleets). */
   natsUrl(): string {
-    return (JSON.parse(readFileSync(join(this.state, 'nats/runtime.json'), 'utf8')) as { url: string }).url;
+    try {
+      return (JSON.parse(readFileSync(join(this.state, 'nats/runtime.json'), 'utf8')) as { url: string }).url;
+    } catch {
+      return 'nats://127.0.0.1:1';
+    }
   }
 
   /** `onionfleet-agent init` under a new root, then `onionfleet device add`. */
@@ -99,8 +104,8 @@ export class FleetHarness {
     const d = this.devices.get(id);
     if (d === undefined) throw new Error(`no device ${id}`);
     const child = spawn(process.execPath, [BIN.agent, 'run', '--config', d.config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (b: Buffer) => (d.log += b.toString()));
-    child.stderr?.on('data', (b: Buffer) => (d.log += b.toString()));
+    child.stdout.on('data', (b: Buffer) => (d.log += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (d.log += b.toString()));
     d.agent = child;
   }
 
