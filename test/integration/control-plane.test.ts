@@ -68,6 +68,14 @@ describe('control plane', () => {
     expect(status.devices.reduce((n, d) => n + d.healthy, 0)).toBe(4);
   }, 120_000);
 
+  it('plans against what is deployed with --deployed: everything kept', async () => {
+    const run = await runBin(BIN.onionfleet, ['plan', '-f', fleet, '--deployed', '--state', h.state, '--json']);
+    expect(run.code).toBe(0);
+    const plan = JSON.parse(run.stdout) as { placements: unknown[]; diff: { kept: string[]; added: string[] } };
+    expect(plan.diff.added).toEqual([]);
+    expect(plan.diff.kept).toHaveLength(plan.placements.length);
+  });
+
   it('refuses a desired state signed by another key, and keeps running the last good one', async () => {
     const before = supervisedPids('pi-a');
     const applied = runningDesired('pi-a');

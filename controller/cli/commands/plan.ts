@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { table, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT } from '../../../shared/errors.ts';
+import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
+import { appliedPlacement } from '../../apply/publish.ts';
+import { kvStore } from '../../apply/store.ts';
+import { openSession } from '../../bus/session.ts';
+import { stateDir, statePaths } from '../../state/paths.ts';
+import { readPassphrase } from './init.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
 import { loadJson } from '../../../shared/fs/load-json.ts';
 import { PlanFile } from '../../../shared/schema/plan-file.ts';
@@ -15,13 +20,17 @@ const Flags = z.object({
   rebalance: z.boolean().default(false),
   json: z.boolean().default(false),
   out: z.string().min(1).optional(),
+  deployed: z.boolean().default(false),
+  state: z.string().optional(),
+  passphraseFile: z.string().optional(),
 });
 
 /** `onionfleet plan`: exit 0 feasible, 3 infeasible (explained), 2 invalid input. Publishes nothing. */
 export async function planCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const spec = await loadFleetSpec(flags.file);
-  const previous = flags.previous === undefined ? null : await loadPrevious(flags.previous);
+  if (flags.deployed && flags.previous !== undefined) throw new InvalidInputError([{ source: '--deployed', message: 'give either --previous or --deployed, not both' }]);
+  const previous = flags.deployed ? await deployedPlacement(flags.state, flags.passphraseFile) : flags.previous === undefined ? null : await loadPrevious(flags.previous);
   const result = plan(spec, previous, { rebalance: flags.rebalance });
   const document = planDocument(spec.fleet, result);
   if (flags.out !== undefined) await writeFileAtomic(flags.out, toJson(document));
@@ -39,6 +48,16 @@ export function planDocument(fleet: string, result: PlanResult) {
     fleet,
     metrics: { mode: result.metrics.mode, packing: result.metrics.packing, groups: result.metrics.groups },
   };
+}
+
+/** What the fleet runs now, as the last `apply` recorded it in JetStream (null before any apply). */
+async function deployedPlacement(state: string | undefined, passphraseFile: string | undefined): Promise<PreviousPlacement[] | null> {
+  const session = await openSession(statePaths(stateDir(state)), await readPassphrase(passphraseFile));
+  try {
+    return (await appliedPlacement({ own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets }))?.placements ?? null;
+  } finally {
+    await session.close();
+  }
 }
 
 /** The placements of a plan written by `plan --json --out`. */
