@@ -6,6 +6,8 @@ export default defineConfig({
     // Integration tests start real processes; forks isolate them and stop with their workers.
     pool: 'forks',
     testTimeout: 30_000,
+    // Concurrent tests (the crash test) start several agents each; more would starve two cores.
+    maxConcurrency: 3,
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

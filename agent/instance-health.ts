@@ -26,7 +26,8 @@ export interface InstanceHealth {
   readonly healthy: boolean;
 }
 
-const PROBE_TIMEOUT_MS = 5000;
+/** Generous: a loaded Pi (or test machine) can take seconds for a TLS handshake with Ed448. */
+const PROBE_TIMEOUT_MS = 10_000;
 
 export async function instanceHealth(
   root: string,
