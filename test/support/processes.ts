@@ -2,18 +2,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '../../shared/net/free-port.ts';
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+export const freePort = freeLoopbackPort;
+
 
 /** Resolves with `check`'s first non-null value; rejects with `what` at the deadline. Polls every 25 ms. */
 export async function until<T>(what: string, check: () => Promise<T | null> | T | null, deadlineMs = 15_000): Promise<T> {

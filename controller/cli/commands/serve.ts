@@ -8,7 +8,7 @@ import { NatsServer } from '../../nats-server/server.ts';
 import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { readPassphrase } from './init.ts';
-import { freeLoopbackPort } from '../../nats-server/free-port.ts';
+import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
 
 const Flags = z.object({ state: z.string().optional(), port: z.coerce.number().int().min(0).max(65535).default(4222), passphraseFile: z.string().optional() });
 
