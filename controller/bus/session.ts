@@ -5,8 +5,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { connectNats } from '../../shared/nats/connect.ts';
+import { connectNats, NatsUnreachableError } from '../../shared/nats/connect.ts';
 import { openBucket, openDesired, openStatus } from '../../shared/nats/kv.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { loadIdentity, loadSecrets, type ControllerIdentity, type ControllerSecrets } from '../state/keys.ts';
@@ -31,7 +30,7 @@ export async function openSession(paths: StatePaths, passphrase: string | null, 
   const secrets = await loadSecrets(paths, passphrase);
   const runtime = await readRuntime(paths);
   if (runtime === null) {
-    throw new OperationFailedError('nats-not-running', `NATS is not running for ${paths.dir}`, { hint: 'start it with `onionfleet serve` (in another terminal, or as a service)' });
+    throw new NatsUnreachableError(`NATS is not running for ${paths.dir}`, { hint: 'start it with `onionfleet serve` (in another terminal, or as a service)' });
   }
   // One attempt: a CLI command should say "not running" at once, not retry for minutes.
   const nc = await connectNats({ servers: runtime.url, nkeySeed: secrets.natsSeed, name: 'onionfleet-controller', timeoutMs: 10_000, reconnect: false });

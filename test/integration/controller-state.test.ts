@@ -42,6 +42,16 @@ describe('onionfleet init', () => {
   });
 });
 
+describe('commands that need the bus', () => {
+  it('say clearly that NATS is not running, and exit 4', async () => {
+    const state = join(tmp(), 'state');
+    await onionfleet('init', '--state', state);
+    const run = await onionfleet('status', '--state', state);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toBe(`NATS is not running for ${state}\nhint: start it with \`onionfleet serve\` (in another terminal, or as a service)\n`);
+  });
+});
+
 describe('onionfleet device', () => {
   it('registers an enrollment record made by onionfleet-agent init, and lists it', async () => {
     const dir = tmp();
