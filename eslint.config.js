@@ -31,7 +31,7 @@ export const boundaries = [
   { files: ['controller/**/*.ts'], rules: restrict([], ['**/agent/**']) },
   { files: ['agent/**/*.ts'], rules: restrict([], ['**/controller/**']) },
   {
-    files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts',
+    files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts', 'controller/bundle/document.ts',
       'agent/render/**/*.ts', 'agent/reconcile/plan.ts', 'agent/reconcile/steps.ts'],
     rules: { ...restrict(io, [...ioPatterns, '**/controller/**', '**/agent/**']), 'no-restricted-syntax': ['error', noExit, ...noAmbient] },
   },

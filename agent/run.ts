@@ -62,10 +62,11 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
-      options.log(`applying revision ${revision}`);
       const result = await reconcile(body, { config, services: options.services, system: options.system });
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
-      options.log(result.refused ? `refused revision ${revision}` : result.converged ? `converged on revision ${revision}` : `not converged on revision ${revision}`);
+      if (result.steps.length > 0 || result.refused !== null) {
+        options.log(result.refused ? `refused revision ${revision}` : result.converged ? `converged on revision ${revision} (${result.steps.length} steps)` : `not converged on revision ${revision}`);
+      }
     } catch (err) {
       if (!(err instanceof EnvelopeError)) {
         last = { ...last, error: err instanceof Error ? err.message : String(err), converged: false };
@@ -82,8 +83,12 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   // One thing at a time; of several documents waiting, only the newest matters.
   let queue: Promise<void> = Promise.resolve();
   let waiting: Uint8Array | null = null;
+  let latest: Uint8Array | null = null;
   const enqueue = (value: Uint8Array | null) => {
-    if (value !== null) waiting = value;
+    if (value !== null) {
+      waiting = value;
+      latest = value;
+    }
     queue = queue.then(async () => {
       const next = waiting;
       waiting = null;
@@ -99,8 +104,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       if (s.type === 'reconnect') enqueue((await getEntry(desiredKv, device).catch(() => null))?.value ?? null);
     }
   })();
+  // The heartbeat reconciles again (level-triggered: a file edited or a service stopped by hand is
+  // repaired; a no-op round costs milliseconds) and re-puts the status.
   const heartbeat = setInterval(() => {
-    enqueue(null);
+    enqueue(latest);
   }, config.heartbeatSeconds * 1000);
   enqueue((await getEntry(desiredKv, device))?.value ?? null);
   try {

@@ -3,6 +3,7 @@
  * JSON object per line, `{"name": …, …figures}`.
  */
 import { agentApply } from './agent-apply.bench.ts';
+import { bundleExport } from './bundle-export.bench.ts';
 import { converge } from './converge.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 
@@ -13,6 +14,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'planner-churn': plannerChurn,
   'agent-apply': agentApply,
   converge,
+  'bundle-export': bundleExport,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -85,6 +85,7 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
     await mkdir(dirname(join(root, DESIRED_COPY)), { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(root, DESIRED_COPY), `${JSON.stringify(offsetPorts(desiredDoc, ctx.config.portOffset), null, 2)}\n`, { mode: 0o600 });
   }
+  const owners = ctx.config.system === 'host' ? hostOwners() : noOwners;
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const observation = await observe(desired, { root, services: ctx.services });
@@ -92,7 +93,6 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
     blocked = plan.blocked;
     if (options.dryRun === true) return { converged: plan.steps.length === 0, steps: plan.steps.map(describeStep), blocked, refused: null, rounds: 0 };
     if (plan.steps.length === 0) return { converged: blocked.length === 0, steps: done, blocked, refused: null, rounds: round - 1 };
-    const owners = ctx.config.system === 'host' ? hostOwners() : noOwners;
     const executors = makeExecutors({ root, services: ctx.services, system: ctx.system, socksProxy: ctx.config.socksProxy, record: observation.record, owners });
     for (const step of plan.steps) {
       ctx.onStep?.(step, index);

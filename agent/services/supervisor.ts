@@ -24,7 +24,10 @@ interface PidRecord {
 
 export class Supervisor implements ServiceManager {
   readonly kind = 'supervisor';
+  /** Services to keep running (started and not stopped since), for {@link watch}. */
   private readonly specs = new Map<string, ServiceSpec>();
+  /** Services being started or stopped right now: {@link watch} leaves them alone. */
+  private readonly busy = new Set<string>();
 
   /** @param runDir where pid files live (below the agent's root). */
   constructor(private readonly runDir: string) {}
@@ -34,7 +37,16 @@ export class Supervisor implements ServiceManager {
   }
 
   async start(spec: ServiceSpec): Promise<void> {
-    this.specs.set(spec.name, spec);
+    this.busy.add(spec.name);
+    try {
+      this.specs.set(spec.name, spec);
+      await this.startProcess(spec);
+    } finally {
+      this.busy.delete(spec.name);
+    }
+  }
+
+  private async startProcess(spec: ServiceSpec): Promise<void> {
     if ((await this.running(spec.name)) !== null) return;
     await mkdir(dirname(spec.logFile), { recursive: true, mode: 0o750 });
     const log = openSync(spec.logFile, 'a', 0o600);
@@ -65,11 +77,27 @@ export class Supervisor implements ServiceManager {
   }
 
   async restart(spec: ServiceSpec): Promise<void> {
-    await this.stop(spec.name);
-    await this.start(spec);
+    this.busy.add(spec.name);
+    try {
+      await this.stopProcess(spec.name);
+      this.specs.set(spec.name, spec);
+      await this.startProcess(spec);
+    } finally {
+      this.busy.delete(spec.name);
+    }
   }
 
   async stop(name: string): Promise<void> {
+    this.busy.add(name);
+    try {
+      this.specs.delete(name);
+      await this.stopProcess(name);
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  private async stopProcess(name: string): Promise<void> {
     const rec = await this.running(name);
     if (rec !== null) {
       signal(rec.pid, 'SIGINT');
@@ -92,17 +120,20 @@ export class Supervisor implements ServiceManager {
   async watch(signal: AbortSignal, onRestart: (name: string, error: unknown) => void = () => undefined): Promise<void> {
     const backoff = new Map<string, { next: number; wait: number }>();
     while (!signal.aborted) {
-      for (const [name, spec] of this.specs) {
-        if ((await this.running(name)) !== null) continue;
+      for (const [name, spec] of [...this.specs]) {
+        if (this.busy.has(name) || (await this.running(name)) !== null) continue;
         const b = backoff.get(name) ?? { next: 0, wait: 1000 };
         if (Date.now() < b.next) continue;
         try {
-          await this.start(spec);
+          this.busy.add(name);
+          await this.startProcess(spec);
           backoff.delete(name);
           onRestart(name, null);
         } catch (err) {
           backoff.set(name, { next: Date.now() + b.wait, wait: Math.min(b.wait * 2, 60_000) });
           onRestart(name, err);
+        } finally {
+          this.busy.delete(name);
         }
       }
       await delay(250, signal);

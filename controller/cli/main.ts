@@ -63,6 +63,32 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/device.ts')).deviceList(opts, ctx));
 
+  const bundle = program.command('bundle').description("members' server bundles: signed, encrypted to each member");
+  bundle
+    .command('export')
+    .description("write one signed, encrypted bundle per member of a group (DIR/<member>.age, 0600); exit 1 when an instance reports no address yet")
+    .requiredOption('--group <G>', 'the group')
+    .requiredOption('--out <DIR>', 'where to write the bundles')
+    .requiredOption('-f, --file <FILE>', 'the fleet.yaml (groups and members)')
+    .option('--state <DIR>', 'state directory')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--member-passphrases <FILE>', '`member: passphrase` lines for passphrase members (others get a generated one, printed once)')
+    .option('--qr <MODE>', 'QR codes of the addresses: png (DIR/<member>/qr/<instance>.png), terminal or none', 'none')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/bundle.ts')).bundleExport(opts, ctx));
+  bundle
+    .command('open')
+    .description('decrypt a bundle, check its signature (pinned on first use) and print its servers; exit 2 when altered or foreign')
+    .argument('<FILE>', 'the bundle (DIR/<member>.age)')
+    .option('-i, --identity <FILE>', 'your age identity file (from age-keygen)')
+    .option('--passphrase-file <FILE>', 'a file whose first line is your bundle passphrase')
+    .option('--controller-key <FPR>', "the controller's fingerprint (SHA256:…) or key; default: the key pinned on first use")
+    .option('--qr <MODE>', 'terminal: also draw each address as a QR code', 'none')
+    .option('--json', 'print the servers as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (file: unknown, opts: unknown) => (await import('./commands/bundle.ts')).bundleOpen(file, opts, ctx));
+
   program
     .command('serve')
     .description('run the NATS server (JetStream, 127.0.0.1 only, one user per device) until Ctrl-C')

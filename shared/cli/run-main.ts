@@ -26,7 +26,15 @@ export async function runMain(build: (ctx: CliContext) => Command, argv: readonl
   program.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (text) => {
       output.err(text.trimEnd());
     } });
-  for (const sub of program.commands) sub.exitOverride();
+  // Every command at every depth (`device add`, `bundle open`): usage errors become exit 2.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (text) => {
+      output.err(text.trimEnd());
+    } });
+    c.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   try {
     await program.parseAsync([...argv]);
     return code;

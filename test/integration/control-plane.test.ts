@@ -119,7 +119,7 @@ describe('control plane', () => {
     await until('serve to notice', () => (h.serve?.exitCode !== null ? true : null), 15_000);
     await h.startServe();
     const waited = await h.apply(grown, '--wait', '--timeout', '120');
-    expect(waited.code).toBe(0);
+    expect(waited.code, waited.stderr).toBe(0);
     expect(runningDesired('pi-a').instances.length + runningDesired('pi-b').instances.length).toBe(6);
   }, 180_000);
 
@@ -129,7 +129,7 @@ describe('control plane', () => {
     await h.stopAgent('pi-a', 'SIGKILL');
     h.startAgent('pi-a');
     const waited = await h.apply(shrunk, '--wait', '--timeout', '120');
-    expect(waited.code).toBe(0);
+    expect(waited.code, waited.stderr).toBe(0);
   }, 180_000);
 
   it('keeps the devices running their state while the controller is stopped', async () => {
