@@ -27,6 +27,8 @@ export interface InstanceHealth {
 }
 
 /** Generous: a loaded Pi (or test machine) can take seconds for a TLS handshake with Ed448. */
+const ONION_HOSTNAME = /^[a-z2-7]{56}\.onion$/;
+
 const PROBE_TIMEOUT_MS = 10_000;
 
 export async function instanceHealth(
@@ -47,7 +49,7 @@ export async function instanceHealth(
     fingerprintMatchesCa = false;
   }
   const service = await services.state(serviceName(instance.kind, instance.id));
-  const address = fingerprint !== null && onion !== null ? simplexAddress(instance.kind, fingerprint, instance.password, onion) : null;
+  const address = fingerprint !== null && onion !== null && ONION_HOSTNAME.test(onion) ? simplexAddress(instance.kind, fingerprint, instance.password, onion) : null;
   const probe =
     options.probe && fingerprint !== null && service === 'active'
       ? await probeIdentity({ kind: instance.kind, fingerprint, host: '127.0.0.1', port: instance.localPort, timeoutMs: PROBE_TIMEOUT_MS })

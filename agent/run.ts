@@ -52,6 +52,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const statusKv = await openStatus(nc, { create: false });
   options.log(`connected as ${device}`);
 
+  const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
   const putStatus = async () => {
     const status = await buildStatus(config, device, options.services, last);
@@ -62,7 +63,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
-      const result = await reconcile(body, { config, services: options.services, system: options.system });
+      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes });
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
       if (result.steps.length > 0 || result.refused !== null) {
         options.log(result.refused ? `refused revision ${revision}` : result.converged ? `converged on revision ${revision} (${result.steps.length} steps)` : `not converged on revision ${revision}`);

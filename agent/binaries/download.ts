@@ -5,7 +5,6 @@
  * bytes must hash to the pin before anything replaces `dest`; a failure leaves no file behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, open, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import * as http from 'node:http';
@@ -14,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { SocksProxyAgent } from 'socks-proxy-agent';
 import { EXIT, OnionfleetError, type ErrorOptions, type ExitCode } from '../../shared/errors.ts';
+import { sha256OfFile } from '../../shared/fs/sha256.ts';
 
 export interface InstallPinnedBinaryOptions {
   /** https://…, or http://<56>.onion/… */
@@ -96,16 +96,6 @@ function parseUrl(raw: string, base?: URL): URL {
   return url;
 }
 
-async function sha256OfFile(path: string): Promise<string | null> {
-  const hash = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
-    throw err;
-  }
-  return hash.digest('hex');
-}
 
 function get(url: URL, agent: SocksProxyAgent, ca: readonly (string | Buffer)[] | undefined, signal: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {

@@ -27,6 +27,8 @@ export interface ReconcileContext {
   readonly config: ResolvedConfig;
   readonly services: ServiceManager;
   readonly system: SystemActions;
+  /** Kept by a long-running agent across reconciles (see ObserveContext). */
+  readonly binaryHashes?: Map<string, { size: number; mtimeMs: number; sha256: string | null }>;
   /** Called before each step runs (progress, logs). */
   readonly onStep?: (step: Step, index: number) => void;
 }
@@ -88,7 +90,7 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
   const owners = ctx.config.system === 'host' ? hostOwners() : noOwners;
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
-    const observation = await observe(desired, { root, services: ctx.services });
+    const observation = await observe(desired, { root, services: ctx.services, ...(ctx.binaryHashes ? { binaryHashes: ctx.binaryHashes } : {}) });
     const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '' });
     blocked = plan.blocked;
     if (options.dryRun === true) return { converged: plan.steps.length === 0, steps: plan.steps.map(describeStep), blocked, refused: null, rounds: 0 };

@@ -2,11 +2,11 @@
  * One observation of the device (below the agent's root), for the pure planner. Reads only; the
  * fresh onion seeds it draws are the planner's randomness, used only if it plans those keys.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { onionKeysFromSeed } from '../../shared/crypto/onion.ts';
+import { sha256OfFile } from '../../shared/fs/sha256.ts';
 import type { DesiredState, InstanceKind } from '../../shared/schema/desired-state.ts';
 import { readRecord } from '../record.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
@@ -17,6 +17,11 @@ import type { BinaryName } from './steps.ts';
 export interface ObserveContext {
   readonly root: string;
   readonly services: ServiceManager;
+  /**
+   * Hashes of pinned binaries by path, size and mtime, kept across rounds by a long-running agent
+   * so a heartbeat does not re-read an 11 MB binary twice a minute.
+   */
+  readonly binaryHashes?: Map<string, { size: number; mtimeMs: number; sha256: string | null }>;
 }
 
 /** Identity files `start` needs (simplex-servers.md). */
@@ -64,7 +69,7 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
   const binaries = new Map<BinaryName, string | null>();
   for (const name of ['smp-server', 'xftp-server'] as const) {
     const source = desired.binaries[name];
-    binaries.set(name, source.pin === undefined ? ((await exists(source.path)) ? 'present' : null) : await sha256OfFile(source.path));
+    binaries.set(name, source.pin === undefined ? ((await exists(source.path)) ? 'present' : null) : await pinnedHash(source.path, ctx.binaryHashes));
   }
 
   return {
@@ -79,6 +84,16 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
     record: await readRecord(ctx.root),
     binaries,
   };
+}
+
+async function pinnedHash(path: string, cache: ObserveContext['binaryHashes']): Promise<string | null> {
+  const info = await stat(path).catch(() => null);
+  if (info === null) return null;
+  const hit = cache?.get(path);
+  if (hit !== undefined && hit.size === info.size && hit.mtimeMs === info.mtimeMs) return hit.sha256;
+  const sha256 = await sha256OfFile(path).catch(() => null);
+  cache?.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
+  return sha256;
 }
 
 async function subdirs(dir: string): Promise<string[]> {
@@ -100,19 +115,4 @@ async function exists(path: string): Promise<boolean> {
 
 async function allExist(paths: readonly string[]): Promise<boolean> {
   return (await Promise.all(paths.map(exists))).every(Boolean);
-}
-
-/** SHA-256 of a file, or null when it is missing. */
-export function sha256OfFile(path: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => {
-        resolve(hash.digest('hex'));
-      })
-      .on('error', () => {
-        resolve(null);
-      });
-  });
 }

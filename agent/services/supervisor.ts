@@ -140,16 +140,6 @@ export class Supervisor implements ServiceManager {
     }
   }
 
-  /** Services with a live process, by pid file (used by tests to clean up). */
-  async runningPids(names: readonly string[]): Promise<number[]> {
-    const out: number[] = [];
-    for (const name of names) {
-      const rec = await this.running(name);
-      if (rec !== null) out.push(rec.pid);
-    }
-    return out;
-  }
-
   private pidFile(name: string): string {
     return join(this.runDir, `${name}.pid`);
   }

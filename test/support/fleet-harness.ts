@@ -4,7 +4,7 @@
  * with the built-in supervisor and the SimpleX doubles. Used by the control-plane tests and benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +87,7 @@ export class FleetHarness {
       nats: { url: this.natsUrl() },
       ...extra,
     };
-    await import('node:fs/promises').then((fs) => fs.mkdir(join(this.dir, 'devices', id), { recursive: true }));
+    mkdirSync(join(this.dir, 'devices', id), { recursive: true });
     writeFileSync(config, JSON.stringify(body));
     const init = await runBin(BIN.agent, ['init', '--device', id, '--config', config]);
     if (init.code !== 0) throw new Error(`agent init failed: ${init.stderr}`);

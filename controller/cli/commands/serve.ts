@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
+import { OperationFailedError } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
 import { openSession } from '../../bus/session.ts';
 import { NatsServer } from '../../nats-server/server.ts';
@@ -21,7 +22,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
   const running = await readRuntime(paths);
-  if (running !== null) throw new Error(`a NATS server for ${paths.dir} already runs (pid ${running.pid}, ${running.url})`);
+  if (running !== null) throw new OperationFailedError('nats-already-running', `a NATS server for ${paths.dir} already runs (pid ${running.pid}, ${running.url})`);
   const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
   await writeNatsConfig(paths, port);
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });
@@ -39,7 +40,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     await session.close();
     ctx.output.out(`NATS with JetStream listening on ${server.url} (state ${paths.dir}); Ctrl-C stops it`);
     const why = await Promise.race([stopped, server.exited().then(() => 'exited')]);
-    if (why === 'exited') throw new Error('nats-server exited unexpectedly (see its log in the state directory)');
+    if (why === 'exited') throw new OperationFailedError('nats-server-exited', `nats-server exited unexpectedly (see ${paths.natsLog})`);
     ctx.output.err(`stopping on ${why}`);
   } finally {
     await rm(paths.natsRuntime, { force: true });
