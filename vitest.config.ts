@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The end-to-end suite over a private Tor network runs on its own: `npm run test:e2e`.
+    exclude: ['test/e2e/**', '**/node_modules/**'],
     // Integration tests start real processes; forks isolate them and stop with their workers.
     pool: 'forks',
     testTimeout: 30_000,

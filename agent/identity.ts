@@ -7,6 +7,7 @@ import { createUser, fromSeed } from '@nats-io/nkeys';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ageRecipientOf, generateAgeIdentity } from '../shared/crypto/age.ts';
+import { clientAuthKeyPair, clientAuthPublicKeyOf } from '../shared/crypto/onion.ts';
 import { generateSigningKey, publicKeyOf } from '../shared/crypto/sign.ts';
 import { OperationFailedError } from '../shared/errors.ts';
 import { writeFileAtomic } from '../shared/fs/atomic-write.ts';
@@ -19,9 +20,11 @@ export interface AgentSecrets {
   readonly signingSecretKey: string;
   readonly ageIdentity: string;
   readonly natsSeed: string;
+  /** x25519 private key (base32) that authorizes this device at the controller's NATS onion. */
+  readonly onionClientKey: string;
 }
 
-const FILES = { device: 'device', signing: 'signing.key', age: 'age.key', nats: 'nats.nk' } as const;
+const FILES = { device: 'device', signing: 'signing.key', age: 'age.key', nats: 'nats.nk', onionClient: 'onion-client.key' } as const;
 
 /** Makes the keys unless they exist (then keeps them); returns the enrollment record either way. */
 export async function initAgentIdentity(keysDir: string, device: string): Promise<{ record: EnrollmentRecord; created: boolean }> {
@@ -40,6 +43,7 @@ export async function initAgentIdentity(keysDir: string, device: string): Promis
   await write(FILES.signing, signing.secretKey);
   await write(FILES.age, age.identity);
   await write(FILES.nats, new TextDecoder().decode(nkey.getSeed()));
+  await write(FILES.onionClient, clientAuthKeyPair().privateKeyBase32);
   await write(FILES.device, device); // last: its presence marks a complete identity
   const secrets = await loadAgentSecrets(keysDir);
   return { record: await recordOf(secrets), created: true };
@@ -49,7 +53,7 @@ export async function initAgentIdentity(keysDir: string, device: string): Promis
 export async function loadAgentSecrets(keysDir: string): Promise<AgentSecrets> {
   const read = async (name: string) => (await readFile(join(keysDir, name), 'utf8')).trim();
   try {
-    return { device: await read(FILES.device), signingSecretKey: await read(FILES.signing), ageIdentity: await read(FILES.age), natsSeed: await read(FILES.nats) };
+    return { device: await read(FILES.device), signingSecretKey: await read(FILES.signing), ageIdentity: await read(FILES.age), natsSeed: await read(FILES.nats), onionClientKey: await read(FILES.onionClient) };
   } catch (err) {
     throw new OperationFailedError('agent-keys-missing', `${keysDir}: no agent identity`, { cause: err, hint: 'run `onionfleet-agent init --device ID` first' });
   }
@@ -63,5 +67,6 @@ export async function recordOf(secrets: AgentSecrets): Promise<EnrollmentRecord>
     signingKey: publicKeyOf(secrets.signingSecretKey),
     ageRecipient: await ageRecipientOf(secrets.ageIdentity),
     natsUser: fromSeed(new TextEncoder().encode(secrets.natsSeed)).getPublicKey(),
+    onionClientKey: clientAuthPublicKeyOf(secrets.onionClientKey),
   };
 }

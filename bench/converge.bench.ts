@@ -4,6 +4,7 @@
  * every device reports its new revision, the bytes per agent for that apply, and the steady-state
  * bytes per agent per minute (one sealed status per heartbeat of 30 s). Target: ≤ 5,000 ms.
  */
+import { clientAuthKeyPair } from '../shared/crypto/onion.ts';
 import { createUser } from '@nats-io/nkeys';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -38,7 +39,7 @@ export async function converge(): Promise<Record<string, unknown>[]> {
     const age = await generateAgeIdentity();
     const nkey = createUser();
     agents.push({ device, signingSecretKey: signing.secretKey, ageIdentity: age.identity, natsSeed: new TextDecoder().decode(nkey.getSeed()) });
-    await saveDevice(paths, { kind: 'onionfleet/enrollment', version: 1, device, signingKey: signing.publicKey, ageRecipient: age.recipient, natsUser: nkey.getPublicKey() });
+    await saveDevice(paths, { kind: 'onionfleet/enrollment', version: 1, device, signingKey: signing.publicKey, ageRecipient: age.recipient, natsUser: nkey.getPublicKey(), onionClientKey: clientAuthKeyPair().publicKeyBase32 });
   }
   await writeNatsConfig(paths, await freePort());
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });

@@ -54,14 +54,14 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--state <DIR>', 'state directory')
     .option('--json', 'print the result as JSON')
     .option('--debug', 'print stack traces for errors')
-    .action(async (opts: unknown) => (await import('./commands/device.ts')).deviceAdd(opts, ctx));
+    .action(async (opts: unknown) => (await import('./commands/device-add.ts')).deviceAdd(opts, ctx));
   device
     .command('list')
     .description('registered devices and their key fingerprints')
     .option('--state <DIR>', 'state directory')
     .option('--json', 'print the list as JSON')
     .option('--debug', 'print stack traces for errors')
-    .action(async (opts: unknown) => (await import('./commands/device.ts')).deviceList(opts, ctx));
+    .action(async (opts: unknown) => (await import('./commands/device-list.ts')).deviceList(opts, ctx));
 
   const bundle = program.command('bundle').description("members' server bundles: signed, encrypted to each member");
   bundle

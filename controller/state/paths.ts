@@ -24,6 +24,13 @@ export function statePaths(dir: string) {
     natsLog: join(dir, 'nats/nats.log'),
     /** Written by `serve` while it runs: where to connect, and the server's pid for reloads. */
     natsRuntime: join(dir, 'nats/runtime.json'),
+    /** The controller's tor (`serve --tor`): its torrc, data dir and runtime file. */
+    tor: join(dir, 'tor'),
+    torrc: join(dir, 'tor/torrc'),
+    torData: join(dir, 'tor/data'),
+    torRuntime: join(dir, 'tor/runtime.json'),
+    /** HiddenServiceDir of the NATS onion; `authorized_clients/<name>.auth` opens it to one client. */
+    natsOnionDir: join(dir, 'tor/nats-onion'),
   } as const;
 }
 export type StatePaths = ReturnType<typeof statePaths>;

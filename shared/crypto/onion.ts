@@ -189,6 +189,20 @@ export function clientAuthKeyPair(): ClientAuthKeyPair {
 }
 
 const CLIENT_KEY = /^[A-Z2-7]{52}$/;
+/** PKCS#8 DER prefix of an X25519 private key (RFC 8410); the 32-byte key follows it. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * The public half (52-character base32) of a client-authorization private key given as 52-character
+ * base32. Throws a RangeError when `privateKeyBase32` is malformed.
+ */
+export function clientAuthPublicKeyOf(privateKeyBase32: string): string {
+  if (!CLIENT_KEY.test(privateKeyBase32)) throw new RangeError('expected a 52-character upper-case base32 x25519 private key');
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, base32nopad.decode(privateKeyBase32)]);
+  const { x } = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' });
+  if (x === undefined) throw new Error('node:crypto exported an x25519 key without "x"');
+  return base32nopad.encode(Buffer.from(x, 'base64url'));
+}
 
 /**
  * The one line of a service-side `authorized_clients/<name>.auth` file (no newline).

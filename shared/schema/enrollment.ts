@@ -11,6 +11,9 @@ export const SigningPublicKey = z.string().regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 
 /** A NATS user nkey (public): `U` + 55 base32 characters. */
 export const NatsUserKey = z.string().regex(/^U[A-Z2-7]{55}$/, { error: 'expected a NATS user nkey (U…, 56 characters)' });
 
+/** An x25519 public key as tor's `.auth` files hold it: 52 upper-case base32 characters. */
+export const OnionClientPublicKey = z.string().regex(/^[A-Z2-7]{52}$/, { error: 'expected a 52-character base32 x25519 public key' });
+
 export const EnrollmentRecord = z.strictObject({
   kind: z.literal('onionfleet/enrollment'),
   version: z.literal(1),
@@ -18,5 +21,10 @@ export const EnrollmentRecord = z.strictObject({
   signingKey: SigningPublicKey,
   ageRecipient: AgeRecipient,
   natsUser: NatsUserKey,
+  /**
+   * The device's x25519 client-authorization key (public, base32) for the controller's NATS onion:
+   * the service lists it in `authorized_clients/<device>.auth`; revoking removes it (tor.md).
+   */
+  onionClientKey: OnionClientPublicKey,
 });
 export type EnrollmentRecord = z.infer<typeof EnrollmentRecord>;

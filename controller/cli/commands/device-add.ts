@@ -1,19 +1,17 @@
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
-import { table, toJson } from '../../../shared/cli/output.ts';
+import { toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { keyFingerprint } from '../../../shared/crypto/sign.ts';
 import { InvalidInputError } from '../../../shared/errors.ts';
 import { loadJson } from '../../../shared/fs/load-json.ts';
 import { Id } from '../../../shared/schema/common.ts';
 import { EnrollmentRecord } from '../../../shared/schema/enrollment.ts';
-import { syncNatsUsers } from '../../nats-server/sync.ts';
-import { listDevices, saveDevice } from '../../state/devices.ts';
+import { registerDevice } from '../../enroll/register.ts';
 import { loadIdentity } from '../../state/keys.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 
 const AddFlags = z.object({ id: Id, record: z.string().min(1), state: z.string().optional(), json: z.boolean().default(false) });
-const ListFlags = z.object({ state: z.string().optional(), json: z.boolean().default(false) });
 
 /** `onionfleet device add --id ID --record FILE`: registers a device's public keys and its NATS user. */
 export async function deviceAdd(opts: unknown, ctx: CliContext): Promise<void> {
@@ -22,11 +20,7 @@ export async function deviceAdd(opts: unknown, ctx: CliContext): Promise<void> {
   await loadIdentity(paths);
   const record = await loadJson(flags.record, EnrollmentRecord, 'an enrollment record (onionfleet-agent init)');
   if (record.device !== flags.id) throw new InvalidInputError([{ source: flags.record, path: 'device', message: `is "${record.device}", not --id "${flags.id}"` }]);
-  const others = (await listDevices(paths)).filter((d) => d.device !== record.device);
-  const clash = others.find((d) => d.natsUser === record.natsUser || d.signingKey === record.signingKey || d.ageRecipient === record.ageRecipient);
-  if (clash !== undefined) throw new InvalidInputError([{ source: flags.record, message: `its keys are already registered for device "${clash.device}"` }]);
-  await saveDevice(paths, record);
-  const reloaded = await syncNatsUsers(paths);
+  const { natsReloaded: reloaded } = await registerDevice(paths, record, flags.record);
   ctx.output.out(
     flags.json
       ? toJson({ added: record.device, fingerprint: keyFingerprint(record.signingKey), natsReloaded: reloaded })
@@ -34,10 +28,3 @@ export async function deviceAdd(opts: unknown, ctx: CliContext): Promise<void> {
   );
 }
 
-/** `onionfleet device list [--json]`. */
-export async function deviceList(opts: unknown, ctx: CliContext): Promise<void> {
-  const flags = parseFlags(ListFlags, opts);
-  const devices = await listDevices(statePaths(stateDir(flags.state)));
-  const rows = devices.map((d) => ({ device: d.device, state: 'enrolled', fingerprint: keyFingerprint(d.signingKey), natsUser: d.natsUser }));
-  ctx.output.out(flags.json ? toJson(rows) : rows.length === 0 ? 'no devices registered' : table([['device', 'state', 'signing key'], ...rows.map((r) => [r.device, r.state, r.fingerprint])]));
-}
