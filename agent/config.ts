@@ -43,6 +43,19 @@ export const AgentConfig = z.strictObject({
   /** The controller's NATS: `nats://127.0.0.1:4222` in development, `nats://<56>.onion:4222` through Tor. */
   nats: z.strictObject({ url: z.string().regex(/^nats:\/\/[a-z0-9.-]+:\d{1,5}$/, { error: 'expected nats://HOST:PORT' }), socks: z.string().regex(/^[0-9.]+:\d{1,5}$/).default('127.0.0.1:9050') }).optional(),
   /**
+   * This device's tor. `socks`: its SOCKS port (self-probes of the instances' onions). `pidFile`: in a
+   * sandbox root (tests, the demo) the tor that serves this root's onions; the agent reloads it with
+   * SIGHUP instead of `systemctl reload tor`. `clientAuthDir`: its ClientOnionAuthDir, below the root,
+   * where the agent writes the key that opens the controller's NATS onion.
+   */
+  tor: z.strictObject({
+    socks: z.string().regex(/^[0-9.]+:\d{1,5}$/, { error: 'expected HOST:PORT' }).default('127.0.0.1:9050'),
+    pidFile: z.string().regex(/^\//, { error: 'expected an absolute path' }).optional(),
+    clientAuthDir: z.string().regex(/^\//, { error: 'expected an absolute path' }).default('/var/lib/tor/onionfleet-client-auth'),
+    /** Probe this device's own onions through `socks` once per heartbeat (status `onionProbe`); default: on for system 'host'. */
+    selfProbe: z.boolean().optional(),
+  }).default({ socks: '127.0.0.1:9050', clientAuthDir: '/var/lib/tor/onionfleet-client-auth' }),
+  /**
    * Added to every instance's local port: for simulated devices sharing one host (tests, the demo).
    * The onion ports members use do not change. 0 on a real device.
    */

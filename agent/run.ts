@@ -15,6 +15,7 @@ import { DesiredState } from '../shared/schema/desired-state.ts';
 import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
 import type { ResolvedConfig } from './config.ts';
 import { loadAgentSecrets } from './identity.ts';
+import { ensureNatsClientAuth } from './onion/nats-client-auth.ts';
 import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
@@ -41,13 +42,18 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   let tunnel: SocksTunnel | null = null;
   let servers = nats.url;
   if (url.hostname.endsWith('.onion')) {
+    // The device's own key opens the NATS onion (a join token's one-time key may be there before it).
+    if (await ensureNatsClientAuth(join(config.root, config.tor.clientAuthDir), url.hostname, secrets.onionClientKey)) {
+      await options.system.reloadTor();
+      options.log('wrote the NATS onion client key; tor reloaded');
+    }
     const [socksHost = '127.0.0.1', socksPort = '9050'] = nats.socks.split(':');
     tunnel = await SocksTunnel.open({ socks: { host: socksHost, port: Number(socksPort) }, target: { host: url.hostname, port: Number(url.port) }, onError: (e) => {
       options.log(`tunnel: ${e.reason}`);
     } });
     servers = `nats://127.0.0.1:${tunnel.port}`;
   }
-  const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, inboxPrefix: inboxPrefix(device) });
+  const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, inboxPrefix: inboxPrefix(device), firstConnectDeadlineMs: Infinity, signal: options.signal });
   const desiredKv = await openDesired(nc, { create: false });
   const statusKv = await openStatus(nc, { create: false });
   options.log(`connected as ${device}`);

@@ -4,6 +4,7 @@
  * recorded, since the rendered files name real system paths.
  */
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { OperationFailedError } from '../shared/errors.ts';
@@ -31,10 +32,26 @@ export function hostSystem(): SystemActions {
   };
 }
 
-/** Sandbox: validate what can be validated in place, reload nothing. */
-export function sandboxSystem(root: string): SystemActions {
+/**
+ * Sandbox: validate what can be validated in place, reload nothing — except a tor that serves this
+ * root's onions (tests, the demo), named by its pid file: it gets SIGHUP, as `systemctl reload tor` would
+ * send on a Pi.
+ */
+export function sandboxSystem(root: string, options: { readonly torPidFile?: string } = {}): SystemActions {
   return {
-    reloadTor: () => Promise.resolve(),
+    reloadTor: async () => {
+      if (options.torPidFile === undefined) return;
+      const text = await readFile(options.torPidFile, 'utf8').catch((err: unknown) => {
+        throw new OperationFailedError('tor-not-running', `cannot read tor's pid file ${options.torPidFile ?? ''}`, { cause: err });
+      });
+      const pid = Number(text.trim());
+      if (!Number.isInteger(pid) || pid <= 1) throw new OperationFailedError('tor-not-running', `tor's pid file ${options.torPidFile ?? ''} holds no pid`);
+      try {
+        process.kill(pid, 'SIGHUP');
+      } catch (err) {
+        throw new OperationFailedError('tor-not-running', `tor (pid ${pid}) is not running`, { cause: err });
+      }
+    },
     applyFirewall: (path) => exec('nft', ['-c', '-f', join(root, path)]),
     reloadSshd: () => Promise.resolve(),
   };

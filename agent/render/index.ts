@@ -80,7 +80,7 @@ export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, s
   const contentRoot = options.contentRoot ?? '';
   const files: RenderedFile[] = [
     { path: PATHS.torrc, kind: 'torrc', mode: PUBLIC_MODE, content: renderTorrcMain({ socksPort: desired.tor.socksPort }) },
-    { path: PATHS.torrcFragment, kind: 'torrc', mode: PUBLIC_MODE, content: renderTorrcFragment(desired) },
+    { path: PATHS.torrcFragment, kind: 'torrc', mode: PUBLIC_MODE, content: renderTorrcFragment(desired, { contentRoot }) },
     { path: PATHS.unitTemplate('smp'), kind: 'systemd', mode: PUBLIC_MODE, content: renderInstanceUnit('smp', desired.binaries['smp-server'].path) },
     { path: PATHS.unitTemplate('xftp'), kind: 'systemd', mode: PUBLIC_MODE, content: renderInstanceUnit('xftp', desired.binaries['xftp-server'].path) },
     { path: PATHS.firewallUnit, kind: 'systemd', mode: PUBLIC_MODE, content: renderFirewallUnit() },

@@ -20,6 +20,8 @@ export const PATHS = {
   /** HiddenServiceDir of an instance, or of `ssh`. */
   onionDir: (name: string) => `/var/lib/tor/onionfleet/${name}`,
   torrc: '/etc/tor/torrc',
+  /** tor's ClientOnionAuthDir: `controller.auth_private` opens the controller's NATS onion. */
+  torClientAuthDir: '/var/lib/tor/onionfleet-client-auth',
   torrcFragment: '/etc/tor/torrc.d/onionfleet.conf',
   /** systemd template units, one per kind: `onionfleet-smp@<instance>.service`. */
   unitTemplate: (kind: InstanceKind) => `/etc/systemd/system/onionfleet-${kind}@.service`,

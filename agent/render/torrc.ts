@@ -32,6 +32,9 @@ export function renderTorrcMain(options: { readonly socksPort: number }): string
     '# Local clients only: the SimpleX servers (private routing) and the agent (downloads, probes).',
     `SocksPort 127.0.0.1:${options.socksPort} ExtendedErrors`,
     '',
+    '# The agent keeps here the key that opens the controller\'s NATS onion (client authorization).',
+    `ClientOnionAuthDir ${PATHS.torClientAuthDir}`,
+    '',
     `%include ${TORRC_INCLUDE}`,
     '',
   ].join('\n');
@@ -60,12 +63,13 @@ export function sshOnionHardening(instances: readonly DesiredInstance[]): OnionH
  * the SSH onion when `desired.ssh.overTor`. Each service forwards its onion port to the instance's
  * local port on 127.0.0.1. Same input, same bytes: nothing here depends on the revision.
  */
-export function renderTorrcFragment(desired: DesiredState): string {
+export function renderTorrcFragment(desired: DesiredState, options: { readonly contentRoot?: string } = {}): string {
+  const root = options.contentRoot ?? '';
   const instances = [...desired.instances].sort((a, b) => compare(a.id, b.id));
   const blocks = instances.map((i) =>
     onionService(
       [`# ${i.id} (${i.kind}, tier ${i.tier})`],
-      PATHS.onionDir(i.id),
+      `${root}${PATHS.onionDir(i.id)}`,
       i.onionPort,
       i.localPort,
       i.hardening,
@@ -78,7 +82,7 @@ export function renderTorrcFragment(desired: DesiredState): string {
           '# SSH: sshd listens on 127.0.0.1 only and is reachable only through this onion.',
           '# Client authorization: one authorized_clients/<name>.auth file per allowed key.',
         ],
-        PATHS.onionDir(SSH_ONION.name),
+        `${root}${PATHS.onionDir(SSH_ONION.name)}`,
         SSH_ONION.onionPort,
         SSH_ONION.localPort,
         sshOnionHardening(desired.instances),

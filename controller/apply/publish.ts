@@ -59,7 +59,15 @@ export interface PublishResult {
   readonly changed: readonly string[];
 }
 
-export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[]): Promise<PublishResult> {
+export interface PublishOptions {
+  /**
+   * Devices whose desired state is not put this time (they keep running what they run): a drain's
+   * first phase holds the draining device until its instances' replacements are healthy.
+   */
+  readonly hold?: ReadonlySet<string>;
+}
+
+export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
   const previous = await appliedPlacement(session);
   const result = plan(spec, previous?.placements ?? null, {});
   if (!result.feasible) throw new PlanRefusedError(explain(result.metrics.unmet), { hint: 'run `onionfleet plan` for the details' });
@@ -83,9 +91,9 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
 
   const changed: string[] = [];
   const revisions = new Map<string, number>();
-  for (const [id, state] of states) revisions.set(id, state.revision);
+  for (const [id, state] of states) revisions.set(id, options.hold?.has(id) === true ? (previousDesired.get(id)?.revision ?? 0) : state.revision);
   // Devices are independent: seal and put them concurrently (a round trip each over Tor adds up).
-  await inParallel([...states], async ([id, state]) => {
+  await inParallel([...states].filter(([id]) => options.hold?.has(id) !== true), async ([id, state]) => {
     const before = previousDesired.get(id);
     const current = await session.desired.get(id);
     if (before !== undefined && before.revision === state.revision && current !== null) return;

@@ -62,6 +62,29 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--json', 'print the list as JSON')
     .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/device-list.ts')).deviceList(opts, ctx));
+  device
+    .command('drain')
+    .description('move every instance off a device: replacements first, its instances stop only once they are healthy')
+    .argument('<ID>', 'the device')
+    .requiredOption('-f, --file <FILE>', 'the fleet.yaml')
+    .option('--state <DIR>', 'state directory')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--timeout <S>', 'give up after this many seconds (nothing is stopped if the replacements are not healthy)', '600')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (id: string, opts: object) => (await import('./commands/device-drain.ts')).deviceDrain({ ...opts, id }, ctx));
+  device
+    .command('revoke')
+    .description('cut a device off at once (NATS user and onion client key removed), then re-place its instances')
+    .argument('<ID>', 'the device')
+    .requiredOption('-f, --file <FILE>', 'the fleet.yaml')
+    .option('--state <DIR>', 'state directory')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--wait', 'wait until the fleet has converged without it')
+    .option('--timeout <S>', 'with --wait: give up after this many seconds', '300')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (id: string, opts: object) => (await import('./commands/device-revoke.ts')).deviceRevoke({ ...opts, id }, ctx));
 
   const bundle = program.command('bundle').description("members' server bundles: signed, encrypted to each member");
   bundle

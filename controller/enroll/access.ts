@@ -5,12 +5,23 @@
  */
 import { syncNatsUsers } from '../nats-server/sync.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { reloadControllerTor } from '../tor/runtime.ts';
+import { syncOnionClients, type OnionClient } from './onion-clients.ts';
 
 export interface AccessSync {
   /** The running nats-server confirmed the reload (false: none runs; the next `serve` reads the state). */
   readonly natsReloaded: boolean;
+  /** The onion's client list changed and the running controller tor confirmed the reload. */
+  readonly torReloaded: boolean;
 }
 
-export async function syncAccess(paths: StatePaths): Promise<AccessSync> {
-  return { natsReloaded: await syncNatsUsers(paths) };
+/**
+ * @param extraOnionClients keys besides the devices' and the admin's that may open the NATS onion
+ *   (unused, unexpired join tokens).
+ */
+export async function syncAccess(paths: StatePaths, extraOnionClients: readonly OnionClient[] = []): Promise<AccessSync> {
+  const natsReloaded = await syncNatsUsers(paths);
+  const clientsChanged = await syncOnionClients(paths, extraOnionClients);
+  const torReloaded = clientsChanged ? await reloadControllerTor(paths) : false;
+  return { natsReloaded, torReloaded };
 }

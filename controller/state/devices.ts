@@ -1,5 +1,6 @@
 /** Registered devices: one enrollment record per file (public halves only). */
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { loadJson } from '../../shared/fs/load-json.ts';
 import { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
@@ -11,6 +12,22 @@ export async function saveDevice(paths: StatePaths, record: EnrollmentRecord): P
 
 export async function removeDevice(paths: StatePaths, id: string): Promise<void> {
   await rm(paths.device(id), { force: true });
+}
+
+/**
+ * Moves a device's record to `devices/revoked/` (kept for the record, no longer registered: it loses
+ * its NATS user and onion client key at the next access sync). False when it was not registered.
+ */
+export async function retireDevice(paths: StatePaths, id: string): Promise<boolean> {
+  const dir = join(paths.devices, 'revoked');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await rename(paths.device(id), join(dir, `${id}.json`));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 /** Every registered device, sorted by id. */

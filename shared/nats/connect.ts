@@ -25,6 +25,11 @@ export interface ConnectNatsOptions {
    * reconnect forever (agents, `onionfleet serve`). false: one attempt and no reconnects (CLI one-shots).
    */
   readonly reconnect?: boolean;
+  /**
+   * When to stop retrying the first connection, if not after `timeoutMs`. Agents pass Infinity: a
+   * device may boot long before the controller's onion is up; `signal` still stops them.
+   */
+  readonly firstConnectDeadlineMs?: number;
   /** Stops first-connect retries; connectNats then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }
@@ -67,7 +72,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
   const timeoutMs = options.timeoutMs ?? 60_000;
   const reconnect = options.reconnect ?? true;
   const seed = typeof options.nkeySeed === 'string' ? new TextEncoder().encode(options.nkeySeed) : options.nkeySeed;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + (options.firstConnectDeadlineMs ?? timeoutMs);
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted();
     try {

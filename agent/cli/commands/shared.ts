@@ -40,6 +40,6 @@ export async function loadDesired(path: string, config?: ResolvedConfig): Promis
 export function managersFor(config: ResolvedConfig): { services: ServiceManager; system: SystemActions } {
   return {
     services: config.services === 'systemd' ? new SystemdManager() : new Supervisor(join(config.root, '/run/onionfleet')),
-    system: config.system === 'host' ? hostSystem() : sandboxSystem(config.root),
+    system: config.system === 'host' ? hostSystem() : sandboxSystem(config.root, config.tor.pidFile === undefined ? {} : { torPidFile: config.tor.pidFile }),
   };
 }

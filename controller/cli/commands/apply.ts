@@ -3,8 +3,7 @@ import { parseFlags } from '../../../shared/cli/flags.ts';
 import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT } from '../../../shared/errors.ts';
-import { publish } from '../../apply/publish.ts';
-import { kvStore } from '../../apply/store.ts';
+import { effectiveSpec, publishEffective } from '../../apply/rollout.ts';
 import { offlineApply } from '../../apply/offline.ts';
 import { openSession } from '../../bus/session.ts';
 import { waitForConvergence } from '../../bus/wait.ts';
@@ -36,13 +35,13 @@ export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void
   const passphrase = await readPassphrase(flags.passphraseFile);
   if (flags.offline) {
     const out = flags.out ?? 'desired';
-    const written = await offlineApply(paths, passphrase, spec, out);
+    const written = await offlineApply(paths, passphrase, await effectiveSpec(paths, spec), out);
     ctx.output.out(flags.json ? toJson({ offline: true, out, files: written }) : `wrote ${plural(written.length, 'sealed desired state')} to ${out}/ — carry each to its device and run \`onionfleet-agent apply --desired FILE\``);
     return;
   }
   const session = await openSession(paths, passphrase, { create: true });
   try {
-    const result = await publish({ own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets }, spec, await listDevices(paths));
+    const result = await publishEffective(paths, session, spec);
     const summary = { fleet: spec.fleet, changed: result.changed, revisions: Object.fromEntries(result.revisions), diff: result.plan.diff };
     if (!flags.json) ctx.output.err(`published ${plural(result.changed.length, 'desired state')} (${result.changed.join(', ') || 'no change'}); diff +${result.plan.diff.added.length} ~${result.plan.diff.moved.length} -${result.plan.diff.removed.length} =${result.plan.diff.kept.length}`);
     if (!flags.wait) {

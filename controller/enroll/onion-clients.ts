@@ -1,0 +1,64 @@
+/**
+ * The NATS onion's client-authorization list (tor.md, "Client authorization"): one
+ * `authorized_clients/<name>.auth` per enrolled device (its own x25519 key), one for the admin (the
+ * controller's own key, so the list is never empty — an empty list would make the onion public), and
+ * one per extra client (a join token's one-time key). Anything else in the directory is removed: a
+ * revoked device's key is gone once this returns, and gone from the running tor after a reload.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { authorizedClientLine, clientAuthKeyPair, clientAuthPublicKeyOf } from '../../shared/crypto/onion.ts';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { listDevices } from '../state/devices.ts';
+import type { StatePaths } from '../state/paths.ts';
+
+/** The admin's client key: opens the controller's own NATS onion and the devices' SSH onions. */
+export const ADMIN_CLIENT = 'admin';
+
+export interface OnionClient {
+  /** File name stem: a device id, `admin`, or `token-<id>`. */
+  readonly name: string;
+  /** 52-character base32 x25519 public key. */
+  readonly publicKey: string;
+}
+
+/** The admin's x25519 client key pair (private base32 in keys/, 0600), made on first use. */
+export async function adminClientKey(paths: StatePaths): Promise<{ publicKey: string; privateKey: string }> {
+  const file = join(paths.keys, 'onion-client.key');
+  let privateKey = (await readFile(file, 'utf8').catch(() => null))?.trim() ?? null;
+  if (privateKey === null) {
+    privateKey = clientAuthKeyPair().privateKeyBase32;
+    await mkdir(paths.keys, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(file, `${privateKey}\n`, { mode: 0o600 });
+  }
+  return { publicKey: clientAuthPublicKeyOf(privateKey), privateKey };
+}
+
+/**
+ * Rewrites the authorized_clients directory to exactly admin + the enrolled devices + `extra`.
+ * Resolves true when anything changed (tor must reload to enforce it).
+ */
+export async function syncOnionClients(paths: StatePaths, extra: readonly OnionClient[] = []): Promise<boolean> {
+  const dir = join(paths.natsOnionDir, 'authorized_clients');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const wanted = new Map<string, string>();
+  wanted.set(ADMIN_CLIENT, (await adminClientKey(paths)).publicKey);
+  for (const d of await listDevices(paths)) wanted.set(d.device, d.onionClientKey);
+  for (const c of extra) wanted.set(c.name, c.publicKey);
+  let changed = false;
+  for (const file of await readdir(dir)) {
+    const name = file.endsWith('.auth') ? file.slice(0, -'.auth'.length) : null;
+    if (name === null || !wanted.has(name)) {
+      await rm(join(dir, file), { force: true });
+      changed = true;
+    }
+  }
+  for (const [name, key] of wanted) {
+    const line = `${authorizedClientLine(key)}\n`;
+    const path = join(dir, `${name}.auth`);
+    if ((await readFile(path, 'utf8').catch(() => null)) === line) continue;
+    await writeFileAtomic(path, line, { mode: 0o600 });
+    changed = true;
+  }
+  return changed;
+}
