@@ -131,6 +131,10 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       await saveRecord();
     },
     async reloadTor(s) {
+      // The main torrc names this ClientOnionAuthDir; tor refuses to start when it does not exist.
+      const clientAuth = join(ctx.root, PATHS.torClientAuthDir);
+      await mkdir(clientAuth, { recursive: true, mode: 0o700 });
+      await ctx.owners.give(clientAuth, 'debian-tor', { recursive: true });
       await ctx.system.reloadTor();
       ctx.record.tor = s.hash;
       await saveRecord();

@@ -79,12 +79,22 @@ export const DeviceSsh = z.strictObject({
   clientAuth: z.array(OnionClientKey).default([]),
 });
 
-export const BinarySource = z.strictObject({
-  /** Where the agent runs the server from. */
-  path: z.string().regex(/^\/[^\0]*$/, { error: 'expected an absolute path' }),
-  /** Download over Tor, pinned by SHA-256, when the file at `path` is missing or differs. */
-  pin: PinnedBinary.optional(),
-});
+/**
+ * Where the agent runs a server from: always `/usr/local/bin/<name>`. The path is fixed, not free:
+ * a pinned download replaces the file at `path` as root, so a free path would let whoever holds the
+ * controller's key overwrite any file on a device.
+ */
+export const BINARY_DIR = '/usr/local/bin';
+
+function binarySource(name: 'smp-server' | 'xftp-server') {
+  return z.strictObject({
+    path: z.string().refine((p) => p === `${BINARY_DIR}/${name}`, { error: `expected ${BINARY_DIR}/${name} (the only place the agent installs ${name})` }),
+    /** Download over Tor, pinned by SHA-256, when the file at `path` is missing or differs. */
+    pin: PinnedBinary.optional(),
+  });
+}
+
+export const BinarySource = z.union([binarySource('smp-server'), binarySource('xftp-server')]);
 export type BinarySource = z.infer<typeof BinarySource>;
 
 export const DesiredState = z
@@ -100,7 +110,7 @@ export const DesiredState = z
     /** Ports dropped by the firewall on every interface but loopback. */
     firewall: z.strictObject({ loopbackOnlyPorts: z.array(z.int().min(1).max(65535)) }),
     tor: z.strictObject({ socksPort: z.int().min(1).max(65535) }),
-    binaries: z.strictObject({ 'smp-server': BinarySource, 'xftp-server': BinarySource }),
+    binaries: z.strictObject({ 'smp-server': binarySource('smp-server'), 'xftp-server': binarySource('xftp-server') }),
   })
   .check((ctx) => {
     const seenIds = new Set<string>();

@@ -83,6 +83,8 @@ async function verifyTor(dir: string, desired: DesiredState): Promise<Run> {
   const fragment = join(dir, PATHS.torrcFragment);
   const data = join(dir, 'tor-data');
   await mkdir(data, { recursive: true, mode: 0o700 });
+  // The agent creates tor's ClientOnionAuthDir before it reloads tor (tor refuses a missing one).
+  await mkdir(join(dir, PATHS.torClientAuthDir), { recursive: true, mode: 0o700 });
   const onions = [...desired.instances.map((i) => i.id), ...(desired.ssh.overTor ? ['ssh'] : [])];
   for (const name of onions) {
     const hsDir = join(dir, PATHS.onionDir(name));

@@ -48,8 +48,8 @@ describe('renderDevice', () => {
     expect(files.get(PATHS.iniFile('smp', 'newsroom-smp-02'))?.content).toContain(`\nhost: ${onionHostname('newsroom-smp-02')}\n`);
   });
 
-  it('runs the binaries the desired state names', () => {
-    const d = desiredState({ binaries: { 'smp-server': { path: '/opt/simplex/smp-server' }, 'xftp-server': { path: '/opt/simplex/xftp-server' } } });
+  it('runs the binaries the desired state names (after the agent config\'s overrides)', () => {
+    const d = { ...desiredState(), binaries: { 'smp-server': { path: '/opt/simplex/smp-server' }, 'xftp-server': { path: '/opt/simplex/xftp-server' } } };
     const files = byPath(renderDevice(d, hostsFor(d)));
     expect(files.get(PATHS.unitTemplate('smp'))?.content).toContain('\nExecStart=/opt/simplex/smp-server start\n');
     expect(files.get(PATHS.unitTemplate('xftp'))?.content).toContain('\nExecStart=/opt/simplex/xftp-server start\n');

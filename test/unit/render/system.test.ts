@@ -47,12 +47,26 @@ describe('renderFirewallUnit', () => {
 
 describe('renderFirewall', () => {
   it('drops the loopback-only ports on every interface but lo, in its own table only', () => {
-    const rules = renderFirewall(desiredState({ tier: 'elevated', firewall: { loopbackOnlyPorts: [18443, 15223, 22, 15223] } }));
+    const rules = renderFirewall(desiredState({ tier: 'elevated', overTor: false, firewall: { loopbackOnlyPorts: [18443, 15223, 22, 15223] } }));
     expect(rules).toContain('\t\tiifname != "lo" tcp dport { 22, 15223, 18443 } drop\n');
     expect(rules).toContain('\t\ttype filter hook input priority 0; policy accept;\n');
     const tables = lines(rules).filter((l) => /\btable\b/.test(l) && !l.startsWith('#'));
     expect(tables).toEqual(['table inet onionfleet', 'delete table inet onionfleet', 'table inet onionfleet {']);
     expect(rules).not.toMatch(/flush ruleset/);
+  });
+
+  it('with SSH over Tor drops everything inbound but loopback, replies and neighbour discovery (the manual guide)', () => {
+    const rules = renderFirewall(desiredState({ tier: 'elevated', overTor: true, firewall: { loopbackOnlyPorts: [15223, 22] } }));
+    const chain = lines(rules.slice(rules.indexOf('chain input'))).map((l) => l.trim());
+    expect(chain.slice(1, 7)).toEqual([
+      'type filter hook input priority 0; policy drop;',
+      'iif "lo" accept',
+      'ct state invalid drop',
+      'ct state established,related accept',
+      'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, packet-too-big } accept',
+      'tcp dport { 22, 15223 } drop',
+    ]);
+    expect(rules).not.toContain('policy accept');
   });
 
   it('leaves an empty table when no port needs guarding', () => {
