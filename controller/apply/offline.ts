@@ -8,6 +8,7 @@ import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import { listDevices } from '../state/devices.ts';
 import { loadIdentity, loadSecrets } from '../state/keys.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { ADMIN_CLIENT, adminClientKey } from '../enroll/onion-clients.ts';
 import { publish } from './publish.ts';
 import { fileStore } from './store.ts';
 
@@ -17,6 +18,7 @@ export async function offlineApply(paths: StatePaths, passphrase: string | null,
     { own: fileStore(join(paths.dir, 'offline')), desired: fileStore(out), identity: await loadIdentity(paths), secrets: await loadSecrets(paths, passphrase) },
     spec,
     await listDevices(paths),
+    { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey: (await adminClientKey(paths)).publicKey }] },
   );
   return result.changed.map((device) => join(out, `${device}.age`));
 }

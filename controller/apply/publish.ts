@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { open, seal } from '../../shared/crypto/envelope.ts';
 import { InvalidInputError, PlanRefusedError } from '../../shared/errors.ts';
-import { DesiredState } from '../../shared/schema/desired-state.ts';
+import { DesiredState, type OnionClientKey } from '../../shared/schema/desired-state.ts';
 import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import { PlannedInstance } from '../../shared/schema/plan-file.ts';
@@ -65,6 +65,8 @@ export interface PublishOptions {
    * first phase holds the draining device until its instances' replacements are healthy.
    */
   readonly hold?: ReadonlySet<string>;
+  /** Who may open the devices' SSH onions (the admin's client key); see CompileInput.sshClientAuth. */
+  readonly sshClientAuth?: readonly OnionClientKey[];
 }
 
 export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
@@ -83,7 +85,7 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     const copy = await desiredCopy(session, id);
     if (copy !== null) previousDesired.set(id, copy);
   });
-  const states = compileDesired({ spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n) });
+  const states = compileDesired({ spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n), ...(options.sshClientAuth === undefined ? {} : { sshClientAuth: options.sshClientAuth }) });
 
   // The lock: the plan record moves first, with compare-and-set on the revision read above.
   const sealedPlan = await seal({ kind: 'plan', device: 'controller', revision: 0, body: { fleet: spec.fleet, placements: result.placement } }, { signingSecretKey: session.secrets.signingSecretKey, recipient: session.identity.ageRecipient });

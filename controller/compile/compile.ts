@@ -1,7 +1,7 @@
 /**
  * Compiles the fleet spec and a placement into one DesiredState per device (see README.md). Pure.
  */
-import { DesiredState, hardeningFor, ONION_PORT, type DesiredInstance } from '../../shared/schema/desired-state.ts';
+import { DesiredState, hardeningFor, ONION_PORT, type DesiredInstance, type OnionClientKey } from '../../shared/schema/desired-state.ts';
 import type { FleetSpec, Group } from '../../shared/schema/fleet-spec.ts';
 import type { Placement } from '../planner/index.ts';
 
@@ -17,6 +17,11 @@ export interface CompileInput {
   readonly previous: ReadonlyMap<string, DesiredState>;
   /** Cryptographically random bytes (the shell passes node:crypto's randomBytes). */
   readonly randomBytes: (n: number) => Uint8Array;
+  /**
+   * Who may open the devices' SSH onions (v3 client authorization): the admin's x25519 public key,
+   * named `admin`. Absent: the previous document's list is kept.
+   */
+  readonly sshClientAuth?: readonly OnionClientKey[];
 }
 
 /** Desired states for every device of the spec except revoked ones, by device id. */
@@ -37,7 +42,7 @@ export function compileDesired(input: CompileInput): Map<string, DesiredState> {
       fleet: spec.fleet,
       device: device.id,
       instances,
-      ssh: { overTor, clientAuth: prev?.ssh.clientAuth ?? [] },
+      ssh: { overTor, clientAuth: overTor ? [...(input.sshClientAuth ?? prev?.ssh.clientAuth ?? [])] : [] },
       firewall: { loopbackOnlyPorts: [...instances.map((i) => i.localPort), ...(overTor ? [22] : [])].sort((a, b) => a - b) },
       tor: { socksPort: TOR_SOCKS_PORT },
       binaries: {

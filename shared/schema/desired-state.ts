@@ -71,6 +71,7 @@ export const OnionClientKey = z.strictObject({
   name: Id,
   publicKey: z.string().regex(/^[A-Z2-7]{52}$/, { error: 'expected a 52-character base32 x25519 public key' }),
 });
+export type OnionClientKey = z.infer<typeof OnionClientKey>;
 
 export const DeviceSsh = z.strictObject({
   /** sshd only on 127.0.0.1, keys only, reachable only through its own onion. */

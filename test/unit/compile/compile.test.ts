@@ -77,3 +77,17 @@ describe('compileDesired', () => {
     expect(states.get('pi-3')?.instances).toEqual([]);
   });
 });
+
+describe('compileDesired: SSH client authorization', () => {
+  const admin = { name: 'admin', publicKey: 'A'.repeat(52) };
+
+  it("puts the admin's client key on every device managed over Tor, and none where SSH is not over Tor", () => {
+    const elevated = fleet([{ id: 'pi', operator: 'o' }], [{ id: 'fam', tier: 'elevated', smp: 1, xftp: 0 }]);
+    const placement = plan(elevated, null).placement;
+    const state = compileDesired({ spec: elevated, placement, previous: new Map(), randomBytes: counterBytes(), sshClientAuth: [admin] }).get('pi')!;
+    expect(state.ssh).toEqual({ overTor: true, clientAuth: [admin] });
+    const standard = fleet([{ id: 'pi', operator: 'o' }], [{ id: 'fam', smp: 1, xftp: 0 }]);
+    const plain = compileDesired({ spec: standard, placement: plan(standard, null).placement, previous: new Map(), randomBytes: counterBytes(), sshClientAuth: [admin] }).get('pi')!;
+    expect(plain.ssh).toEqual({ overTor: false, clientAuth: [] });
+  });
+});
