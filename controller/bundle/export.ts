@@ -121,11 +121,10 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   await mkdir(outDir, { recursive: true, mode: 0o700 });
   const written = await writeMemberBundles(text, targets, outDir);
   const pngs = options.qr === 'png' ? await Promise.all(servers.map((s) => toBuffer(s.address, { type: 'png', errorCorrectionLevel: 'M', margin: 2 }))) : [];
-  const files: ExportedFile[] = [];
-  for (const [i, t] of targets.entries()) {
-    const qr = await writeQrPngs(join(outDir, t.member, 'qr'), servers, pngs);
-    files.push({ member: t.member, file: written[i] ?? '', encryption: 'recipient' in t ? 'recipient' : 'passphrase', generatedPassphrase: generated.get(t.member) ?? null, qr });
-  }
+  const qrs = await writeQrPngs(targets.map((t) => join(outDir, t.member, 'qr')), servers, pngs);
+  const files: ExportedFile[] = targets.map((t, i) => ({
+    member: t.member, file: written[i] ?? '', encryption: 'recipient' in t ? 'recipient' : 'passphrase', generatedPassphrase: generated.get(t.member) ?? null, qr: qrs[i] ?? [],
+  }));
   const history: z.infer<typeof History> = { kind: 'onionfleet/bundle-history', group, version: next.version, date: next.date, smp: [...next.smp], xftp: [...next.xftp], retire: [...next.retire] };
   await mkdir(join(options.statePaths.dir, 'bundles'), { recursive: true, mode: 0o700 });
   await writeFileAtomic(historyPath(options.statePaths, group), `${JSON.stringify(history, null, 2)}\n`, { mode: 0o600 });
@@ -212,36 +211,70 @@ export function generatePassphrase(random: Uint8Array): string {
 }
 
 /**
- * Encrypts the signed `text` for each target (armored age: to the recipient, or scrypt with the
- * passphrase) and writes `<outDir>/<member>.age` (0600, atomically), several at a time. Returns the
- * paths in the order of `targets`.
+ * Files written at once. Enough that libuv's (4) threads always have a write, fsync or rename
+ * queued while the main thread encrypts the next file: 64 exports 1000 members about 10% faster
+ * than 16 on the 2-core bench machine.
  */
-export async function writeMemberBundles(text: string, targets: readonly MemberTarget[], outDir: string, concurrency = 16): Promise<string[]> {
-  const bytes = new TextEncoder().encode(text);
-  const paths = targets.map((t) => join(outDir, `${t.member}.age`));
+const WRITE_CONCURRENCY = 64;
+
+/**
+ * Calls `work(0)` … `work(count - 1)`, at most `limit` at a time. After a failure no new call
+ * starts; rejects with the first failure once the running calls have settled or failed.
+ */
+async function forEachLimited(count: number, limit: number, work: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < targets.length; i = next++) {
-      const t = targets[i];
-      if (t === undefined) continue;
-      const sealed = 'recipient' in t ? await encryptTo([t.recipient], bytes, { armor: true }) : await encryptWithPassphrase(t.passphrase, bytes, { armor: true });
-      await writeFileAtomic(paths[i] ?? '', sealed, { mode: 0o600 });
+    while (!failed && next < count) {
+      const i = next++;
+      try {
+        await work(i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, targets.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
+}
+
+/**
+ * Encrypts the signed `text` for each target (armored age: to the recipient, or scrypt with the
+ * passphrase) and writes `<outDir>/<member>.age` (0600, atomically), several at a time: the
+ * encryption of one file (synchronous for X25519) overlaps the writes and fsyncs of others, which
+ * run on libuv's thread pool. Returns the paths in the order of `targets`.
+ *
+ * @throws {AgeError} when a recipient is not a usable age recipient; the file system's error when
+ *   a write fails (files already written stay).
+ */
+export async function writeMemberBundles(text: string, targets: readonly MemberTarget[], outDir: string, concurrency = WRITE_CONCURRENCY): Promise<string[]> {
+  const bytes = new TextEncoder().encode(text);
+  const paths = targets.map((t) => join(outDir, `${t.member}.age`));
+  await forEachLimited(targets.length, concurrency, async (i) => {
+    const t = targets[i];
+    if (t === undefined) return;
+    const sealed = 'recipient' in t ? await encryptTo([t.recipient], bytes, { armor: true }) : await encryptWithPassphrase(t.passphrase, bytes, { armor: true });
+    await writeFileAtomic(paths[i] ?? '', sealed, { mode: 0o600 });
+  });
   return paths;
 }
 
-/** `<dir>/<instance>.png` for each server's PNG (0600: an address holds the server's password). */
-async function writeQrPngs(dir: string, servers: readonly GroupServer[], pngs: readonly Uint8Array[]): Promise<string[]> {
-  if (pngs.length === 0) return [];
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const paths: string[] = [];
-  for (const [i, s] of servers.entries()) {
-    const path = join(dir, `${s.instance}.png`);
-    await writeFileAtomic(path, pngs[i] ?? new Uint8Array(), { mode: 0o600 });
-    paths.push(path);
-  }
+/**
+ * `<dir>/<instance>.png` in each of `dirs` for each server's PNG (0600: an address holds the
+ * server's password), several at a time. Returns each dir's paths, in the order of `dirs`; none
+ * when there are no PNGs.
+ */
+async function writeQrPngs(dirs: readonly string[], servers: readonly GroupServer[], pngs: readonly Uint8Array[], concurrency = WRITE_CONCURRENCY): Promise<string[][]> {
+  if (pngs.length === 0) return dirs.map(() => []);
+  const paths = dirs.map((dir) => servers.map((s) => join(dir, `${s.instance}.png`)));
+  await forEachLimited(dirs.length, concurrency, async (d) => {
+    await mkdir(dirs[d] ?? '', { recursive: true, mode: 0o700 });
+  });
+  await forEachLimited(dirs.length * servers.length, concurrency, async (k) => {
+    const d = Math.floor(k / servers.length);
+    const i = k % servers.length;
+    await writeFileAtomic(paths[d]?.[i] ?? '', pngs[i] ?? new Uint8Array(), { mode: 0o600 });
+  });
   return paths;
 }
 
