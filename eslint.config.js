@@ -32,6 +32,8 @@ export const boundaries = [
   { files: ['agent/**/*.ts'], rules: restrict([], ['**/controller/**']) },
   {
     files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts', 'controller/bundle/document.ts',
+      'controller/probe/aggregate.ts', 'controller/probe/model.ts', 'controller/probe/render.ts',
+      'controller/tor/torrc.ts', 'controller/tor/control-reply.ts', 'controller/tor/consensus.ts', 'controller/tor/tor-log.ts',
       'agent/render/**/*.ts', 'agent/reconcile/plan.ts', 'agent/reconcile/steps.ts'],
     rules: { ...restrict(io, [...ioPatterns, '**/controller/**', '**/agent/**']), 'no-restricted-syntax': ['error', noExit, ...noAmbient] },
   },
