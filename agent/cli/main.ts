@@ -27,6 +27,19 @@ export function buildProgram(ctx: CliContext): Command {
     .action(async (opts: unknown) => (await import('./commands/init.ts')).initCommand(opts, ctx));
 
   program
+    .command('join')
+    .description('enroll this device with a join token from the admin (its keys are made here); it is pending until approved')
+    .argument('[TOKEN]', 'the token (prefer --token-file: an argument shows in shell history and the process list)')
+    .requiredOption('--device <ID>', 'this device\'s id in fleet.yaml')
+    .option('--token-file <FILE>', 'read the token from FILE, or from stdin with -')
+    .option('--socks <HOST:PORT>', 'tor\'s SocksPort, when the controller is an onion (default: the config\'s, else 127.0.0.1:9050)')
+    .option(...ROOT)
+    .option('--config <FILE>', 'the agent config to write (default /etc/onionfleet/agent.json, below --root when given)')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (token: unknown, opts: unknown) => (await import('./commands/join.ts')).joinCommand(token, opts, ctx));
+
+  program
     .command('run')
     .description('connect to the controller, apply each desired state, report status (until Ctrl-C)')
     .option(...ROOT)

@@ -1,6 +1,7 @@
 /**
- * Keeps the NATS server's users in step with the registered devices: renders the config from the
- * state and, when `onionfleet serve` runs, makes the server reload it (removed users are cut off).
+ * Keeps the NATS server's users in step with the registered devices and the live join tokens:
+ * renders the config from the state and, when `onionfleet serve` runs, makes the server reload it
+ * (removed users — a used or expired token's — are cut off).
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { OperationFailedError } from '../../shared/errors.ts';
@@ -9,6 +10,7 @@ import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
 import { loadIdentity } from '../state/keys.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { liveTokens } from '../state/tokens.ts';
 import { renderNatsConfig } from './config.ts';
 
 export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int() });
@@ -25,12 +27,13 @@ export async function readRuntime(paths: StatePaths): Promise<NatsRuntime | null
   }
 }
 
-/** Renders the config for `port`; returns its text. */
+/** Renders the config for `port` (devices, and the tokens live now); returns its text. */
 export async function writeNatsConfig(paths: StatePaths, port: number): Promise<string> {
   const identity = await loadIdentity(paths);
   const agents = (await listDevices(paths)).map((d) => ({ device: d.device, natsUser: d.natsUser }));
+  const joiners = (await liveTokens(paths, new Date())).map((t) => ({ token: t.id, natsUser: t.natsUser }));
   await mkdir(paths.natsStore, { recursive: true, mode: 0o700 });
-  const text = renderNatsConfig({ port, storeDir: paths.natsStore, controllerUser: identity.natsUser, agents });
+  const text = renderNatsConfig({ port, storeDir: paths.natsStore, controllerUser: identity.natsUser, agents, joiners });
   await writeFileAtomic(paths.natsConfig, text, { mode: 0o600 });
   return text;
 }

@@ -5,13 +5,12 @@
  */
 import { InvalidInputError } from '../errors.ts';
 import { Id } from '../schema/common.ts';
+import { TokenId } from '../schema/join-token.ts';
 
 /** The bucket the controller writes each device's desired state to, keyed by device id. History 10. */
 export const DESIRED_BUCKET = 'desired';
 /** The bucket each agent reports its status to, keyed by its own device id. History 1. */
 export const STATUS_BUCKET = 'status';
-/** Subject prefix for enrollment with join tokens (`onionfleet.enroll.<token id>`); not granted to agents yet. */
-export const ENROLL_SUBJECT = 'onionfleet.enroll';
 
 /** The JetStream stream behind a KV bucket (`KV_<bucket>`). */
 export function kvStream(bucket: string): string {
@@ -70,3 +69,43 @@ export function agentPermissions(device: string): UserPermissions {
 
 /** The controller's permissions: the whole account (it creates the buckets and reads every status). */
 export const CONTROLLER_PERMISSIONS: UserPermissions = { publish: ['>'], subscribe: ['>'], allowResponses: false };
+
+/**
+ * Join requests (`onionfleet-agent join`) are published on `onionfleet.join.<token id>`; `onionfleet
+ * serve` answers them on {@link JOIN_SUBJECT_WILDCARD}.
+ */
+export const JOIN_SUBJECT_PREFIX = 'onionfleet.join';
+/** What the controller's join responder subscribes to: one subject token, the token id. */
+export const JOIN_SUBJECT_WILDCARD = `${JOIN_SUBJECT_PREFIX}.*`;
+
+/** Throws {@link InvalidInputError} unless `token` is a join-token id (it becomes a subject token). */
+function assertTokenId(token: string): void {
+  if (!TokenId.safeParse(token).success) {
+    throw new InvalidInputError([{ source: 'join token id', message: `not a token id: ${JSON.stringify(token)} (expected [a-z2-7]{10})` }]);
+  }
+}
+
+/** `onionfleet.join.<token>`. Throws {@link InvalidInputError} for an invalid token id. */
+export function joinSubject(token: string): string {
+  assertTokenId(token);
+  return `${JOIN_SUBJECT_PREFIX}.${token}`;
+}
+
+/**
+ * The inbox prefix of a joiner's connection: `_INBOX_join_<token>`. Device ids hold no `_`, so it
+ * never equals, nor falls below, a device's `_INBOX_<device>`. Throws {@link InvalidInputError} for
+ * an invalid token id.
+ */
+export function joinInboxPrefix(token: string): string {
+  assertTokenId(token);
+  return `_INBOX_join_${token}`;
+}
+
+/**
+ * The one-time user of join token `token`: publish its join request, receive the reply in its own
+ * inbox; nothing else (no JetStream, no other subject, no responses to anyone).
+ * Throws {@link InvalidInputError} for an invalid token id.
+ */
+export function joinerPermissions(token: string): UserPermissions {
+  return { publish: [joinSubject(token)], subscribe: [`${joinInboxPrefix(token)}.>`], allowResponses: false };
+}

@@ -1,7 +1,8 @@
 /**
  * renderNatsConfig: each agent gets exactly nats.md's permission lists (written out here by hand, not
- * derived from the code under test), the output is deterministic, bad input is refused with every
- * problem named, and the real nats-server accepts the file (`nats-server -t`).
+ * derived from the code under test), each live join token a user that may only publish its request,
+ * the output is deterministic, bad input is refused with every problem named, and the real
+ * nats-server accepts the file (`nats-server -t`).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsConfig, type NatsConfigInput } from '../../../controller/nats-server/config.ts';
 import { InvalidInputError } from '../../../shared/errors.ts';
-import { agentPermissions, inboxPrefix } from '../../../shared/nats/names.ts';
+import { agentPermissions, inboxPrefix, joinerPermissions, joinInboxPrefix, joinSubject } from '../../../shared/nats/names.ts';
 
 const controller = createUser().getPublicKey();
 const keys = { 'pi-1': createUser().getPublicKey(), 'pi-2': createUser().getPublicKey(), zz: createUser().getPublicKey() };
@@ -146,5 +147,66 @@ describe('nats-server accepts the rendered config', () => {
     const bad = spawnSync('nats-server', ['-t', '-c', unquoted], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('variable reference');
+  });
+});
+
+describe('renderNatsConfig with join tokens', () => {
+  const joinKeys = { b: createUser().getPublicKey(), a: createUser().getPublicKey() };
+  const withJoiners: NatsConfigInput = { ...input, joiners: [{ token: 'bbbbbbbbbb', natsUser: joinKeys.b }, { token: 'aaaaaaaaaa', natsUser: joinKeys.a }] };
+  const text = renderNatsConfig(withJoiners);
+
+  it('gives each live token a user that may only publish its join request and read its own inbox', () => {
+    const rendered = users(text);
+    expect(rendered.map((u) => u.nkey)).toEqual([controller, keys['pi-1'], keys['pi-2'], keys.zz, joinKeys.a, joinKeys.b]);
+    expect(rendered.slice(4)).toEqual([
+      { nkey: joinKeys.a, publish: ['onionfleet.join.aaaaaaaaaa'], subscribe: ['_INBOX_join_aaaaaaaaaa.>'], allowResponses: false },
+      { nkey: joinKeys.b, publish: ['onionfleet.join.bbbbbbbbbb'], subscribe: ['_INBOX_join_bbbbbbbbbb.>'], allowResponses: false },
+    ]);
+    // The agents' and the controller's permissions do not change.
+    expect(rendered.slice(0, 4)).toEqual(users(renderNatsConfig(input)));
+    expect(joinerPermissions('aaaaaaaaaa')).toEqual({ publish: ['onionfleet.join.aaaaaaaaaa'], subscribe: ['_INBOX_join_aaaaaaaaaa.>'], allowResponses: false });
+  });
+
+  it('is deterministic in the order of the tokens', () => {
+    expect(renderNatsConfig({ ...withJoiners, joiners: [...(withJoiners.joiners ?? [])].reverse() })).toBe(text);
+    expect(renderNatsConfig({ ...input, joiners: [] })).toBe(renderNatsConfig(input));
+  });
+
+  it('refuses bad tokens and keys, and a key shared with a device or another token', () => {
+    expect(problemsOf(() => renderNatsConfig({
+      ...input,
+      joiners: [
+        { token: 'a.b*>', natsUser: joinKeys.a },
+        { token: 'bbbbbbbbbb', natsUser: keys['pi-1'] },
+        { token: 'bbbbbbbbbb', natsUser: joinKeys.a },
+        { token: 'cccccccccc', natsUser: 'UNOPE' },
+      ],
+    }))).toEqual([
+      'joiners.0.token: not a token id: "a.b*>"',
+      'joiners.1.natsUser: this nkey is already used by the controller, a device or another token',
+      'joiners.2.token: token bbbbbbbbbb is listed twice',
+      'joiners.2.natsUser: this nkey is already used by the controller, a device or another token',
+      'joiners.3.natsUser: expected a NATS user nkey (U…, 56 characters)',
+    ]);
+  });
+
+  it('names refuse token ids that would widen a subject', () => {
+    for (const bad of ['a.b', '*', '>', '', 'AAAAAAAAAA', 'aaaaaaaaa_', 'aaaaaaaaa']) {
+      expect(() => joinSubject(bad)).toThrow(InvalidInputError);
+      expect(() => joinInboxPrefix(bad)).toThrow(InvalidInputError);
+    }
+  });
+
+  it('passes `nats-server -t`', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'onionfleet-natsconf-join-'));
+    try {
+      const file = join(dir, 'nats.conf');
+      await writeFile(file, renderNatsConfig({ ...withJoiners, storeDir: join(dir, 'store') }));
+      const ok = spawnSync('nats-server', ['-t', '-c', file], { encoding: 'utf8' });
+      expect(ok.stderr).toContain('is valid');
+      expect(ok.status).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
