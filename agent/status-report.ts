@@ -5,6 +5,7 @@ import { DesiredState } from '../shared/schema/desired-state.ts';
 import type { DeviceStatus } from '../shared/schema/status.ts';
 import type { ResolvedConfig } from './config.ts';
 import { instanceHealth } from './instance-health.ts';
+import type { SelfProbe } from './probes/self-probe.ts';
 import { readRecord } from './record.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
@@ -19,13 +20,21 @@ export interface LastAttempt {
   readonly converged: boolean;
 }
 
-/** Observes every instance of the desired state the device works towards and builds its status. */
-export async function buildStatus(config: ResolvedConfig, device: string, services: ServiceManager, last: LastAttempt): Promise<DeviceStatus> {
+/**
+ * Observes every instance of the desired state the device works towards and builds its status.
+ * With `selfProbe`, each instance carries the last result of the background probe of its onion,
+ * and a new round is started when one is due (never awaited here).
+ */
+export async function buildStatus(config: ResolvedConfig, device: string, services: ServiceManager, last: LastAttempt, selfProbe: SelfProbe | null = null): Promise<DeviceStatus> {
   const record = await readRecord(config.root);
   const desired = await loadJson(join(config.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
+  const healths = [];
+  for (const i of desired?.instances ?? []) healths.push({ h: await instanceHealth(config.root, i, services, { probe: true }), onionPort: i.onionPort });
+  const targets = healths.flatMap(({ h, onionPort }) => (h.onion !== null && h.fingerprint !== null ? [{ id: h.id, kind: h.kind, onion: h.onion, onionPort, fingerprint: h.fingerprint }] : []));
+  selfProbe?.kick(targets);
   const instances = [];
-  for (const i of desired?.instances ?? []) {
-    const h = await instanceHealth(config.root, i, services, { probe: true });
+  for (const { h } of healths) {
+    const onionProbe = selfProbe === null || h.onion === null || h.fingerprint === null ? null : selfProbe.result({ id: h.id, onion: h.onion, fingerprint: h.fingerprint });
     instances.push({
       id: h.id,
       kind: h.kind,
@@ -35,6 +44,7 @@ export async function buildStatus(config: ResolvedConfig, device: string, servic
       fingerprint: h.fingerprint,
       address: h.address,
       probe: h.probe === null ? null : { reachable: h.probe.reachable, identityOk: h.probe.identityOk, helloOk: h.probe.helloOk, latencyMs: h.probe.latencyMs, error: h.probe.error },
+      onionProbe,
       healthy: h.healthy,
     });
   }

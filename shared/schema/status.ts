@@ -14,6 +14,18 @@ export const ProbeResult = z.object({
   error: z.string().nullable(),
 });
 
+/**
+ * The agent's own probe of an instance's onion through the device's tor (`tor.selfProbe`): run in
+ * the background at most once per heartbeat, so it may be up to one heartbeat old.
+ */
+export const OnionProbeResult = ProbeResult.extend({
+  /** Tor's refusal when the SOCKS connection failed (`descriptor-not-found`, `intro-failed`, …). */
+  socksFailure: z.string().nullable(),
+  /** When the probe ran (ISO 8601). */
+  checkedAt: z.string(),
+});
+export type OnionProbeResult = z.infer<typeof OnionProbeResult>;
+
 export const InstanceStatus = z.object({
   id: InstanceId,
   kind: InstanceKind,
@@ -24,6 +36,11 @@ export const InstanceStatus = z.object({
   /** `smp://<fp>:<password>@<onion>`: only ever inside the encrypted status. */
   address: z.string().nullable(),
   probe: ProbeResult.nullable(),
+  /**
+   * The self-probe through the device's tor; `null` when it is off or has not run yet, absent from
+   * agents that predate it.
+   */
+  onionProbe: OnionProbeResult.nullable().optional(),
   healthy: z.boolean(),
 });
 export type InstanceStatus = z.infer<typeof InstanceStatus>;

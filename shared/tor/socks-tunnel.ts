@@ -123,7 +123,7 @@ export class SocksTunnel {
     this.#track(client);
     client.on('error', () => { client.destroy(); });
     const timeoutMs = this.#options.connectTimeoutMs ?? 60_000;
-    dial(this.#options.socks, this.#options.target, timeoutMs).then((upstream) => {
+    dialSocks(this.#options.socks, this.#options.target, timeoutMs).then((upstream) => {
       if (this.#closed || client.destroyed) {
         upstream.destroy();
         return;
@@ -157,11 +157,16 @@ export class SocksTunnel {
  * The package reports Tor's extended replies only as "… rejected connection - undefined", so the
  * reply byte is read off the wire here: the package offers only "no authentication", hence the
  * proxy's answers are `05 00` (method chosen) then `05 REP …`, and REP is the stream's 4th byte.
- * Rejects with a {@link TunnelError} that names the reason, never the target.
+ * Rejects with a {@link TunnelError} that names the reason, never the target. Used by the tunnel
+ * and by the identity probes that run over Tor (shared/probes/over-socks.ts); `signal` closes the
+ * handshake's socket at once (a probe that gave up must not hold a Tor stream until its deadline).
  */
-async function dial(proxy: SocksTunnelOptions['socks'], target: SocksTunnelOptions['target'], timeoutMs: number): Promise<Socket> {
+export async function dialSocks(proxy: SocksTunnelOptions['socks'], target: SocksTunnelOptions['target'], timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   const deadline = Date.now() + timeoutMs;
   const socket = await connectToProxy(proxy, timeoutMs);
+  const onAbort = (): void => { socket.destroy(); };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted === true) onAbort();
   const seen: number[] = [];
   const tap = (chunk: Buffer): void => {
     for (const byte of chunk.subarray(0, 4 - seen.length)) seen.push(byte);
@@ -187,6 +192,8 @@ async function dial(proxy: SocksTunnelOptions['socks'], target: SocksTunnelOptio
       throw new TunnelError('proxy-timeout', `no connection through the SOCKS proxy within ${timeoutMs} ms`, { hint: 'Tor may still be bootstrapping or the service be unreachable; retrying' });
     }
     throw new TunnelError('proxy-protocol-error', `the SOCKS handshake failed: ${text}`);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HELLO_BLOCK_SIZE, parseServerHello, probeIdentity } from '../../agent/probes/tls-identity.ts';
+import { HELLO_BLOCK_SIZE, parseServerHello, probeIdentity } from '../../shared/probes/tls-identity.ts';
 import { caFingerprint, simplexAddress, type SimplexKind } from '../../shared/crypto/fingerprint.ts';
 
 const EXE: Record<SimplexKind, string> = {

@@ -3,6 +3,7 @@ import { parseFlags } from '../../../shared/cli/flags.ts';
 import { table, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT } from '../../../shared/errors.ts';
+import type { InstanceStatus } from '../../../shared/schema/status.ts';
 import { appliedDesiredRevisions } from '../../apply/publish.ts';
 import { kvStore } from '../../apply/store.ts';
 import { openSession } from '../../bus/session.ts';
@@ -52,6 +53,7 @@ function summarize(views: readonly DeviceView[], desired: ReadonlyMap<string, nu
       total: s?.instances.length ?? 0,
       heartbeatAgeSeconds: s === null ? null : Math.max(0, Math.round((now - Date.parse(s.observedAt)) / 1000)),
       converged: isConverged(v, want),
+      onionProbe: onionProbeSummary(s?.instances ?? []),
       problems: [...(v.problem === null ? [] : [v.problem]), ...(s?.error ? [s.error] : []), ...(s?.refused ? [`refused revision ${s.refused.revision}: ${s.refused.reasons.join('; ')}`] : []), ...(s?.blocked ?? [])],
     };
   });
@@ -68,10 +70,26 @@ function summarize(views: readonly DeviceView[], desired: ReadonlyMap<string, nu
 function render(report: ReturnType<typeof summarize>): string {
   const age = (s: number | null) => (s === null ? '-' : s < 120 ? `${s}s` : `${Math.round(s / 60)}m`);
   return [
-    table([['device', 'revision', 'instances', 'heartbeat', 'problems'], ...report.devices.map((d) => [d.device, `${d.appliedRevision}/${d.desiredRevision}`, `${d.healthy}/${d.total}`, age(d.heartbeatAgeSeconds), d.problems.join('; ') || (d.converged ? 'ok' : 'converging')])]),
+    table([['device', 'revision', 'instances', 'heartbeat', 'onion self-probe', 'problems'], ...report.devices.map((d) => [d.device, `${d.appliedRevision}/${d.desiredRevision}`, `${d.healthy}/${d.total}`, age(d.heartbeatAgeSeconds), selfProbeCell(d.onionProbe), d.problems.join('; ') || (d.converged ? 'ok' : 'converging')])]),
     '',
     table([['group', 'healthy instances'], ...report.groups.map((g) => [g.group, `${g.healthy}/${g.total}`])]),
   ].join('\n');
+}
+
+/**
+ * The agents' self-probes of their own onions (through each device's tor): how many instances
+ * passed, of those probed, and which did not. `null` when the device reports none (off, or not run yet).
+ */
+function onionProbeSummary(instances: readonly InstanceStatus[]): { ok: number; probed: number; failing: string[] } | null {
+  const probed = instances.filter((i) => i.onionProbe != null);
+  if (probed.length === 0) return null;
+  const failing = probed.filter((i) => !(i.onionProbe?.reachable === true && i.onionProbe.identityOk && i.onionProbe.helloOk)).map((i) => i.id);
+  return { ok: probed.length - failing.length, probed: probed.length, failing };
+}
+
+function selfProbeCell(p: ReturnType<typeof onionProbeSummary>): string {
+  if (p === null) return '-';
+  return p.failing.length === 0 ? `ok ${p.ok}/${p.probed}` : `FAIL ${p.ok}/${p.probed} (${p.failing.join(', ')})`;
 }
 
 /** Resolves on the next status put (for --watch). */

@@ -12,7 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { derFingerprint, type SimplexKind } from '../../shared/crypto/fingerprint.ts';
+import { derFingerprint, type SimplexKind } from '../crypto/fingerprint.ts';
 
 /** What one probe found. A wrong fingerprint is `identityOk: false`, which the caller treats as an alarm. */
 export interface IdentityProbe {
