@@ -6,7 +6,8 @@
 
 /**
  * Exit codes of both CLIs (fleet-spec.md): 0 ok · 1 failed (also any internal error) ·
- * 2 invalid input, nothing changed · 3 plan refused · 4 unreachable.
+ * 2 invalid input, nothing changed · 3 plan refused · 4 unreachable. fleet-spec.md fixes `probe` to
+ * 0 · 1 · 4: an identity alarm exits 1 and is told apart by `"verdict": "alarm"` in `--json`.
  */
 export const EXIT = {
   ok: 0,
@@ -14,6 +15,8 @@ export const EXIT = {
   invalid: 2,
   refused: 3,
   unreachable: 4,
+  /** Ctrl-C (SIGINT, SIGTERM, SIGHUP) ended a command that first stopped what it started (`onionfleet demo`). */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -1,0 +1,113 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseFlags } from '../../../shared/cli/flags.ts';
+import { plural, table, toJson, type Output } from '../../../shared/cli/output.ts';
+import type { CliContext } from '../../../shared/cli/run-main.ts';
+import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
+import { DEMO_DEVICES, DEMO_READER } from '../../demo/fleet.ts';
+import { demoLayout, makeLogsDir, prepareDemoDir, type DemoLayout } from '../../demo/layout.ts';
+import { loopbackNetwork } from '../../demo/network.ts';
+import { DemoProcesses } from '../../demo/processes.ts';
+import { runDemo } from '../../demo/run.ts';
+import { checkDemoBins } from '../../demo/setup.ts';
+import type { DemoSummary } from '../../demo/summary.ts';
+
+const Flags = z.object({
+  dir: z.string().min(1).optional(),
+  tor: z.boolean().default(false),
+  keep: z.boolean().default(false),
+  force: z.boolean().default(false),
+  json: z.boolean().default(false),
+});
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * `onionfleet demo [--dir DIR] [--keep] [--force] [--json]`: the whole story on this machine with
+ * the real parts — nats-server, one agent process per simulated Pi (the SimpleX servers are test
+ * doubles), apply, convergence, status, member bundles — then stops everything it started. Ctrl-C
+ * at any point stops exactly what was started, keeps DIR, and exits 130. `--keep` leaves it all
+ * running until Ctrl-C. Exit 2 for a DIR that is not empty (or a previous demo's, without --force),
+ * and for `--tor` (coming); 1 when a step fails or not every instance is healthy.
+ */
+export async function demoCommand(opts: unknown, ctx: CliContext): Promise<void> {
+  const flags = parseFlags(Flags, opts);
+  if (flags.tor) throw new InvalidInputError([{ source: '--tor', message: 'not available yet (coming: needs the Tor harness)' }], { hint: 'run `onionfleet demo` without --tor' });
+  checkDemoBins();
+  const layout = demoLayout(flags.dir ?? (await mkdtemp(join(tmpdir(), 'onionfleet-demo-'))));
+  if (flags.dir !== undefined) await prepareDemoDir(layout, flags.force);
+  const progress = (line: string) => { ctx.output.err(line); };
+  const interrupt = interruptOnSignals(progress);
+  const processes = new DemoProcesses(layout, interrupt.signal);
+  const network = loopbackNetwork();
+  const { main } = await import('../main.ts');
+  const cli = (args: readonly string[], output: Output) => main(['node', 'onionfleet', ...args], output);
+  let interrupted = false;
+  try {
+    const devices = DEMO_DEVICES.map((d) => d.id);
+    processes.setDevices(devices);
+    await processes.begin();
+    await makeLogsDir(layout, devices);
+    progress(`onionfleet demo in ${layout.dir} (every process's log in ${layout.logs}/)`);
+    progress('note: smp-server and xftp-server are TEST DOUBLES (test/doubles/) standing in for the real SimpleX servers, which cannot be built here; nats-server, the agents, the keys and age are real');
+    const result = await runDemo({ layout, network, processes, signal: interrupt.signal, progress, show: flags.json ? null : (text) => { ctx.output.out(text); }, cli });
+    if (!result.healthy) ctx.setExitCode(EXIT.failed);
+    ctx.output.out(flags.json ? toJson(result.summary) : doneText(result.summary, result.healthy));
+    if (flags.keep) {
+      progress(whereText(layout, result.natsUrl));
+      await new Promise<void>((resolve) => { interrupt.signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+    } else {
+      progress('stopping everything the demo started (--keep leaves it running)…');
+    }
+  } catch (err) {
+    if (!interrupt.signal.aborted) throw err;
+    interrupted = true;
+  } finally {
+    const stopped = await processes.stopAll();
+    await network.stop();
+    interrupt.dispose();
+    progress(`stopped ${plural(stopped, 'process', 'processes')}; everything the demo wrote stays in ${layout.dir}`);
+  }
+  if (interrupted) ctx.setExitCode(EXIT.interrupted);
+}
+
+/**
+ * Ctrl-C, SIGTERM and SIGHUP abort the returned signal (the demo then stops what it started);
+ * later ones only say that it is still stopping. `dispose` restores the default handling.
+ */
+function interruptOnSignals(progress: (line: string) => void): { signal: AbortSignal; dispose: () => void } {
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    progress(abort.signal.aborted ? 'still stopping (each process gets a few seconds, then SIGKILL)…' : `${signal}: stopping everything the demo started…`);
+    abort.abort();
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  return { signal: abort.signal, dispose: () => { for (const s of SIGNALS) process.off(s, onSignal); } };
+}
+
+function doneText(s: DemoSummary, healthy: boolean): string {
+  return `\n${healthy ? 'done' : 'done, but not every instance is healthy (see the status above)'}: ${plural(s.devices, 'device')}, ${s.healthy}/${plural(s.instances, 'instance')} healthy, ${plural(s.bundles.length, 'bundle')}, in ${s.seconds}s`;
+}
+
+/** Where everything is while `--keep` runs, and what to try (paths and public fingerprints only). */
+function whereText(layout: DemoLayout, natsUrl: string): string {
+  const id = DEMO_DEVICES[0]?.id ?? 'pi-1';
+  return [
+    '',
+    `running until Ctrl-C — NATS at ${natsUrl}; look inside ${layout.dir}:`,
+    table([
+      ['fleet.yaml', 'the demo fleet'],
+      [`devices/${id}/root/`, "a simulated Pi's files: etc/opt/simplex*/<instance>/ (ca.crt, fingerprint), var/lib/tor/onionfleet/<instance>/ (hostname)"],
+      ['members/<member>.key', "the members' age identities"],
+      ['bundles/<member>.age', 'their bundles'],
+      ['controller/', "the controller's state"],
+      ['logs/', "every process's log"],
+    ]),
+    'try:',
+    `  npx onionfleet status --state ${layout.controller}`,
+    `  age -d -i ${layout.memberKey(DEMO_READER)} ${layout.bundle(DEMO_READER)}`,
+    `  npx onionfleet-agent status --config ${layout.device(id).config}`,
+  ].join('\n');
+}

@@ -1,0 +1,91 @@
+/**
+ * The files the demo writes before anything runs: the members' age identities and the fleet.yaml
+ * that names their recipients, and each simulated Pi's agent config (as the operator of a real Pi
+ * would write /etc/onionfleet/agent.json), pointing at the SimpleX test doubles.
+ */
+import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { generateAgeIdentity } from '../../shared/crypto/age.ts';
+import { OperationFailedError } from '../../shared/errors.ts';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { LOCAL_PORT_BASE } from '../compile/index.ts';
+import type { ControllerIdentity } from '../state/keys.ts';
+import { DEMO_MEMBERS, demoFleetYaml } from './fleet.ts';
+import type { DemoLayout } from './layout.ts';
+
+/** The programs the demo runs, from this checkout. The controller never imports the agent: it runs it. */
+export const DEMO_BINS = {
+  onionfleet: fileURLToPath(new URL('../cli/bin.js', import.meta.url)),
+  agent: fileURLToPath(new URL('../../agent/cli/bin.js', import.meta.url)),
+  /** TEST DOUBLES of the SimpleX servers (the real ones cannot be built here). */
+  smpServer: fileURLToPath(new URL('../../test/doubles/smp-server', import.meta.url)),
+  xftpServer: fileURLToPath(new URL('../../test/doubles/xftp-server', import.meta.url)),
+} as const;
+
+/** @throws {OperationFailedError} `demo-needs-checkout` when a program the demo runs is missing. */
+export function checkDemoBins(): void {
+  const missing = Object.values(DEMO_BINS).filter((p) => !existsSync(p));
+  if (missing.length > 0) {
+    throw new OperationFailedError('demo-needs-checkout', `the demo needs ${missing.join(', ')}`, { hint: 'run the demo from a checkout of onionfleet (after `npm ci`)' });
+  }
+}
+
+/**
+ * Writes `members/<member>.key` (0600, in age-keygen's format) for every demo member and the
+ * fleet.yaml with their recipients. The identities are never printed.
+ */
+export async function writeMembersAndFleet(layout: DemoLayout): Promise<void> {
+  await mkdir(layout.members, { recursive: true, mode: 0o700 });
+  const recipients = new Map<string, string>();
+  for (const member of DEMO_MEMBERS) {
+    const { identity, recipient } = await generateAgeIdentity();
+    const text = `# created: ${new Date().toISOString().slice(0, 19)}Z (onionfleet demo member ${member})\n# public key: ${recipient}\n${identity}\n`;
+    await writeFileAtomic(layout.memberKey(member), text, { mode: 0o600 });
+    recipients.set(member, recipient);
+  }
+  await writeFileAtomic(layout.fleet, demoFleetYaml(recipients));
+}
+
+/** A simulated Pi's agent config, as `onionfleet-agent run --config` reads it. */
+export function agentConfig(layout: DemoLayout, device: string, portOffset: number, controller: ControllerIdentity, nats: { url: string; socks?: string }) {
+  return {
+    root: layout.device(device).root,
+    device,
+    services: 'supervisor',
+    system: 'sandbox',
+    portOffset,
+    heartbeatSeconds: 5,
+    binaries: { 'smp-server': DEMO_BINS.smpServer, 'xftp-server': DEMO_BINS.xftpServer },
+    controller: { signingKey: controller.signingKey, ageRecipient: controller.ageRecipient },
+    nats,
+  };
+}
+
+const BAND = 100; // ports of one simulated Pi: LOCAL_PORT_BASE + offset … + BAND
+const PROBED = 4; // the first ports of each kind, checked free before the demo takes the band
+
+/**
+ * One port offset per device, so simulated Pis sharing this host never share a port: bands of
+ * {@link BAND} ports, from a random start, whose first ports are free now.
+ * @throws {OperationFailedError} `demo-no-ports` when no free bands were found.
+ */
+export async function choosePortOffsets(count: number): Promise<number[]> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const start = randomInt(200, 390 - count) * BAND;
+    const offsets = Array.from({ length: count }, (_, i) => start + i * BAND);
+    const ports = offsets.flatMap((o) => Object.values(LOCAL_PORT_BASE).flatMap((base) => Array.from({ length: PROBED }, (_, i) => base + o + i)));
+    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return offsets;
+  }
+  throw new OperationFailedError('demo-no-ports', 'found no free local ports for the simulated Pis', { hint: 'stop other demos or tests on this machine and run again' });
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => { resolve(false); });
+    probe.listen(port, '127.0.0.1', () => probe.close(() => { resolve(true); }));
+  });
+}
