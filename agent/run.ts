@@ -20,6 +20,7 @@ import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status-report.ts';
+import { selfProbeFor } from './probes/self-probe.ts';
 import type { SystemActions } from './system.ts';
 
 export interface RunOptions {
@@ -60,8 +61,9 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
 
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
+  const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
   const putStatus = async () => {
-    const status = await buildStatus(config, device, options.services, last);
+    const status = await buildStatus(config, device, options.services, last, selfProbe);
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     await statusKv.put(device, sealed);
   };
@@ -124,6 +126,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   } finally {
     clearInterval(heartbeat);
     await queue;
+    await selfProbe?.close();
     await nc.close();
     await regets.catch(() => undefined);
     await tunnel?.close();

@@ -5,6 +5,7 @@
 import { agentApply } from './agent-apply.bench.ts';
 import { bundleExport } from './bundle-export.bench.ts';
 import { converge } from './converge.bench.ts';
+import { convergeTor } from './converge-tor.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
@@ -14,6 +15,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'planner-churn': plannerChurn,
   'agent-apply': agentApply,
   converge,
+  'converge-tor': convergeTor,
   'bundle-export': bundleExport,
 };
 

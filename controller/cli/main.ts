@@ -48,9 +48,17 @@ export function buildProgram(ctx: CliContext): Command {
   const device = program.command('device').description('enrolled devices');
   device
     .command('add')
-    .description("register a device's enrollment record (from onionfleet-agent init) and its NATS user")
+    .description("register a device and its NATS user: from its enrollment record (onionfleet-agent init), or by enrolling it over SSH")
     .requiredOption('--id <ID>', 'the device id')
-    .requiredOption('--record <FILE>', 'its enrollment record')
+    .option('--record <FILE>', 'its enrollment record (one of --record and --ssh)')
+    .option('--ssh <USER@HOST[:PORT]>', 'enroll over SSH: install the agent, make its keys there, register it, start it')
+    .option('--operator <OP>', 'the operator who owns the device (required with --ssh)')
+    .option('--socks <HOST:PORT>', 'reach the host through this SOCKS5 proxy (default for .onion hosts: 127.0.0.1:9050)')
+    .option('--identity <KEY>', 'SSH private key, without passphrase (default ~/.ssh/id_ed25519)')
+    .option('--host-key <SHA256:…>', "the host's key fingerprint (ssh-keygen -lf); else shown for confirmation on a terminal")
+    .option('--nats-url <URL>', "the agent's nats.url (default: the controller's NATS onion)")
+    .option('--agent-bundle <FILE>', 'the single-file agent (default deploy/dist/onionfleet-agent.mjs: npm run build:agent)')
+    .addOption(new Option('--remote-root <DIR>', 'install below DIR on the device (tests, the demo)').hideHelp())
     .option('--state <DIR>', 'state directory')
     .option('--json', 'print the result as JSON')
     .option('--debug', 'print stack traces for errors')
@@ -62,6 +70,42 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--json', 'print the list as JSON')
     .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/device-list.ts')).deviceList(opts, ctx));
+  device
+    .command('approve')
+    .description('register a device that joined with a token (state pending) and open the bus to it')
+    .argument('<ID>', 'the pending device')
+    .option('--fingerprint <FPR>', 'approve only if its signing key has this fingerprint (SHA256:…, as the device printed it)')
+    .option('--state <DIR>', 'state directory')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (id: unknown, opts: unknown) => (await import('./commands/device-approve.ts')).deviceApprove(id, opts, ctx));
+  device
+    .command('reject')
+    .description('forget a pending device; its keys are never registered')
+    .argument('<ID>', 'the pending device')
+    .option('--state <DIR>', 'state directory')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (id: unknown, opts: unknown) => (await import('./commands/device-approve.ts')).deviceReject(id, opts, ctx));
+
+  const token = program.command('token').description('single-use join tokens for devices of other operators');
+  token
+    .command('create')
+    .description('make a join token for one device of OP and print it (a secret: hand it over as a file)')
+    .requiredOption('--operator <OP>', 'the operator the device belongs to')
+    .option('--expires <DURATION>', 'lifetime: s, m, h or d, at most 30d', '24h')
+    .option('--nats-url <URL>', "the NATS url the device dials (default: the controller's NATS onion)")
+    .option('--state <DIR>', 'state directory')
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/token.ts')).tokenCreate(opts, ctx));
+  token
+    .command('list')
+    .description('join tokens: id, operator, expiry, state (live, used, expired); no secrets')
+    .option('--state <DIR>', 'state directory')
+    .option('--json', 'print the list as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/token.ts')).tokenList(opts, ctx));
   device
     .command('drain')
     .description('move every instance off a device: replacements first, its instances stop only once they are healthy')
@@ -118,6 +162,8 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--state <DIR>', 'state directory')
     .option('--port <N>', 'client port on 127.0.0.1 (0: any free port)', '4222')
     .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--tor', "also run the controller's tor: NATS published as an onion service with per-device client authorization")
+    .option('--tor-config <FILE>', 'with --tor: extra torrc lines (e.g. a private test network)')
     .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/serve.ts')).serveCommand(opts, ctx));
 
@@ -144,6 +190,29 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--json', 'print the status as JSON')
     .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/status.ts')).statusCommand(opts, ctx));
+
+  program
+    .command('probe')
+    .description("connect to every instance's onion through Tor and check its pinned identity (exit 0 ok, 1 degraded, 4 unreachable, 5 ALARM: wrong identity)")
+    .option('--state <DIR>', 'state directory (the pins are kept in DIR/pins.json)')
+    .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
+    .option('--socks <HOST:PORT>', "Tor's SOCKS port (default: the controller's tor from `serve --tor`, else 127.0.0.1:9050)")
+    .option('--group <G>', 'only this group')
+    .option('--timeout <S>', 'deadline per instance, in seconds', '60')
+    .option('--json', 'print the report as JSON')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/probe.ts')).probeCommand(opts, ctx));
+
+  program
+    .command('demo')
+    .description('the whole story on this machine: nats-server, 4 simulated Pis (agents; SimpleX test doubles), apply, status, bundles; stops it all on exit or Ctrl-C (130)')
+    .option('--dir <DIR>', 'the demo directory (new or empty; default: a new temporary one)')
+    .option('--tor', 'through a private Tor network (coming)')
+    .option('--keep', 'leave everything running until Ctrl-C')
+    .option('--force', 'reuse the directory of a previous demo (its files are deleted)')
+    .option('--json', 'print the final summary as JSON (progress on stderr)')
+    .option('--debug', 'print stack traces for errors')
+    .action(async (opts: unknown) => (await import('./commands/demo.ts')).demoCommand(opts, ctx));
 
   program
     .command('desired')

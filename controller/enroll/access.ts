@@ -7,6 +7,7 @@ import { syncNatsUsers } from '../nats-server/sync.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { reloadControllerTor } from '../tor/runtime.ts';
 import { syncOnionClients, type OnionClient } from './onion-clients.ts';
+import { openTokenClients } from './token-clients.ts';
 
 export interface AccessSync {
   /** The running nats-server confirmed the reload (false: none runs; the next `serve` reads the state). */
@@ -21,7 +22,8 @@ export interface AccessSync {
  */
 export async function syncAccess(paths: StatePaths, extraOnionClients: readonly OnionClient[] = []): Promise<AccessSync> {
   const natsReloaded = await syncNatsUsers(paths);
-  const clientsChanged = await syncOnionClients(paths, extraOnionClients);
+  // Live join tokens' one-time keys are always listed: any sync (a device added meanwhile) must keep them.
+  const clientsChanged = await syncOnionClients(paths, [...(await openTokenClients(paths)), ...extraOnionClients]);
   const torReloaded = clientsChanged ? await reloadControllerTor(paths) : false;
   return { natsReloaded, torReloaded };
 }

@@ -1,6 +1,6 @@
 /**
  * The NATS onion's client-authorization list (tor.md, "Client authorization"): one
- * `authorized_clients/<name>.auth` per enrolled device (its own x25519 key), one for the admin (the
+ * `authorized_clients/device-<id>.auth` per enrolled device (its own x25519 key), one for the admin (the
  * controller's own key, so the list is never empty — an empty list would make the onion public), and
  * one per extra client (a join token's one-time key). Anything else in the directory is removed: a
  * revoked device's key is gone once this returns, and gone from the running tor after a reload.
@@ -16,7 +16,7 @@ import type { StatePaths } from '../state/paths.ts';
 export const ADMIN_CLIENT = 'admin';
 
 export interface OnionClient {
-  /** File name stem: a device id, `admin`, or `token-<id>`. */
+  /** File name stem: `device-<id>`, `admin`, or `token-<id>` (prefixed: no device id can collide with another client). */
   readonly name: string;
   /** 52-character base32 x25519 public key. */
   readonly publicKey: string;
@@ -43,7 +43,7 @@ export async function syncOnionClients(paths: StatePaths, extra: readonly OnionC
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const wanted = new Map<string, string>();
   wanted.set(ADMIN_CLIENT, (await adminClientKey(paths)).publicKey);
-  for (const d of await listDevices(paths)) wanted.set(d.device, d.onionClientKey);
+  for (const d of await listDevices(paths)) wanted.set(`device-${d.device}`, d.onionClientKey);
   for (const c of extra) wanted.set(c.name, c.publicKey);
   let changed = false;
   for (const file of await readdir(dir)) {

@@ -2,10 +2,11 @@
  * The controller's tor while `onionfleet serve --tor` runs: where its SOCKS port is (probes, SSH to the
  * devices' onions) and how other commands make it re-read the onion's client list (`device revoke`).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { OperationFailedError } from '../../shared/errors.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { TorControl } from './control-port.ts';
 
 export const TorRuntime = z.object({ pid: z.int(), socksPort: z.int(), controlPort: z.int(), noticeLog: z.string() });
 export type TorRuntime = z.infer<typeof TorRuntime>;
@@ -21,24 +22,22 @@ export async function readTorRuntime(paths: StatePaths): Promise<TorRuntime | nu
   }
 }
 
-const RELOADED = /Received reload signal \(hup\)/;
-const RELOAD_DEADLINE_MS = 15_000;
-
 /**
- * SIGHUP to the controller's tor; resolves true once its notice log shows the reload (the changed
- * authorized_clients are in force), false when no controller tor runs. Throws OperationFailedError
- * `tor-reload-failed` when tor does not confirm in time.
+ * Makes the controller's tor re-read its configuration (and with it the onion's authorized_clients)
+ * through its control port, and resolves true once tor reports `650 SIGNAL RELOAD` — emitted only
+ * after the new configuration is in force; false when no controller tor runs. Throws
+ * OperationFailedError (`tor-control-*`, or the wait's timeout) when tor does not confirm.
  */
 export async function reloadControllerTor(paths: StatePaths): Promise<boolean> {
   const runtime = await readTorRuntime(paths);
   if (runtime === null) return false;
-  const from = (await stat(runtime.noticeLog).catch(() => null))?.size ?? 0;
-  process.kill(runtime.pid, 'SIGHUP');
-  const deadline = Date.now() + RELOAD_DEADLINE_MS;
-  while (Date.now() < deadline) {
-    const log = await readFile(runtime.noticeLog).catch(() => Buffer.alloc(0));
-    if (RELOADED.test(log.subarray(from).toString())) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  const control = await TorControl.connect(runtime.controlPort);
+  try {
+    await control.reloadConfig(15_000);
+  } catch (err) {
+    throw new OperationFailedError('tor-reload-failed', `the controller's tor did not confirm the reload (see ${runtime.noticeLog})`, { cause: err });
+  } finally {
+    control.close();
   }
-  throw new OperationFailedError('tor-reload-failed', `the controller's tor did not confirm the reload within ${RELOAD_DEADLINE_MS / 1000}s (see ${runtime.noticeLog})`);
+  return true;
 }

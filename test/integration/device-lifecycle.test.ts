@@ -74,8 +74,8 @@ describe('device revoke', () => {
     expect(out).toMatchObject({ revoked: 'pi-b', natsReloaded: true, converged: true });
 
     await expect(connectNats({ servers: h.natsUrl(), nkeySeed: seed, name: 'pi-b', timeoutMs: 5_000, reconnect: false })).rejects.toBeInstanceOf(NatsAuthFailedError);
-    expect(existsSync(join(h.state, 'tor/nats-onion/authorized_clients/pi-b.auth'))).toBe(false);
-    expect(existsSync(join(h.state, 'tor/nats-onion/authorized_clients/pi-c.auth'))).toBe(true);
+    expect(existsSync(join(h.state, 'tor/nats-onion/authorized_clients/device-pi-b.auth'))).toBe(false);
+    expect(existsSync(join(h.state, 'tor/nats-onion/authorized_clients/device-pi-c.auth'))).toBe(true);
     const listed = JSON.parse((await cli('device', 'list', '--json')).stdout) as { device: string }[];
     expect(listed.map((d) => d.device)).not.toContain('pi-b');
     // pi-a is draining and pi-b revoked: everything now runs on pi-c.

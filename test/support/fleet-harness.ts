@@ -42,9 +42,9 @@ export class FleetHarness {
   }
 
   /** Starts `onionfleet serve` (on the same port every time, so agents find it again); resolves when it listens. */
-  async startServe(): Promise<void> {
+  async startServe(...extra: string[]): Promise<void> {
     this.port ??= await freePort();
-    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const child = this.serve;
     child.stdout?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (this.serveLog += b.toString()));

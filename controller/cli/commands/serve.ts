@@ -2,21 +2,34 @@ import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { OperationFailedError } from '../../../shared/errors.ts';
+import { InvalidInputError, OperationFailedError } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
 import { openSession } from '../../bus/session.ts';
+import { startJoinResponder } from '../../enroll/join-responder.ts';
 import { NatsServer } from '../../nats-server/server.ts';
 import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
+import { openTokenClients } from '../../enroll/token-clients.ts';
+import { readTorConfigLines, startControllerTor, stopControllerTor } from '../../tor/controller-tor.ts';
+import type { TorProcess } from '../../tor/tor-process.ts';
 import { readPassphrase } from './init.ts';
 import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
 
-const Flags = z.object({ state: z.string().optional(), port: z.coerce.number().int().min(0).max(65535).default(4222), passphraseFile: z.string().optional() });
+const Flags = z.object({
+  state: z.string().optional(),
+  port: z.coerce.number().int().min(0).max(65535).default(4222),
+  passphraseFile: z.string().optional(),
+  tor: z.boolean().default(false),
+  torConfig: z.string().min(1).optional(),
+});
 
 /**
  * `onionfleet serve [--state DIR] [--port N]`: renders the NATS config (127.0.0.1 only, JetStream in
  * the state dir, one nkey user per enrolled device), runs the Debian nats-server as a child, creates
  * the buckets, and stops it cleanly on Ctrl-C or SIGTERM. `device add` makes it reload its users.
+ * With `--tor` it also runs the controller's own tor, which publishes NATS as an onion service that
+ * only enrolled devices (each with its own client key), open join tokens and the admin can open;
+ * `--tor-config FILE` adds torrc lines (a private test network's).
  */
 export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
@@ -25,8 +38,27 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   if (running !== null) throw new OperationFailedError('nats-already-running', `a NATS server for ${paths.dir} already runs (pid ${running.pid}, ${running.url})`);
   const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
   await writeNatsConfig(paths, port);
+  if (flags.torConfig !== undefined && !flags.tor) throw new InvalidInputError([{ source: 'flags', path: 'tor-config', message: 'needs --tor' }]);
+  const torLines = flags.torConfig === undefined ? [] : await readTorConfigLines(flags.torConfig).catch((err: unknown) => {
+    throw new InvalidInputError([{ source: flags.torConfig ?? '', message: `cannot read it: ${err instanceof Error ? err.message : String(err)}` }]);
+  });
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });
   await writeFileAtomic(paths.natsRuntime, JSON.stringify({ url: server.url, port: server.port, pid: server.pid }), { mode: 0o600 });
+  let tor: TorProcess | null = null;
+  if (flags.tor) {
+    try {
+      tor = await startControllerTor(paths, { natsPort: server.port, extraLines: torLines, extraClients: await openTokenClients(paths) });
+    } catch (err) {
+      await rm(paths.natsRuntime, { force: true });
+      await server.stop();
+      throw err;
+    }
+    const started = tor;
+    void started.waitBootstrapped().then(
+      () => { ctx.output.err('tor bootstrapped: the NATS onion is being published'); },
+      (err: unknown) => { ctx.output.err(`tor has not bootstrapped: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`); },
+    );
+  }
   const stopped = new Promise<string>((resolve) => {
     process.once('SIGINT', () => {
       resolve('SIGINT');
@@ -35,14 +67,21 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
       resolve('SIGTERM');
     });
   });
+  let closeBus = async (): Promise<void> => { /* nothing open yet */ };
   try {
     const session = await openSession(paths, await readPassphrase(flags.passphraseFile), { create: true });
-    await session.close();
+    // The session stays open: on it the join responder answers `onionfleet-agent join` until serve stops.
+    const responder = startJoinResponder(paths, session, (line) => { ctx.output.err(line); });
+    closeBus = async () => { await responder.stop(); await session.close(); };
     ctx.output.out(`NATS with JetStream listening on ${server.url} (state ${paths.dir}); Ctrl-C stops it`);
-    const why = await Promise.race([stopped, server.exited().then(() => 'exited')]);
+    if (tor !== null) ctx.output.out(`published as an onion service with client authorization (tor pid ${tor.pid}, SOCKS 127.0.0.1:${tor.socksPort ?? 0}); agents dial the address in ${paths.natsOnionDir}/hostname`);
+    const why = await Promise.race([stopped, server.exited().then(() => 'exited'), ...(tor === null ? [] : [tor.exited().then(() => 'tor-exited')])]);
+    if (why === 'tor-exited') throw new OperationFailedError('tor-exited', `the controller's tor exited unexpectedly (see ${paths.tor}/notice.log)`);
     if (why === 'exited') throw new OperationFailedError('nats-server-exited', `nats-server exited unexpectedly (see ${paths.natsLog})`);
     ctx.output.err(`stopping on ${why}`);
   } finally {
+    await closeBus();
+    if (tor !== null) await stopControllerTor(paths, tor);
     await rm(paths.natsRuntime, { force: true });
     await server.stop();
   }

@@ -1,0 +1,70 @@
+/**
+ * The controller's own tor for `onionfleet serve --tor`: publishes the NATS port as a v3 onion service
+ * with client authorization (only enrolled devices, open join tokens and the admin hold a key) and
+ * the onion DoS defences, and gives the controller a SOCKS port for probes. Its files live in the
+ * state's `tor/` directory; `tor/runtime.json` tells other commands how to reach and reload it.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { syncOnionClients, type OnionClient } from '../enroll/onion-clients.ts';
+import { ensureNatsOnion } from '../state/nats-onion.ts';
+import type { StatePaths } from '../state/paths.ts';
+import { optionName } from './torrc.ts';
+import { TorProcess } from './tor-process.ts';
+import type { TorRuntime } from './runtime.ts';
+
+/** The onion service lines: NATS on 127.0.0.1:`natsPort` behind the NATS onion's port. Exported for tests. */
+export function natsOnionLines(onionDir: string, onionPort: number, natsPort: number): string[] {
+  return [
+    `HiddenServiceDir ${onionDir}`,
+    'HiddenServiceVersion 3',
+    `HiddenServicePort ${onionPort} 127.0.0.1:${natsPort}`,
+    // One long-lived stream per agent: these defences cost the fleet nothing and slow a flood.
+    'HiddenServiceEnableIntroDoSDefense 1',
+    'HiddenServicePoWDefensesEnabled 1',
+  ];
+}
+
+/** The lines of a `--tor-config` file (e.g. a private network's DirAuthority lines): comments and blanks dropped. */
+export async function readTorConfigLines(path: string): Promise<string[]> {
+  return (await readFile(path, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => optionName(l) !== null);
+}
+
+export interface ControllerTorOptions {
+  readonly natsPort: number;
+  /** Extra torrc lines (a private network's options). */
+  readonly extraLines?: readonly string[];
+  /** Keys besides the devices' and the admin's that open the NATS onion (open join tokens). */
+  readonly extraClients?: readonly OnionClient[];
+  readonly onProgress?: (line: string) => void;
+  /** Like TorProcess's `binary`. */
+  readonly binary?: string;
+}
+
+/**
+ * Starts the controller's tor (not waiting for bootstrap: agents retry until the onion is reachable)
+ * and writes the runtime file. The caller stops it with {@link stopControllerTor}.
+ */
+export async function startControllerTor(paths: StatePaths, o: ControllerTorOptions): Promise<TorProcess> {
+  const onion = await ensureNatsOnion(paths);
+  await syncOnionClients(paths, o.extraClients ?? []);
+  const tor = await TorProcess.start({
+    name: 'controller',
+    dir: paths.tor,
+    baseLines: o.extraLines ?? [],
+    lines: natsOnionLines(paths.natsOnionDir, onion.port, o.natsPort),
+    socks: true,
+    waitForBootstrap: false,
+    ...(o.binary === undefined ? {} : { binary: o.binary }),
+    ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+  });
+  const runtime: TorRuntime = { pid: tor.pid, socksPort: tor.socksPort ?? 0, controlPort: tor.controlPort, noticeLog: join(paths.tor, 'notice.log') };
+  await writeFileAtomic(paths.torRuntime, JSON.stringify(runtime), { mode: 0o600 });
+  return tor;
+}
+
+export async function stopControllerTor(paths: StatePaths, tor: TorProcess): Promise<void> {
+  await rm(paths.torRuntime, { force: true });
+  await tor.stop();
+}
