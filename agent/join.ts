@@ -13,7 +13,6 @@ import { mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ageRecipientFingerprint } from '../shared/crypto/age-fingerprint.ts';
-import { clientAuthPrivateLine } from '../shared/crypto/onion.ts';
 import { keyFingerprint } from '../shared/crypto/sign.ts';
 import { InvalidInputError, OperationFailedError } from '../shared/errors.ts';
 import { writeFileAtomic } from '../shared/fs/atomic-write.ts';
@@ -22,6 +21,8 @@ import type { EnrollmentRecord } from '../shared/schema/enrollment.ts';
 import type { JoinToken } from '../shared/schema/join-token.ts';
 import { AgentConfig, type ResolvedConfig } from './config.ts';
 import { initAgentIdentity, loadAgentSecrets } from './identity.ts';
+import { prepareTorForNats } from './onion/nats-client-auth.ts';
+import { hostOwners, noOwners } from './owners.ts';
 import { JoinRefusedError, requestJoin, verifyAccepted } from './join-request.ts';
 import type { SystemActions } from './system.ts';
 
@@ -77,10 +78,11 @@ export async function joinFleet(o: JoinOptions): Promise<JoinResult> {
   const previousAuth = onion === null ? null : await readFile(authFile).catch(() => null);
   let done = false;
   try {
-    if (onion !== null) {
-      await writeAuth(authFile, onion, token.onionClientKey);
-      await o.system.reloadTor();
-    }
+    const tor = (privateKeyBase32: string) => prepareTorForNats({
+      root: config.root, onHost: config.system === 'host', clientAuthDir: config.tor.clientAuthDir, socksPort: Number(socks.split(':')[1] ?? 9050),
+      onionHostname: onion ?? '', privateKeyBase32, owners: config.system === 'host' ? hostOwners() : noOwners, system: o.system,
+    });
+    if (onion !== null) await tor(token.onionClientKey);
     const reply = await requestJoin(token, identity.record, {
       socks: onion === null ? null : socks, connectTimeoutMs: o.connectTimeoutMs ?? (onion === null ? 15_000 : 120_000), log: o.log,
     });
@@ -95,8 +97,7 @@ export async function joinFleet(o: JoinOptions): Promise<JoinResult> {
     });
     if (onion !== null) {
       // The token's key is spent; the device's own key opens the onion once the admin approves.
-      await writeAuth(authFile, onion, (await loadAgentSecrets(keysDir)).onionClientKey);
-      await o.system.reloadTor();
+      await tor((await loadAgentSecrets(keysDir)).onionClientKey);
     }
     done = true;
   } catch (err) {
@@ -159,12 +160,6 @@ async function prepareIdentity(keysDir: string, device: string): Promise<Prepare
       if (!placed) await rm(staging, { recursive: true, force: true });
     },
   };
-}
-
-/** Writes `<address>:descriptor:x25519:<key>` (0600, its directory 0700). */
-async function writeAuth(file: string, onion: string, privateKey: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(file, `${clientAuthPrivateLine(onion.slice(0, -'.onion'.length), privateKey)}\n`, { mode: 0o600 });
 }
 
 /** Puts back what the auth file held before the join (or removes it). Never throws. */

@@ -15,7 +15,8 @@ import { DesiredState } from '../shared/schema/desired-state.ts';
 import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
 import type { ResolvedConfig } from './config.ts';
 import { loadAgentSecrets } from './identity.ts';
-import { ensureNatsClientAuth } from './onion/nats-client-auth.ts';
+import { prepareTorForNats } from './onion/nats-client-auth.ts';
+import { hostOwners, noOwners } from './owners.ts';
 import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
@@ -44,10 +45,11 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   let servers = nats.url;
   if (url.hostname.endsWith('.onion')) {
     // The device's own key opens the NATS onion (a join token's one-time key may be there before it).
-    if (await ensureNatsClientAuth(join(config.root, config.tor.clientAuthDir), url.hostname, secrets.onionClientKey)) {
-      await options.system.reloadTor();
-      options.log('wrote the NATS onion client key; tor reloaded');
-    }
+    const prepared = await prepareTorForNats({
+      root: config.root, onHost: config.system === 'host', clientAuthDir: config.tor.clientAuthDir, socksPort: Number(config.tor.socks.split(':')[1] ?? 9050),
+      onionHostname: url.hostname, privateKeyBase32: secrets.onionClientKey, owners: config.system === 'host' ? hostOwners() : noOwners, system: options.system,
+    });
+    if (prepared) options.log('wrote the NATS onion client key; tor reloaded');
     const [socksHost = '127.0.0.1', socksPort = '9050'] = nats.socks.split(':');
     tunnel = await SocksTunnel.open({ socks: { host: socksHost, port: Number(socksPort) }, target: { host: url.hostname, port: Number(url.port) }, onError: (e) => {
       options.log(`tunnel: ${e.reason}`);

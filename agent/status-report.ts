@@ -6,7 +6,10 @@ import type { DeviceStatus } from '../shared/schema/status.ts';
 import type { ResolvedConfig } from './config.ts';
 import { instanceHealth } from './instance-health.ts';
 import type { SelfProbe } from './probes/self-probe.ts';
+import { readOnionHostname } from './onion/onion-dir.ts';
 import { readRecord } from './record.ts';
+import { PATHS } from './render/paths.ts';
+import { SSH_ONION } from './render/torrc.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 
@@ -60,6 +63,7 @@ export async function buildStatus(config: ResolvedConfig, device: string, servic
     blocked: [...last.blocked],
     instances,
     observedAt: new Date().toISOString(),
+    sshOnion: desired?.ssh.overTor === true ? await readOnionHostname(join(config.root, PATHS.onionDir(SSH_ONION.name))) : null,
     agentVersion: AGENT_VERSION,
   };
 }

@@ -193,7 +193,7 @@ export function buildProgram(ctx: CliContext): Command {
 
   program
     .command('probe')
-    .description("connect to every instance's onion through Tor and check its pinned identity (exit 0 ok, 1 degraded, 4 unreachable, 5 ALARM: wrong identity)")
+    .description("connect to every instance's onion through Tor and check its pinned identity (exit 0 ok, 1 degraded or ALARM — wrong identity, see --json verdict —, 4 unreachable)")
     .option('--state <DIR>', 'state directory (the pins are kept in DIR/pins.json)')
     .option('--passphrase-file <FILE>', 'the passphrase of the private keys')
     .option('--socks <HOST:PORT>', "Tor's SOCKS port (default: the controller's tor from `serve --tor`, else 127.0.0.1:9050)")

@@ -34,7 +34,7 @@ function sentence(u: Unmet): string {
     case 'instances-for-tier':
       return `${who}: the tier spreads SMP over at least ${u.needed} operators and locations, but smp is ${u.smp} — set smp to ${u.needed} or more, or lower the tier.`;
     case 'operators':
-      return `${who}: needs SMP on at least ${plural(u.needed, 'operator')}; only ${list(u.eligible)} ${u.eligible.length === 1 ? 'has' : 'have'} eligible devices${describeFiltered(u.filtered)} — add an active device of another operator, free capacity, or lower the tier.`;
+      return `${who}: needs SMP on at least ${plural(u.needed, 'operator')}; ${u.eligible.length === 0 ? 'no operator has' : `only ${list(u.eligible)} ${u.eligible.length === 1 ? 'has' : 'have'}`} eligible devices${describeFiltered(u.filtered)} — add an active device of another operator, free capacity, or lower the tier.`;
     case 'locations':
       return `${who}: needs SMP in at least ${plural(u.needed, 'location')}; eligible devices are only in ${list(u.eligible)}${describeFiltered(u.filtered)} — add a device in another location, or lower the tier.`;
     case 'jurisdictions':

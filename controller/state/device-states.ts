@@ -26,6 +26,11 @@ export async function readDeviceStates(paths: StatePaths): Promise<DeviceStateOv
   return exists ? loadJson(file(paths), Overrides, 'the device states') : {};
 }
 
+/** Puts back the overrides read earlier (a drain whose plan was refused must not leave its mark). */
+export async function restoreDeviceStates(paths: StatePaths, overrides: DeviceStateOverrides): Promise<void> {
+  await writeFileAtomic(file(paths), `${JSON.stringify(overrides, null, 2)}\n`, { mode: 0o600 });
+}
+
 /** Records `state` for `device` (never weakens: revoked stays revoked). */
 export async function setDeviceState(paths: StatePaths, device: string, state: 'draining' | 'revoked', now: Date): Promise<void> {
   const all = await readDeviceStates(paths);

@@ -4,12 +4,13 @@
  * the onion DoS defences, and gives the controller a SOCKS port for probes. Its files live in the
  * state's `tor/` directory; `tor/runtime.json` tells other commands how to reach and reload it.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { syncOnionClients, type OnionClient } from '../enroll/onion-clients.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { adminClientAuthDir } from './ssh-onion-keys.ts';
 import { optionName } from './torrc.ts';
 import { TorProcess } from './tor-process.ts';
 import type { TorRuntime } from './runtime.ts';
@@ -49,11 +50,13 @@ export interface ControllerTorOptions {
 export async function startControllerTor(paths: StatePaths, o: ControllerTorOptions): Promise<TorProcess> {
   const onion = await ensureNatsOnion(paths);
   await syncOnionClients(paths, o.extraClients ?? []);
+  // The admin's keys to the devices' SSH onions (kept in step by serve: ssh-onion-keys.ts).
+  await mkdir(adminClientAuthDir(paths), { recursive: true, mode: 0o700 });
   const tor = await TorProcess.start({
     name: 'controller',
     dir: paths.tor,
     baseLines: o.extraLines ?? [],
-    lines: natsOnionLines(paths.natsOnionDir, onion.port, o.natsPort),
+    lines: [...natsOnionLines(paths.natsOnionDir, onion.port, o.natsPort), `ClientOnionAuthDir ${adminClientAuthDir(paths)}`],
     socks: true,
     waitForBootstrap: false,
     ...(o.binary === undefined ? {} : { binary: o.binary }),

@@ -62,6 +62,11 @@ export const DeviceStatus = z.object({
   instances: z.array(InstanceStatus),
   /** When the agent observed this (ISO 8601). */
   observedAt: z.string(),
+  /**
+   * The device's SSH onion (`<56>.onion`) when it takes SSH over Tor, else null: the controller gives
+   * the admin's tor the client key for it. Only ever inside the encrypted status. Absent from older agents.
+   */
+  sshOnion: z.string().regex(/^[a-z2-7]{56}\.onion$/).nullable().optional(),
   agentVersion: z.string(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;

@@ -7,7 +7,7 @@
  * probed, and the revoked device cannot reach NATS any more.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsOnion } from '../../controller/state/nats-onion.ts';
@@ -117,6 +117,28 @@ describe('a fleet over onions', () => {
     }, 180_000);
     expect(status.devices).toHaveLength(6);
   }, 200_000);
+
+  it("opens a device's SSH onion with the admin's key, which a tor without it cannot", async () => {
+    const placements = await deployedPlacements();
+    const device = placements.find((p) => p.group === 'press')!.device;
+    const sshOnion = readFileSync(join(h.devices.get(device)!.root, 'var/lib/tor/onionfleet/ssh/hostname'), 'utf8').trim();
+    const keyFile = join(h.state, 'tor/client-auth', `device-${device}-ssh.auth_private`);
+    await until('serve to give its tor the key to the SSH onion', () => (existsSync(keyFile) ? true : null), 120_000);
+    const controllerSocks = { host: '127.0.0.1', port: (JSON.parse(readFileSync(join(h.state, 'tor/runtime.json'), 'utf8')) as { socksPort: number }).socksPort };
+    const outcome = async (socks: { host: string; port: number }) => until('an answer other than "descriptor not found"', async () => {
+      try {
+        (await dialSocks(socks, { host: sshOnion, port: 22 }, 60_000)).destroy();
+        return 'connected';
+      } catch (err) {
+        if (!(err instanceof TunnelError)) throw err;
+        return err.reason === 'descriptor-not-found' ? null : err.reason;
+      }
+    }, 180_000);
+    // With the key the rendezvous completes: sshd answers, or (no sshd on this machine's port 22) the Pi refuses.
+    expect(['connected', 'connection-refused', 'general-failure']).toContain(await outcome(controllerSocks));
+    const stranger = await tf.net.startTor({ name: 'stranger', dir: join(h.dir, 'stranger-tor'), socks: true, lines: [] });
+    expect(await outcome({ host: '127.0.0.1', port: stranger.socksPort ?? 0 })).toBe('client-auth-missing');
+  }, 400_000);
 
   it('exports the member\'s bundles, which the age CLI opens', async () => {
     const out = join(h.dir, 'bundles');

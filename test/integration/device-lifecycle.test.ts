@@ -89,6 +89,15 @@ describe('device revoke', () => {
     expect(plan.placements.map((p) => p.device)).not.toContain('pi-b');
   }, 240_000);
 
+  it('a drain the plan cannot meet exits 3 and leaves no mark: a later apply still works', async () => {
+    // pi-a is drained and pi-b revoked: draining pi-c would leave nowhere for the group.
+    const refused = await cli('device', 'drain', 'pi-c', '-f', fleet, '--timeout', '30');
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(JSON.parse(readFileSync(join(h.state, 'device-states.json'), 'utf8'))).not.toHaveProperty('pi-c');
+    const applied = await h.apply(fleet, '--wait', '--timeout', '60');
+    expect(applied.code, applied.stderr).toBe(0);
+  }, 120_000);
+
   it('refuses to revoke a device fleet.yaml does not name (exit 2)', async () => {
     const run = await cli('device', 'revoke', 'pi-zz', '-f', fleet);
     expect(run.code).toBe(2);

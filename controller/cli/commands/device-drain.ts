@@ -8,7 +8,7 @@ import { publishEffective, waitFor } from '../../apply/rollout.ts';
 import { openSession } from '../../bus/session.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
 import { listDevices } from '../../state/devices.ts';
-import { setDeviceState } from '../../state/device-states.ts';
+import { readDeviceStates, restoreDeviceStates, setDeviceState } from '../../state/device-states.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { readPassphrase } from './init.ts';
 
@@ -41,8 +41,16 @@ export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void>
 
   const session = await openSession(paths, passphrase, { create: true });
   try {
+    const before = await readDeviceStates(paths);
     await setDeviceState(paths, flags.id, 'draining', new Date());
-    const first = await publishEffective(paths, session, spec, { hold });
+    let first: Awaited<ReturnType<typeof publishEffective>>;
+    try {
+      first = await publishEffective(paths, session, spec, { hold });
+    } catch (err) {
+      // Nothing was published (an infeasible plan, a concurrent apply): the device is not draining.
+      await restoreDeviceStates(paths, before);
+      throw err;
+    }
     progress(`[1/3] new placement published to ${plural(first.changed.length, 'device')}; ${plural(first.plan.diff.moved.length, 'instance')} move off ${flags.id}, which keeps running them for now`);
     const replaced = await waitFor(paths, session, first.revisions, deadline - Date.now(), (done, total) => { progress(`[2/3] replacements healthy on ${done}/${total} devices`); }, hold);
     if (replaced.pending.length > 0) {

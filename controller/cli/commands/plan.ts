@@ -1,3 +1,4 @@
+import { effectiveSpec } from '../../apply/rollout.ts';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { table, toJson } from '../../../shared/cli/output.ts';
@@ -28,7 +29,9 @@ const Flags = z.object({
 /** `onionfleet plan`: exit 0 feasible, 3 infeasible (explained), 2 invalid input. Publishes nothing. */
 export async function planCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
-  const spec = await loadFleetSpec(flags.file);
+  const loaded = await loadFleetSpec(flags.file);
+  // Against what is deployed, the states `device drain` / `device revoke` set count as they do for apply.
+  const spec = flags.deployed ? await effectiveSpec(statePaths(stateDir(flags.state)), loaded) : loaded;
   if (flags.deployed && flags.previous !== undefined) throw new InvalidInputError([{ source: '--deployed', message: 'give either --previous or --deployed, not both' }]);
   const previous = flags.deployed ? await deployedPlacement(flags.state, flags.passphraseFile) : flags.previous === undefined ? null : await loadPrevious(flags.previous);
   const result = plan(spec, previous, { rebalance: flags.rebalance });

@@ -11,6 +11,7 @@ import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { openTokenClients } from '../../enroll/token-clients.ts';
 import { readTorConfigLines, startControllerTor, stopControllerTor } from '../../tor/controller-tor.ts';
+import { watchSshOnions } from '../../tor/ssh-onion-keys.ts';
 import type { TorProcess } from '../../tor/tor-process.ts';
 import { readPassphrase } from './init.ts';
 import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
@@ -72,7 +73,9 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     const session = await openSession(paths, await readPassphrase(flags.passphraseFile), { create: true });
     // The session stays open: on it the join responder answers `onionfleet-agent join` until serve stops.
     const responder = startJoinResponder(paths, session, (line) => { ctx.output.err(line); });
-    closeBus = async () => { await responder.stop(); await session.close(); };
+    const torRunning = tor;
+    const sshKeys = torRunning === null ? null : await watchSshOnions(paths, session, () => torRunning.reload(), (line) => { ctx.output.err(line); });
+    closeBus = async () => { await sshKeys?.stop(); await responder.stop(); await session.close(); };
     ctx.output.out(`NATS with JetStream listening on ${server.url} (state ${paths.dir}); Ctrl-C stops it`);
     if (tor !== null) ctx.output.out(`published as an onion service with client authorization (tor pid ${tor.pid}, SOCKS 127.0.0.1:${tor.socksPort ?? 0}); agents dial the address in ${paths.natsOnionDir}/hostname`);
     const why = await Promise.race([stopped, server.exited().then(() => 'exited'), ...(tor === null ? [] : [tor.exited().then(() => 'tor-exited')])]);

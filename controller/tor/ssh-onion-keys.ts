@@ -1,0 +1,86 @@
+/**
+ * The admin's side of SSH over Tor: each device managed over onions publishes its SSH onion with the
+ * admin's x25519 key as its only authorized client (controller/compile). The controller's tor holds
+ * that key for every such onion — one `device-<id>-ssh.auth_private` per device in its
+ * ClientOnionAuthDir — so `ssh` through its SOCKS port (and `device add --ssh` to an onion) can open
+ * it. `serve --tor` keeps the directory in step with the devices' reported SSH onions.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { clientAuthPrivateLine } from '../../shared/crypto/onion.ts';
+import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import type { ControllerSession } from '../bus/session.ts';
+import { openStatus } from '../bus/status-view.ts';
+import { adminClientKey } from '../enroll/onion-clients.ts';
+import { listDevices } from '../state/devices.ts';
+import type { StatePaths } from '../state/paths.ts';
+
+const SUFFIX = '-ssh.auth_private';
+
+/** The controller tor's ClientOnionAuthDir. */
+export function adminClientAuthDir(paths: StatePaths): string {
+  return join(paths.tor, 'client-auth');
+}
+
+/**
+ * Writes one key file per device → SSH onion in `sshOnions` and removes the others. Resolves true
+ * when anything changed (the tor must reload to use it).
+ */
+export async function syncSshOnionKeys(paths: StatePaths, sshOnions: ReadonlyMap<string, string>): Promise<boolean> {
+  const dir = adminClientAuthDir(paths);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { privateKey } = await adminClientKey(paths);
+  let changed = false;
+  for (const file of await readdir(dir)) {
+    const device = file.startsWith('device-') && file.endsWith(SUFFIX) ? file.slice('device-'.length, -SUFFIX.length) : null;
+    if (device === null || !sshOnions.has(device)) {
+      await rm(join(dir, file), { force: true });
+      changed = true;
+    }
+  }
+  for (const [device, onion] of sshOnions) {
+    const path = join(dir, `device-${device}${SUFFIX}`);
+    const line = `${clientAuthPrivateLine(onion.replace(/\.onion$/, ''), privateKey)}\n`;
+    if ((await readFile(path, 'utf8').catch(() => null)) === line) continue;
+    await writeFileAtomic(path, line, { mode: 0o600 });
+    changed = true;
+  }
+  return changed;
+}
+
+/**
+ * Watches the devices' statuses and keeps the SSH onion keys in step, calling `reload` after a
+ * change. Runs until `stop()`; a status that cannot be read is skipped (`log` says why, without secrets).
+ */
+export async function watchSshOnions(paths: StatePaths, session: ControllerSession, reload: () => Promise<void>, log: (line: string) => void): Promise<{ stop(): Promise<void> }> {
+  const onions = new Map<string, string>();
+  const watcher = await session.status.watch();
+  const done = (async () => {
+    for await (const entry of watcher) {
+      try {
+        const records = new Map((await listDevices(paths)).map((d) => [d.device, d]));
+        const record = records.get(entry.key);
+        if (record === undefined || entry.operation !== 'PUT') onions.delete(entry.key);
+        else {
+          const view = await openStatus(session, record, entry.value);
+          const onion = view.status?.sshOnion ?? null;
+          if (onion === null) onions.delete(entry.key);
+          else onions.set(entry.key, onion);
+        }
+        for (const id of [...onions.keys()]) if (!records.has(id)) onions.delete(id);
+        if (await syncSshOnionKeys(paths, onions)) {
+          await reload();
+          log(`SSH onion keys: ${onions.size} device(s)`);
+        }
+      } catch (err) {
+        log(`SSH onion keys not updated: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      watcher.stop();
+      await done;
+    },
+  };
+}
