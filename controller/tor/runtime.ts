@@ -8,11 +8,17 @@ import { OperationFailedError } from '../../shared/errors.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { TorControl } from './control-port.ts';
 
-export const TorRuntime = z.object({ pid: z.int(), socksPort: z.int(), controlPort: z.int(), noticeLog: z.string() });
+export const TorRuntime = z.object({
+  pid: z.int().min(1),
+  socksPort: z.int().min(1).max(65535),
+  controlPort: z.int().min(1).max(65535),
+  /** For messages: where to look when tor misbehaves. */
+  noticeLog: z.string().optional(),
+});
 export type TorRuntime = z.infer<typeof TorRuntime>;
 
 /** The running controller tor, or null (no file, or a dead pid). */
-export async function readTorRuntime(paths: StatePaths): Promise<TorRuntime | null> {
+export async function readTorRuntime(paths: Pick<StatePaths, 'torRuntime'>): Promise<TorRuntime | null> {
   try {
     const runtime = TorRuntime.parse(JSON.parse(await readFile(paths.torRuntime, 'utf8')));
     process.kill(runtime.pid, 0);
@@ -35,7 +41,7 @@ export async function reloadControllerTor(paths: StatePaths): Promise<boolean> {
   try {
     await control.reloadConfig(15_000);
   } catch (err) {
-    throw new OperationFailedError('tor-reload-failed', `the controller's tor did not confirm the reload (see ${runtime.noticeLog})`, { cause: err });
+    throw new OperationFailedError('tor-reload-failed', `the controller's tor did not confirm the reload${runtime.noticeLog === undefined ? '' : ` (see ${runtime.noticeLog})`}`, { cause: err });
   } finally {
     control.close();
   }

@@ -9,9 +9,8 @@
  * logs never show an onion in full; a device with `tor.selfProbe` reports `onionProbe` and
  * `status` shows it, a sandbox device without it reports none.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PinsFile } from '../../controller/probe/model.ts';
@@ -20,7 +19,7 @@ import { EXIT } from '../../shared/errors.ts';
 import { DesiredState } from '../../shared/schema/desired-state.ts';
 import { BIN, onionfleet, runBin } from '../support/cli.ts';
 import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
-import { freePort, stopChild, until } from '../support/processes.ts';
+import { startMicrosocks, stopChild, until } from '../support/processes.ts';
 
 interface ProbeJson {
   verdict: string;
@@ -52,14 +51,9 @@ async function probe(...args: string[]): Promise<{ code: number; json: ProbeJson
 
 beforeAll(async () => {
   if (spawnSync('microsocks', ['-h']).error !== undefined) throw new Error('this test needs microsocks on PATH; run: bash deploy/dev-deps.sh');
-  const port = await freePort();
-  socks = `127.0.0.1:${port}`;
-  proxy = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  await until('microsocks to listen', () => new Promise<true | null>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => { resolve(null); });
-  }), 10_000);
+  const started = await startMicrosocks();
+  proxy = started.child;
+  socks = `127.0.0.1:${started.port}`;
   h = await FleetHarness.create();
   await h.startServe();
   await h.enroll('pi-a', { tor: { socks, selfProbe: true } });

@@ -7,7 +7,7 @@
  * here answers 0xF0 (retried until it forwards, or until the deadline) and 0xF4 (not retried).
  * Also: the pins file (0600, atomic, a damaged one refused) and the choice of proxy.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { chooseSocks, SYSTEM_TOR_SOCKS } from '../../controller/probe/socks.ts';
 import { statePaths } from '../../controller/state/paths.ts';
 import { InvalidInputError } from '../../shared/errors.ts';
 import { probeThroughSocks } from '../../shared/probes/over-socks.ts';
-import { freePort, stopChild, until } from '../support/processes.ts';
+import { freePort, startMicrosocks, stopChild } from '../support/processes.ts';
 import { startDouble, type RunningDouble } from '../support/simplex-server.ts';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -42,13 +42,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'onionfleet-probe-'));
   doubles.push(...await Promise.all([startDouble('smp'), startDouble('xftp'), startDouble('smp')]));
   [smp, xftp, impostor] = doubles as [RunningDouble, RunningDouble, RunningDouble];
-  proxyPort = await freePort();
-  proxy = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(proxyPort)], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await until('microsocks to listen', () => new Promise<true | null>((resolve) => {
-    const s = connect(proxyPort, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => { resolve(null); });
-  }), 10_000);
+  ({ child: proxy, port: proxyPort } = await startMicrosocks());
 }, 60_000);
 
 afterAll(async () => {

@@ -6,13 +6,12 @@
  * identity shows as identityOk false; close() ends it. And the default: on for a real host, off
  * in a sandbox unless `tor.selfProbe` says otherwise.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentConfig, resolveConfig } from '../../agent/config.ts';
 import { SelfProbe, selfProbeEnabled, selfProbeFor, type SelfProbeTarget } from '../../agent/probes/self-probe.ts';
 import { OnionProbeResult } from '../../shared/schema/status.ts';
-import { freePort, stopChild, until } from '../support/processes.ts';
+import { startMicrosocks, stopChild } from '../support/processes.ts';
 import { startDouble, type RunningDouble } from '../support/simplex-server.ts';
 
 const ONION_A = `${'a'.repeat(56)}.onion`;
@@ -28,13 +27,7 @@ beforeAll(async () => {
   if (spawnSync('microsocks', ['-h']).error !== undefined) throw new Error('this test needs microsocks on PATH; run: bash deploy/dev-deps.sh');
   doubles.push(...await Promise.all([startDouble('smp'), startDouble('xftp')]));
   [smp, xftp] = doubles as [RunningDouble, RunningDouble];
-  proxyPort = await freePort();
-  proxy = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(proxyPort)], { stdio: 'ignore' });
-  await until('microsocks to listen', () => new Promise<true | null>((resolve) => {
-    const s = connect(proxyPort, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => { resolve(null); });
-  }), 10_000);
+  ({ child: proxy, port: proxyPort } = await startMicrosocks());
 }, 60_000);
 
 afterAll(async () => {

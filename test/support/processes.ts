@@ -1,5 +1,6 @@
 /** Helpers for tests that start real processes: free ports, deadlines, stopping exactly one pid. */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,4 +61,21 @@ export async function stopSupervised(root: string): Promise<void> {
     const { pid } = JSON.parse(await readFile(join(dir, file), 'utf8')) as { pid: number };
     await stopPid(pid, 'SIGINT');
   }
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port` (deadline `deadlineMs`). */
+export function untilListening(what: string, port: number, deadlineMs = 10_000): Promise<true> {
+  return until(what, () => new Promise<true | null>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => { resolve(null); });
+  }), deadlineMs);
+}
+
+/** Starts the Debian `microsocks` SOCKS5 proxy on a free loopback port (extra args e.g. `-b 127.0.0.2`); resolves once it listens. */
+export async function startMicrosocks(...extra: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port), ...extra], { stdio: 'ignore' });
+  await untilListening('microsocks to listen', port);
+  return { child, port };
 }
