@@ -4,6 +4,7 @@
  * client-authorization list follows (a removed key cannot even fetch the descriptor).
  */
 import { syncNatsUsers } from '../nats-server/sync.ts';
+import { withStateLock } from '../state/lock.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { reloadControllerTor } from '../tor/runtime.ts';
 import { syncOnionClients, type OnionClient } from './onion-clients.ts';
@@ -17,13 +18,16 @@ export interface AccessSync {
 }
 
 /**
- * @param extraOnionClients keys besides the devices' and the admin's that may open the NATS onion
- *   (unused, unexpired join tokens).
+ * One process at a time (a lock in the state dir). Devices, the admin and the open join tokens keep
+ * their onion keys; everything else loses them.
+ * @param extraOnionClients further keys that may open the NATS onion (none in normal use).
  */
 export async function syncAccess(paths: StatePaths, extraOnionClients: readonly OnionClient[] = []): Promise<AccessSync> {
-  const natsReloaded = await syncNatsUsers(paths);
-  // Live join tokens' one-time keys are always listed: any sync (a device added meanwhile) must keep them.
-  const clientsChanged = await syncOnionClients(paths, [...(await openTokenClients(paths)), ...extraOnionClients]);
-  const torReloaded = clientsChanged ? await reloadControllerTor(paths) : false;
-  return { natsReloaded, torReloaded };
+  return withStateLock(paths, 'access', async () => {
+    const natsReloaded = await syncNatsUsers(paths);
+    // Live join tokens' one-time keys are always listed: any sync (a device added meanwhile) must keep them.
+    const clientsChanged = await syncOnionClients(paths, [...(await openTokenClients(paths)), ...extraOnionClients]);
+    const torReloaded = clientsChanged ? await reloadControllerTor(paths) : false;
+    return { natsReloaded, torReloaded };
+  });
 }

@@ -1,0 +1,52 @@
+/**
+ * One writer at a time for the state's shared files (the NATS users, the onion's client list): an
+ * exclusive lock file holding the owner's pid. Two commands that sync access at once (`token create`
+ * while `serve` answers a join) would otherwise write the NATS config in the wrong order and lose a
+ * change. A lock whose pid is gone is taken over.
+ */
+import { open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OperationFailedError } from '../../shared/errors.ts';
+import type { StatePaths } from './paths.ts';
+
+const RETRY_MS = 25;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `task` holding `state/<name>.lock`. Throws OperationFailedError `state-locked` when another
+ * live process holds it for longer than `timeoutMs`.
+ */
+export async function withStateLock<T>(paths: Pick<StatePaths, 'dir'>, name: string, task: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const file = join(paths.dir, `${name}.lock`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+        await rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new OperationFailedError('state-locked', `${file} is held by pid ${owner || '?'}`, { hint: 'another onionfleet command is changing the state; try again when it is done' });
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
+  }
+  try {
+    return await task();
+  } finally {
+    await rm(file, { force: true });
+  }
+}
