@@ -207,7 +207,7 @@ export function buildProgram(ctx: CliContext): Command {
     .command('demo')
     .description('the whole story on this machine: nats-server, 4 simulated Pis (agents; SimpleX test doubles), apply, status, bundles; stops it all on exit or Ctrl-C (130)')
     .option('--dir <DIR>', 'the demo directory (new or empty; default: a new temporary one)')
-    .option('--tor', 'through a private Tor network (coming)')
+    .option('--tor', 'over a private Tor network on this machine: NATS as an onion with client authorization, a tor per Pi, then `probe` (a few minutes)')
     .option('--keep', 'leave everything running until Ctrl-C')
     .option('--force', 'reuse the directory of a previous demo (its files are deleted)')
     .option('--json', 'print the final summary as JSON (progress on stderr)')

@@ -1,12 +1,13 @@
 /**
  * The demo directory's fixed layout, so people and scripts can look inside:
  * `fleet.yaml`; `devices/<id>/root/` (each simulated Pi's root) beside its `agent.json` and
- * `record.json`; `members/<member>.key`; `bundles/<member>.age`; `controller/` (the controller's
- * state); `logs/` (every process's log); `demo.json` (what the demo started: the marker of a demo
- * directory, and the pids for whoever checks that they are gone).
+ * `record.json` (with `--tor`, also `tor/`, the Pi's own tor, and `tor.pid`); `members/<member>.key`;
+ * `bundles/<member>.age`; `controller/` (the controller's state); `tor/` (with `--tor`: the private
+ * Tor network); `logs/` (every process's log; tor's own under `logs/tor/`); `demo.json` (what the
+ * demo started: the marker of a demo directory, and the pids for whoever checks that they are gone).
  */
 import { mkdir, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { InvalidInputError } from '../../shared/errors.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { statePaths } from '../state/paths.ts';
@@ -23,6 +24,9 @@ export function demoLayout(dir: string) {
     runDir: join(root, 'devices', id, 'root', 'run/onionfleet'),
     /** The supervised servers' own logs. */
     serviceLogs: join(root, 'devices', id, 'root', 'var/log/onionfleet'),
+    /** With `--tor`: the Pi's own tor (torrc, data/, notice.log) and the pid file its agent signals. */
+    tor: join(root, 'devices', id, 'tor'),
+    torPid: join(root, 'devices', id, 'tor.pid'),
   });
   return {
     dir: root,
@@ -34,6 +38,8 @@ export function demoLayout(dir: string) {
     bundles: join(root, 'bundles'),
     bundle: (member: string) => join(root, 'bundles', `${member}.age`),
     controller: join(root, 'controller'),
+    /** With `--tor`: the private Tor network's authorities and relays. */
+    tor: join(root, 'tor'),
     logs: join(root, 'logs'),
     log: (name: string) => join(root, 'logs', `${name}.log`),
     marker: join(root, 'demo.json'),
@@ -41,18 +47,30 @@ export function demoLayout(dir: string) {
 }
 export type DemoLayout = ReturnType<typeof demoLayout>;
 
+/** A link below `logs/` (e.g. `tor/auth1.log`) to a log another process writes at `target` (absolute). */
+export interface LogLink {
+  readonly link: string;
+  readonly target: string;
+}
+
 /**
  * Creates `logs/` with links to the logs other processes write elsewhere: `nats-server.log` (in the
- * controller's state, where `serve` keeps it) and `<device>-services/` (the servers each agent's
- * supervisor starts, below the device's root). The links may dangle until those processes start.
+ * controller's state, where `serve` keeps it), `<device>-services/` (the servers each agent's
+ * supervisor starts, below the device's root), and `extra` (the network's: tor's notice logs). The
+ * links may dangle until those processes start.
  */
-export async function makeLogsDir(layout: DemoLayout, devices: readonly string[]): Promise<void> {
+export async function makeLogsDir(layout: DemoLayout, devices: readonly string[], extra: readonly LogLink[] = []): Promise<void> {
   await mkdir(layout.logs, { recursive: true, mode: 0o700 });
-  const links: [string, string][] = [
-    [join(layout.logs, 'nats-server.log'), relative(layout.logs, statePaths(layout.controller).natsLog)],
-    ...devices.map((id): [string, string] => [join(layout.logs, `${id}-services`), relative(layout.logs, layout.device(id).serviceLogs)]),
+  const links: LogLink[] = [
+    { link: 'nats-server.log', target: statePaths(layout.controller).natsLog },
+    ...devices.map((id) => ({ link: `${id}-services`, target: layout.device(id).serviceLogs })),
+    ...extra,
   ];
-  for (const [path, target] of links) await symlink(target, path);
+  for (const { link, target } of links) {
+    const path = join(layout.logs, link);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await symlink(relative(dirname(path), target), path);
+  }
 }
 
 /** The pid of the demo that wrote `demo.json` while it still runs a node process; null otherwise. */
@@ -68,7 +86,7 @@ async function demoPid(layout: DemoLayout): Promise<number | null> {
 }
 
 /** What a demo writes at the top of its directory (and nothing else there). */
-const DEMO_ENTRIES = ['fleet.yaml', 'devices', 'members', 'bundles', 'controller', 'logs', 'demo.json'];
+const DEMO_ENTRIES = ['fleet.yaml', 'devices', 'members', 'bundles', 'controller', 'tor', 'logs', 'demo.json'];
 
 /**
  * Makes `layout.dir` ready for a new demo: creates it when missing; an empty directory is used as

@@ -3,7 +3,8 @@
  * children (`onionfleet serve`, one `onionfleet-agent run` per simulated Pi) run in their own
  * process groups, so a terminal's Ctrl-C reaches only the demo, which then stops them in an order
  * that leaves nothing behind — agents first (so none starts another server), then the servers their
- * supervisors started (by the pid files), then `serve` (which stops its nats-server). One-shot
+ * supervisors started (by the pid files), then `serve` (which stops its nats-server and, with
+ * `--tor`, its tor); the `--tor` network stops its own tors last (./tor-network.ts). One-shot
  * commands run in the demo's group and are stopped when the demo is interrupted.
  *
  * Each child's output goes to `logs/<name>.log`; `demo.json` lists every pid started, directly or
@@ -38,7 +39,12 @@ export interface RunOptions {
   readonly secretStdout?: boolean;
 }
 
-type Role = 'serve' | 'agent' | 'nats-server' | 'service';
+/**
+ * What a recorded process is. `tor`: one of the `--tor` network's tors (the network stops them);
+ * `controller-tor`: the tor `serve --tor` started (serve stops it; {@link DemoProcesses.stopAll}
+ * too, should serve have left it).
+ */
+export type Role = 'serve' | 'agent' | 'nats-server' | 'service' | 'tor' | 'controller-tor';
 interface Recorded { readonly name: string; readonly role: Role; readonly pid: number }
 
 const AGENT_STOP_MS = 20_000; // an agent finishes its current round (a server start may take seconds)
@@ -54,6 +60,7 @@ export class DemoProcesses {
   readonly #children = new Map<string, { child: ChildProcess; role: Role; exited: Promise<void> }>();
   readonly #recorded: Recorded[] = [];
   #devices: string[] = [];
+  #writes: Promise<void> = Promise.resolve();
 
   /** @param signal aborts one-shot commands (the demo's Ctrl-C). */
   constructor(layout: DemoLayout, signal: AbortSignal) {
@@ -151,7 +158,14 @@ export class DemoProcesses {
     await this.#writeMarker();
   }
 
-  async #writeMarker(): Promise<void> {
+  /** One write at a time, each with the record as it is then: the last write holds every pid. */
+  #writeMarker(): Promise<void> {
+    const next = this.#writes.then(() => this.#writeMarkerNow());
+    this.#writes = next.catch(() => undefined);
+    return next;
+  }
+
+  async #writeMarkerNow(): Promise<void> {
     const doc = { kind: 'onionfleet/demo', version: 1, dir: this.#layout.dir, demoPid: process.pid, processes: this.#recorded };
     await writeFileAtomic(this.#layout.marker, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644 });
   }
@@ -159,7 +173,8 @@ export class DemoProcesses {
   /**
    * Stops everything the demo started, in order: agents (SIGTERM), the servers their supervisors
    * started (SIGINT, by pid file, only while the pid still runs the recorded command), then `serve`
-   * (SIGTERM), and the nats-server should `serve` have left it. SIGKILL after each deadline.
+   * (SIGTERM), and the nats-server and the controller's tor should `serve` have left them. SIGKILL
+   * after each deadline. The `--tor` network's own tors are the network's to stop (after this).
    * Returns how many processes were running and were stopped. Never throws.
    */
   async stopAll(): Promise<number> {
@@ -177,7 +192,9 @@ export class DemoProcesses {
       stopped += counts.filter(Boolean).length;
     }
     await stopOwn('serve', 'SIGTERM', SERVE_STOP_MS);
-    for (const r of this.#recorded.filter((x) => x.role === 'nats-server')) if (await stopPid(r.pid, 'nats-server', 'SIGTERM', SERVICE_STOP_MS)) stopped++;
+    for (const r of this.#recorded.filter((x) => x.role === 'nats-server' || x.role === 'controller-tor')) {
+      if (await stopPid(r.pid, r.role === 'nats-server' ? 'nats-server' : 'tor', 'SIGTERM', SERVICE_STOP_MS)) stopped++;
+    }
     return stopped;
   }
 }

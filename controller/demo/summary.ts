@@ -21,6 +21,14 @@ export const ExportJson = z.object({
 });
 export type ExportJson = z.infer<typeof ExportJson>;
 
+/** The part of `onionfleet probe --json` the demo uses (onions in it are truncated; no secret). */
+export const ProbeJson = z.object({
+  verdict: z.enum(['ok', 'degraded', 'unreachable', 'alarm']),
+  groups: z.array(z.object({ group: z.string(), verdict: z.string(), summary: z.string() })),
+  devices: z.array(z.object({ device: z.string(), problem: z.string() })).default([]),
+});
+export type ProbeJson = z.infer<typeof ProbeJson>;
+
 /** The part of `onionfleet init --json` the demo uses. */
 export const InitJson = z.object({ fingerprint: z.string() });
 
@@ -52,14 +60,20 @@ export interface DemoSummary {
   readonly healthy: number;
   readonly bundles: readonly string[];
   readonly seconds: number;
+  /** With `--tor` only: the fleet ran over onions… */
+  readonly tor?: true;
+  /** …and `onionfleet probe` reached every instance through the controller's tor with this verdict. */
+  readonly probe?: ProbeJson['verdict'];
 }
 
-export function demoSummary(status: StatusJson, exports: readonly ExportJson[], elapsedMs: number): DemoSummary {
+/** The summary; `probe` is the verdict of `onionfleet probe` with `--tor`, null without. */
+export function demoSummary(status: StatusJson, exports: readonly ExportJson[], elapsedMs: number, probe: ProbeJson['verdict'] | null = null): DemoSummary {
   return {
     devices: status.devices.length,
     instances: status.devices.reduce((n, d) => n + d.total, 0),
     healthy: status.devices.reduce((n, d) => n + d.healthy, 0),
     bundles: exports.flatMap((e) => e.files.map((f) => f.file)),
     seconds: Math.round(elapsedMs / 100) / 10,
+    ...(probe === null ? {} : { tor: true as const, probe }),
   };
 }

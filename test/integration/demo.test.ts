@@ -3,7 +3,8 @@
  * processes with the SimpleX doubles, apply, status, bundles) ends with exit 0, the JSON summary,
  * the fixed directory layout, bundles the Debian `age` CLI decrypts with the members' keys, no
  * secret in the logs, and no process left running. Ctrl-C while it waits for convergence stops
- * exactly what it started and exits 130. Bad directories and `--tor` exit 2 before anything starts.
+ * exactly what it started and exits 130. Bad directories exit 2 before anything starts. (`--tor`:
+ * test/e2e/demo-tor.test.ts.)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -132,11 +133,7 @@ describe('onionfleet demo', () => {
     expect(existsSync(join(dir, 'controller', 'controller.json'))).toBe(true);
   }, 180_000);
 
-  it('refuses --tor (coming) and a directory that is not empty, before starting anything', async () => {
-    const tor = await onionfleet('demo', '--tor');
-    expect(tor.code).toBe(2);
-    expect(tor.stderr).toMatch(/--tor: .*coming: needs the Tor harness/);
-
+  it('refuses a directory that is not empty, before starting anything', async () => {
     const dir = newDir();
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'notes.txt'), 'mine');
