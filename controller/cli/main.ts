@@ -53,7 +53,7 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--record <FILE>', 'its enrollment record (one of --record and --ssh)')
     .option('--ssh <USER@HOST[:PORT]>', 'enroll over SSH: install the agent, make its keys there, register it, start it')
     .option('--operator <OP>', 'the operator who owns the device (required with --ssh)')
-    .option('--socks <HOST:PORT>', 'reach the host through this SOCKS5 proxy (default for .onion hosts: 127.0.0.1:9050)')
+    .option('--socks <HOST:PORT>', "reach the host through this SOCKS5 proxy (default for .onion hosts: the controller's tor from `serve --tor`, else 127.0.0.1:9050)")
     .option('--identity <KEY>', 'SSH private key, without passphrase (default ~/.ssh/id_ed25519)')
     .option('--host-key <SHA256:…>', "the host's key fingerprint (ssh-keygen -lf); else shown for confirmation on a terminal")
     .option('--nats-url <URL>', "the agent's nats.url (default: the controller's NATS onion)")

@@ -12,6 +12,7 @@ import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';
 import type { SshEnrollOptions } from './ssh-enroll.ts';
 import { loadPrivateKey, type ConfirmHostKey } from './ssh-session.ts';
+import { readTorRuntime } from '../tor/runtime.ts';
 import { isOnion, parseHostKeyPin, parseHostPort, parseSshTarget, TOR_SOCKS } from './ssh-target.ts';
 
 /** The flags, as parsed by the command (strings, unchecked). */
@@ -63,10 +64,13 @@ export async function resolveSshOptions(flags: SshFlags, paths: StatePaths, conf
   const identity = await loadIdentity(paths);
   const privateKey = await loadPrivateKey(flags.identity ?? join(homedir(), '.ssh/id_ed25519'));
   const natsUrl = flags.natsUrl ?? (await ensureNatsOnion(paths)).url;
+  // An onion without --socks: serve's own tor (it holds the admin's keys to the devices' SSH onions), else the system tor.
+  const controllerTor = await readTorRuntime(paths);
+  const onionSocks = controllerTor === null ? TOR_SOCKS : { host: '127.0.0.1', port: controllerTor.socksPort };
   return {
     paths,
     device: flags.id,
-    ssh: { endpoint, socks: socks ?? (isOnion(endpoint.host) ? TOR_SOCKS : null), privateKey, hostKey, confirmHostKey },
+    ssh: { endpoint, socks: socks ?? (isOnion(endpoint.host) ? onionSocks : null), privateKey, hostKey, confirmHostKey },
     files: { bundle, installer: INSTALLER, unit: UNIT },
     natsUrl,
     controller: { signingKey: identity.signingKey, ageRecipient: identity.ageRecipient },
