@@ -37,12 +37,12 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   const paths = statePaths(stateDir(flags.state));
   const running = await readRuntime(paths);
   if (running !== null) throw new OperationFailedError('nats-already-running', `a NATS server for ${paths.dir} already runs (pid ${running.pid}, ${running.url})`);
-  const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
-  await writeNatsConfig(paths, port);
   if (flags.torConfig !== undefined && !flags.tor) throw new InvalidInputError([{ source: 'flags', path: 'tor-config', message: 'needs --tor' }]);
   const torLines = flags.torConfig === undefined ? [] : await readTorConfigLines(flags.torConfig).catch((err: unknown) => {
     throw new InvalidInputError([{ source: flags.torConfig ?? '', message: `cannot read it: ${err instanceof Error ? err.message : String(err)}` }]);
   });
+  const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
+  await writeNatsConfig(paths, port);
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });
   await writeFileAtomic(paths.natsRuntime, JSON.stringify({ url: server.url, port: server.port, pid: server.pid }), { mode: 0o600 });
   let tor: TorProcess | null = null;
