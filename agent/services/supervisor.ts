@@ -4,6 +4,7 @@
  * process's command, to survive pid reuse) lets a later agent find, stop and restart them.
  * {@link Supervisor.watch} restarts crashed services with exponential backoff while an agent runs.
  */
+import { pidAlive } from '../../shared/os/live-process.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -152,7 +153,7 @@ export class Supervisor implements ServiceManager {
     } catch {
       return null;
     }
-    if (!alive(rec.pid)) return null;
+    if (!pidAlive(rec.pid)) return null;
     const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
     return cmdline.includes(rec.command) ? rec : null;
   }
@@ -171,14 +172,6 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -191,7 +184,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 async function exitsWithin(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!alive(pid) || (await isZombie(pid))) return true;
+    if (!pidAlive(pid) || (await isZombie(pid))) return true;
     await delay(POLL_MS);
   }
   return false;

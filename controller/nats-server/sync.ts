@@ -5,6 +5,7 @@
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { OperationFailedError } from '../../shared/errors.ts';
+import { readLiveRuntime } from '../../shared/os/live-process.ts';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
@@ -17,14 +18,8 @@ export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int
 export type NatsRuntime = z.infer<typeof NatsRuntime>;
 
 /** Where `serve` says its server runs; null when it does not (no file, or a dead pid). */
-export async function readRuntime(paths: StatePaths): Promise<NatsRuntime | null> {
-  try {
-    const runtime = NatsRuntime.parse(JSON.parse(await readFile(paths.natsRuntime, 'utf8')));
-    process.kill(runtime.pid, 0);
-    return runtime;
-  } catch {
-    return null;
-  }
+export function readRuntime(paths: StatePaths): Promise<NatsRuntime | null> {
+  return readLiveRuntime(paths.natsRuntime, NatsRuntime);
 }
 
 /** Renders the config for `port` (devices, and the tokens live now); returns its text. */

@@ -7,18 +7,10 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OperationFailedError } from '../../shared/errors.ts';
+import { pidAlive } from '../../shared/os/live-process.ts';
 import type { StatePaths } from './paths.ts';
 
 const RETRY_MS = 25;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Runs `task` holding `state/<name>.lock`. Throws OperationFailedError `state-locked` when another
@@ -36,7 +28,7 @@ export async function withStateLock<T>(paths: Pick<StatePaths, 'dir'>, name: str
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
         await rm(file, { force: true });
         continue;
       }

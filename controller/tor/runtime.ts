@@ -2,7 +2,7 @@
  * The controller's tor while `onionfleet serve --tor` runs: where its SOCKS port is (probes, SSH to the
  * devices' onions) and how other commands make it re-read the onion's client list (`device revoke`).
  */
-import { readFile } from 'node:fs/promises';
+import { readLiveRuntime } from '../../shared/os/live-process.ts';
 import { z } from 'zod';
 import { OperationFailedError } from '../../shared/errors.ts';
 import type { StatePaths } from '../state/paths.ts';
@@ -18,14 +18,8 @@ export const TorRuntime = z.object({
 export type TorRuntime = z.infer<typeof TorRuntime>;
 
 /** The running controller tor, or null (no file, or a dead pid). */
-export async function readTorRuntime(paths: Pick<StatePaths, 'torRuntime'>): Promise<TorRuntime | null> {
-  try {
-    const runtime = TorRuntime.parse(JSON.parse(await readFile(paths.torRuntime, 'utf8')));
-    process.kill(runtime.pid, 0);
-    return runtime;
-  } catch {
-    return null;
-  }
+export function readTorRuntime(paths: Pick<StatePaths, 'torRuntime'>): Promise<TorRuntime | null> {
+  return readLiveRuntime(paths.torRuntime, TorRuntime);
 }
 
 /**

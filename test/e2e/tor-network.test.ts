@@ -18,12 +18,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SocksClient } from 'socks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivateTorNetwork } from '../../controller/tor/private-network.ts';
 import type { TorProcess } from '../../controller/tor/tor-process.ts';
 import { authorizedClientLine, clientAuthKeyPair, clientAuthPrivateLine, randomOnionKeys, type ClientAuthKeyPair } from '../../shared/crypto/onion.ts';
-import { SocksTunnel, type TunnelError } from '../../shared/tor/socks-tunnel.ts';
+import { dialSocks, SocksTunnel, TunnelError } from '../../shared/tor/socks-tunnel.ts';
 import { listenersOf, pidsWithCommandLine } from '../support/listeners.ts';
 import { alive, until } from '../support/processes.ts';
 
@@ -101,31 +100,12 @@ async function clientTor(name: string, key: ClientAuthKeyPair | null): Promise<T
 
 type Attempt = { socket: Socket } | { reply: number | null; error: unknown };
 
-/**
- * One SOCKS5 CONNECT to the onion with the `socks` package. It reports Tor's extended replies only
- * as "… - undefined", so the reply byte (the 4th byte the proxy sends) is read off the wire.
- */
+/** One SOCKS5 CONNECT to the onion (shared/tor/socks-tunnel.ts: the `socks` package, the reply byte read off the wire). */
 async function socksAttempt(socksPort: number): Promise<Attempt> {
-  const socket = connect(socksPort, '127.0.0.1');
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
-  const seen: number[] = [];
-  const tap = (chunk: Buffer): void => {
-    for (const byte of chunk.subarray(0, 4 - seen.length)) seen.push(byte);
-    if (seen.length >= 4) socket.off('data', tap);
-  };
-  socket.on('data', tap);
   try {
-    const { socket: established } = await SocksClient.createConnection({
-      proxy: { host: '127.0.0.1', port: socksPort, type: 5 },
-      command: 'connect',
-      destination: { host: onion, port: ONION_PORT },
-      timeout: 60_000,
-      existing_socket: socket,
-    });
-    return { socket: established };
+    return { socket: await dialSocks({ host: '127.0.0.1', port: socksPort }, { host: onion, port: ONION_PORT }, 60_000) };
   } catch (error) {
-    socket.destroy();
-    return { reply: seen[3] ?? null, error };
+    return { reply: error instanceof TunnelError ? error.replyCode : null, error };
   }
 }
 
