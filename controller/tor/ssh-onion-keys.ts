@@ -13,9 +13,11 @@ import type { ControllerSession } from '../bus/session.ts';
 import { openStatus } from '../bus/status-view.ts';
 import { adminClientKey } from '../enroll/onion-clients.ts';
 import { listDevices } from '../state/devices.ts';
+import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
 import type { StatePaths } from '../state/paths.ts';
 
 const SUFFIX = '-ssh.auth_private';
+const RELIST_MS = 60_000;
 
 /** The controller tor's ClientOnionAuthDir. */
 export function adminClientAuthDir(paths: StatePaths): string {
@@ -54,24 +56,32 @@ export async function syncSshOnionKeys(paths: StatePaths, sshOnions: ReadonlyMap
  */
 export async function watchSshOnions(paths: StatePaths, session: ControllerSession, reload: () => Promise<void>, log: (line: string) => void): Promise<{ stop(): Promise<void> }> {
   const onions = new Map<string, string>();
+  // Every device's status arrives each heartbeat: read the device list only when a status comes from
+  // a device not seen yet, or once a minute (a revoked device's key goes then), and write the key
+  // files only when an onion changed.
+  let records = new Map<string, EnrollmentRecord>();
+  let loadedAt = -Infinity;
+  let first = true;
   const watcher = await session.status.watch();
   const done = (async () => {
     for await (const entry of watcher) {
       try {
-        const records = new Map((await listDevices(paths)).map((d) => [d.device, d]));
-        const record = records.get(entry.key);
-        if (record === undefined || entry.operation !== 'PUT') onions.delete(entry.key);
-        else {
-          const view = await openStatus(session, record, entry.value);
-          const onion = view.status?.sshOnion ?? null;
-          if (onion === null) onions.delete(entry.key);
-          else onions.set(entry.key, onion);
+        if (!records.has(entry.key) || performance.now() - loadedAt > RELIST_MS) {
+          records = new Map((await listDevices(paths)).map((d) => [d.device, d]));
+          loadedAt = performance.now();
         }
+        const before = [...onions].join('\n');
+        const record = records.get(entry.key);
+        const view = record === undefined || entry.operation !== 'PUT' ? null : await openStatus(session, record, entry.value);
+        const onion = view?.status?.sshOnion ?? null;
+        if (onion === null) onions.delete(entry.key);
+        else onions.set(entry.key, onion);
         for (const id of [...onions.keys()]) if (!records.has(id)) onions.delete(id);
-        if (await syncSshOnionKeys(paths, onions)) {
+        if ((first || [...onions].join('\n') !== before) && await syncSshOnionKeys(paths, onions)) {
           await reload();
           log(`SSH onion keys: ${onions.size} device(s)`);
         }
+        first = false;
       } catch (err) {
         log(`SSH onion keys not updated: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`);
       }
