@@ -7,8 +7,7 @@ import { syncNatsUsers } from '../nats-server/sync.ts';
 import { withStateLock } from '../state/lock.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { reloadControllerTor } from '../tor/runtime.ts';
-import { syncOnionClients, type OnionClient } from './onion-clients.ts';
-import { openTokenClients } from './token-clients.ts';
+import { syncOnionClients } from './onion-clients.ts';
 
 export interface AccessSync {
   /** The running nats-server confirmed the reload (false: none runs; the next `serve` reads the state). */
@@ -20,13 +19,11 @@ export interface AccessSync {
 /**
  * One process at a time (a lock in the state dir). Devices, the admin and the open join tokens keep
  * their onion keys; everything else loses them.
- * @param extraOnionClients further keys that may open the NATS onion (none in normal use).
  */
-export async function syncAccess(paths: StatePaths, extraOnionClients: readonly OnionClient[] = []): Promise<AccessSync> {
+export async function syncAccess(paths: StatePaths): Promise<AccessSync> {
   return withStateLock(paths, 'access', async () => {
     const natsReloaded = await syncNatsUsers(paths);
-    // Live join tokens' one-time keys are always listed: any sync (a device added meanwhile) must keep them.
-    const clientsChanged = await syncOnionClients(paths, [...(await openTokenClients(paths)), ...extraOnionClients]);
+    const clientsChanged = await syncOnionClients(paths);
     const torReloaded = clientsChanged ? await reloadControllerTor(paths) : false;
     return { natsReloaded, torReloaded };
   });

@@ -10,17 +10,11 @@ import { join } from 'node:path';
 import { authorizedClientLine, clientAuthKeyPair, clientAuthPublicKeyOf } from '../../shared/crypto/onion.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
+import { liveTokens } from '../state/tokens.ts';
 import type { StatePaths } from '../state/paths.ts';
 
 /** The admin's client key: opens the controller's own NATS onion and the devices' SSH onions. */
 export const ADMIN_CLIENT = 'admin';
-
-export interface OnionClient {
-  /** File name stem: `device-<id>`, `admin`, or `token-<id>` (prefixed: no device id can collide with another client). */
-  readonly name: string;
-  /** 52-character base32 x25519 public key. */
-  readonly publicKey: string;
-}
 
 /** The admin's x25519 client key pair (private base32 in keys/, 0600), made on first use. */
 export async function adminClientKey(paths: StatePaths): Promise<{ publicKey: string; privateKey: string }> {
@@ -35,16 +29,17 @@ export async function adminClientKey(paths: StatePaths): Promise<{ publicKey: st
 }
 
 /**
- * Rewrites the authorized_clients directory to exactly admin + the enrolled devices + `extra`.
- * Resolves true when anything changed (tor must reload to enforce it).
+ * Rewrites the authorized_clients directory to exactly admin + the enrolled devices + the open join
+ * tokens (unused, unexpired). Resolves true when anything changed (tor must reload to enforce it).
  */
-export async function syncOnionClients(paths: StatePaths, extra: readonly OnionClient[] = []): Promise<boolean> {
+export async function syncOnionClients(paths: StatePaths): Promise<boolean> {
   const dir = join(paths.natsOnionDir, 'authorized_clients');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // File name stems are prefixed (`device-<id>`, `token-<id>`, `admin`): no device id can collide with another client.
   const wanted = new Map<string, string>();
   wanted.set(ADMIN_CLIENT, (await adminClientKey(paths)).publicKey);
   for (const d of await listDevices(paths)) wanted.set(`device-${d.device}`, d.onionClientKey);
-  for (const c of extra) wanted.set(c.name, c.publicKey);
+  for (const t of await liveTokens(paths, new Date())) wanted.set(`token-${t.id}`, t.onionClientKey);
   let changed = false;
   for (const file of await readdir(dir)) {
     const name = file.endsWith('.auth') ? file.slice(0, -'.auth'.length) : null;

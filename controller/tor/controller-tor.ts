@@ -7,7 +7,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { syncOnionClients, type OnionClient } from '../enroll/onion-clients.ts';
+import { syncOnionClients } from '../enroll/onion-clients.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { adminClientAuthDir } from './ssh-onion-keys.ts';
@@ -36,8 +36,6 @@ export interface ControllerTorOptions {
   readonly natsPort: number;
   /** Extra torrc lines (a private network's options). */
   readonly extraLines?: readonly string[];
-  /** Keys besides the devices' and the admin's that open the NATS onion (open join tokens). */
-  readonly extraClients?: readonly OnionClient[];
   readonly onProgress?: (line: string) => void;
   /** Like TorProcess's `binary`. */
   readonly binary?: string;
@@ -49,7 +47,7 @@ export interface ControllerTorOptions {
  */
 export async function startControllerTor(paths: StatePaths, o: ControllerTorOptions): Promise<TorProcess> {
   const onion = await ensureNatsOnion(paths);
-  await syncOnionClients(paths, o.extraClients ?? []);
+  await syncOnionClients(paths);
   // The admin's keys to the devices' SSH onions (kept in step by serve: ssh-onion-keys.ts).
   await mkdir(adminClientAuthDir(paths), { recursive: true, mode: 0o700 });
   const tor = await TorProcess.start({

@@ -9,7 +9,6 @@ import { startJoinResponder } from '../../enroll/join-responder.ts';
 import { NatsServer } from '../../nats-server/server.ts';
 import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
-import { openTokenClients } from '../../enroll/token-clients.ts';
 import { readTorConfigLines, startControllerTor, stopControllerTor } from '../../tor/controller-tor.ts';
 import { watchSshOnions } from '../../tor/ssh-onion-keys.ts';
 import type { TorProcess } from '../../tor/tor-process.ts';
@@ -48,7 +47,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   let tor: TorProcess | null = null;
   if (flags.tor) {
     try {
-      tor = await startControllerTor(paths, { natsPort: server.port, extraLines: torLines, extraClients: await openTokenClients(paths) });
+      tor = await startControllerTor(paths, { natsPort: server.port, extraLines: torLines });
     } catch (err) {
       await rm(paths.natsRuntime, { force: true });
       await server.stop();
