@@ -1,12 +1,14 @@
 /**
- * The bus part of `onionfleet-agent join`: one request through the token's one-time NATS user (over
- * an in-process SOCKS tunnel when the controller is an onion), and the check of the signed answer.
+ * The bus part of `onionfleet-agent join`: one request through the token's one-time NATS account (over
+ * an in-process SOCKS tunnel when the controller is an onion) — published on the token's own up-subject
+ * and answered on its own down-tree (docs/reference/nats.md, "Isolation by accounts") — and the check
+ * of the signed answer.
  */
-import { errors, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { keyFingerprint, verify } from '../shared/crypto/sign.ts';
 import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions } from '../shared/errors.ts';
 import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '../shared/nats/connect.ts';
-import { joinInboxPrefix, joinSubject } from '../shared/nats/names.ts';
+import { downSubject, downTree, upSubject, type Party } from '../shared/nats/names.ts';
 import type { EnrollmentRecord } from '../shared/schema/enrollment.ts';
 import { JoinReply, joinReplySignedBytes, type JoinAccepted, type JoinRefusal, type JoinRequest, type JoinToken } from '../shared/schema/join-token.ts';
 import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
@@ -64,7 +66,7 @@ async function connect(token: JoinToken, servers: string, options: RequestJoinOp
   try {
     // Through Tor the first attempts may meet a descriptor not yet published: retry until the deadline.
     return await connectNats({
-      servers, nkeySeed: token.natsSeed, name: `join-${token.id}`, inboxPrefix: joinInboxPrefix(token.id),
+      servers, nkeySeed: token.natsSeed, name: `join-${token.id}`,
       timeoutMs: options.connectTimeoutMs, reconnect: options.socks !== null,
     });
   } catch (err) {
@@ -77,19 +79,33 @@ async function connect(token: JoinToken, servers: string, options: RequestJoinOp
 
 async function ask(nc: NatsConnection, token: JoinToken, record: EnrollmentRecord): Promise<JoinReply> {
   const request: JoinRequest = { kind: 'onionfleet/join-request', version: 1, token: token.id, secret: token.secret, record };
+  const party: Party = { kind: 'join', id: token.id };
+  const answerSubject = downSubject(party, 'answer');
+  let timer: NodeJS.Timeout | undefined;
+  const answered = new Promise<Uint8Array>((resolve, reject) => {
+    const sub = nc.subscribe(downTree(party), {
+      callback: (err, msg) => {
+        if (err !== null) reject(err);
+        else if (msg.subject === answerSubject) resolve(msg.data);
+        else return;
+        sub.unsubscribe();
+      },
+    });
+    timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new NatsUnreachableError(`the controller did not answer the join request within ${REPLY_TIMEOUT_MS / 1000} s`, {
+        hint: 'is `onionfleet serve` running at the controller? The keys are kept: if `onionfleet device list` shows this device pending, ask the admin for a new token and join again with the same --device',
+      }));
+    }, REPLY_TIMEOUT_MS);
+  });
+  answered.catch(() => undefined); // awaited below; this keeps an early failure from going unhandled
   let data: Uint8Array;
   try {
-    data = (await nc.request(joinSubject(token.id), JSON.stringify(request), { timeout: REPLY_TIMEOUT_MS })).data;
-  } catch (err) {
-    if (causedBy(err, errors.NoRespondersError)) {
-      throw new NatsUnreachableError('nothing at the controller answers join requests', { cause: err, hint: 'the admin must run `onionfleet serve` (a version with join tokens)' });
-    }
-    if (causedBy(err, errors.TimeoutError)) {
-      throw new NatsUnreachableError(`the controller did not answer the join request within ${REPLY_TIMEOUT_MS / 1000} s`, {
-        cause: err, hint: 'the keys are kept: if `onionfleet device list` shows this device pending, ask the admin for a new token and join again with the same --device',
-      });
-    }
-    throw err;
+    await nc.flush(); // the subscription is in place before the request can be answered
+    nc.publish(upSubject(party, 'request'), JSON.stringify(request));
+    data = await answered;
+  } finally {
+    clearTimeout(timer);
   }
   let raw: unknown;
   try {
@@ -100,16 +116,6 @@ async function ask(nc: NatsConnection, token: JoinToken, record: EnrollmentRecor
   const parsed = JoinReply.safeParse(raw);
   if (!parsed.success) throw new OperationFailedError('join-reply-invalid', 'the controller\'s reply is not a join reply of this version', { hint: 'the controller and this agent may be of different onionfleet versions' });
   return parsed.data;
-}
-
-/** True when `err` or an error in its cause chain is an instance of `type`. */
-function causedBy(err: unknown, type: abstract new (...args: never[]) => Error): boolean {
-  let e: unknown = err;
-  while (e instanceof Error) {
-    if (e instanceof type) return true;
-    e = (e as Error & { cause?: unknown }).cause;
-  }
-  return false;
 }
 
 /**

@@ -1,16 +1,16 @@
 /**
  * `onionfleet-agent run`: the long-running agent. Reaches the controller's NATS (through an
- * in-process SOCKS tunnel to Tor when the address is an onion), watches its own desired key,
- * opens each document (controller's signature, this device, not older than applied), reconciles,
- * and puts its status — after every change and as a heartbeat. Level-triggered: on every reconnect
- * it gets its key again, so a watcher lost in an outage costs nothing.
+ * in-process SOCKS tunnel to Tor when the address is an onion), hears its desired state from
+ * `serve`'s gateway, opens each document (controller's signature, this device, not older than
+ * applied), reconciles, and sends its status — after every change and as a heartbeat. Level-triggered:
+ * on connect, on every reconnect and with every heartbeat it asks for its desired state unless it has
+ * the newest revision, so a push lost in an outage costs nothing.
  */
 import { join } from 'node:path';
 import { EnvelopeError, open, refuseOlder, seal } from '../shared/crypto/envelope.ts';
 import { InvalidInputError } from '../shared/errors.ts';
 import { connectNats } from '../shared/nats/connect.ts';
-import { getEntry, openDesired, openStatus, watchKey } from '../shared/nats/kv.ts';
-import { inboxPrefix } from '../shared/nats/names.ts';
+import { DeviceLink } from '../shared/nats/device-link.ts';
 import { DesiredState } from '../shared/schema/desired-state.ts';
 import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
 import type { ResolvedConfig } from './config.ts';
@@ -56,18 +56,15 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     } });
     servers = `nats://127.0.0.1:${tunnel.port}`;
   }
-  const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, inboxPrefix: inboxPrefix(device), firstConnectDeadlineMs: Infinity, signal: options.signal });
-  const desiredKv = await openDesired(nc, { create: false });
-  const statusKv = await openStatus(nc, { create: false });
-  options.log(`connected as ${device}`);
-
+  const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, firstConnectDeadlineMs: Infinity, signal: options.signal });
+  let link: DeviceLink | null = null;
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
   const putStatus = async () => {
     const status = await buildStatus(config, device, options.services, last, selfProbe);
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
-    await statusKv.put(device, sealed);
+    link?.sendStatus(sealed);
   };
   const handle = async (value: Uint8Array) => {
     try {
@@ -110,24 +107,33 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     });
   };
 
+  // The KV revision of the last desired state heard (null: none yet): the gateway sends it again only when it changed.
+  let heard: number | null = null;
+  const opened = await DeviceLink.open(nc, device, (push) => {
+    heard = push.revision;
+    enqueue(push.value);
+  }, (why) => { options.log(`ignored a message from the gateway: ${why}`); });
+  link = opened;
+  options.log(`connected as ${device}`);
   const regets = (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'reconnect') enqueue((await getEntry(desiredKv, device).catch(() => null))?.value ?? null);
+      if (s.type === 'reconnect') opened.requestDesired(heard);
     }
   })();
   // The heartbeat reconciles again (level-triggered: a file edited or a service stopped by hand is
-  // repaired; a no-op round costs milliseconds) and re-puts the status.
+  // repaired; a no-op round costs milliseconds), re-sends the status, and asks for a newer desired state.
   const heartbeat = setInterval(() => {
+    opened.requestDesired(heard);
     enqueue(latest);
   }, config.heartbeatSeconds * 1000);
-  enqueue((await getEntry(desiredKv, device))?.value ?? null);
+  opened.requestDesired(null);
+  enqueue(null); // the first status goes out at once, before any desired state arrives
   try {
-    await watchKey(desiredKv, device, (entry) => {
-      enqueue(entry.value);
-    }, options.signal);
+    await Promise.race([new Promise((resolve) => { options.signal.addEventListener('abort', resolve, { once: true }); }), nc.closed()]);
   } finally {
     clearInterval(heartbeat);
     await queue;
+    opened.close();
     await selfProbe?.close();
     await nc.close();
     await regets.catch(() => undefined);

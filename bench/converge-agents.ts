@@ -1,14 +1,12 @@
 /**
- * A benchmark worker: many agents in one process, each with its own nkey connection, watching its
- * own desired key; on each document it does the agent's real checks (decrypt, verify, parse) and
- * reports a sealed status — with a no-op reconciler. Input: JSON on argv[2]; prints "ready" once
+ * A benchmark worker: many agents in one process, each with its own nkey connection, hearing its
+ * desired state from `serve`'s gateway; on each document it does the agent's real checks (decrypt,
+ * verify, parse) and reports a sealed status — with a no-op reconciler. Input: JSON on argv[2]; prints "ready" once
  * every agent watches, and the bytes it sent and received on exit (SIGTERM).
  */
-import { setMaxListeners } from 'node:events';
 import { open, seal } from '../shared/crypto/envelope.ts';
 import { connectNats } from '../shared/nats/connect.ts';
-import { openDesired, openStatus, watchKey } from '../shared/nats/kv.ts';
-import { inboxPrefix } from '../shared/nats/names.ts';
+import { DeviceLink } from '../shared/nats/device-link.ts';
 import { DesiredState } from '../shared/schema/desired-state.ts';
 import type { DeviceStatus } from '../shared/schema/status.ts';
 
@@ -25,15 +23,12 @@ interface Input {
 }
 
 const input = JSON.parse(process.argv[2] ?? '{}') as Input;
-const abort = new AbortController();
-setMaxListeners(0, abort.signal); // one watcher per agent shares it
 let bytesIn = 0;
 let bytesOut = 0;
 
 async function runOne(a: AgentKeys): Promise<() => Promise<void>> {
-  const nc = await connectNats({ servers: input.url, nkeySeed: a.natsSeed, name: a.device, inboxPrefix: inboxPrefix(a.device), timeoutMs: 30_000 });
-  const desired = await openDesired(nc, { create: false });
-  const status = await openStatus(nc, { create: false });
+  const nc = await connectNats({ servers: input.url, nkeySeed: a.natsSeed, name: a.device, timeoutMs: 30_000 });
+  let link: DeviceLink | null = null;
   const report = async (revision: number, body: DesiredState | null) => {
     const doc: DeviceStatus = {
       kind: 'onionfleet/status', version: 1, device: a.device, desiredRevision: revision, appliedRevision: revision, converged: true, refused: null, error: null, blocked: [],
@@ -42,16 +37,18 @@ async function runOne(a: AgentKeys): Promise<() => Promise<void>> {
     };
     const sealed = await seal({ kind: 'status', device: a.device, revision, body: doc }, { signingSecretKey: a.signingSecretKey, recipient: input.controller.ageRecipient });
     bytesOut += sealed.byteLength;
-    await status.put(a.device, sealed);
+    link?.sendStatus(sealed);
   };
-  const watching = watchKey(desired, a.device, (change) => {
-    if (change.value === null) return;
-    bytesIn += change.value.byteLength;
-    void open(change.value, { identity: a.ageIdentity, signer: input.controller.signingKey, kind: 'desired-state', device: a.device, schema: DesiredState })
+  link = await DeviceLink.open(nc, a.device, (push) => {
+    if (push.value === null) return;
+    bytesIn += push.value.byteLength;
+    void open(push.value, { identity: a.ageIdentity, signer: input.controller.signingKey, kind: 'desired-state', device: a.device, schema: DesiredState })
       .then((doc) => report(doc.revision, doc.body));
-  }, abort.signal);
+  });
+  const opened = link;
+  opened.requestDesired(null);
   return async () => {
-    await watching;
+    opened.close();
     await nc.close();
   };
 }
@@ -59,7 +56,6 @@ async function runOne(a: AgentKeys): Promise<() => Promise<void>> {
 const closers = await Promise.all(input.agents.map(runOne));
 process.stdout.write('ready\n');
 process.once('SIGTERM', () => {
-  abort.abort();
   void Promise.all(closers.map((c) => c())).finally(() => {
     process.stdout.write(`${JSON.stringify({ bytesIn, bytesOut })}\n`);
     process.exitCode = 0;

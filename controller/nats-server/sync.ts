@@ -22,13 +22,17 @@ export function readRuntime(paths: StatePaths): Promise<NatsRuntime | null> {
   return readLiveRuntime(paths.natsRuntime, NatsRuntime);
 }
 
-/** Renders the config for `port` (devices, and the tokens live now); returns its text. */
+/**
+ * Renders the config for `port` (devices, the tokens live now, and the gateway user of the running
+ * `serve`, if any); returns its text.
+ */
 export async function writeNatsConfig(paths: StatePaths, port: number): Promise<string> {
   const identity = await loadIdentity(paths);
   const agents = (await listDevices(paths)).map((d) => ({ device: d.device, natsUser: d.natsUser }));
   const joiners = (await liveTokens(paths, new Date())).map((t) => ({ token: t.id, natsUser: t.natsUser }));
+  const gatewayUser = (await readFile(paths.natsGatewayUser, 'utf8').catch(() => null))?.trim();
   await mkdir(paths.natsStore, { recursive: true, mode: 0o700 });
-  const text = renderNatsConfig({ port, storeDir: paths.natsStore, controllerUser: identity.natsUser, agents, joiners });
+  const text = renderNatsConfig({ port, storeDir: paths.natsStore, controllerUser: identity.natsUser, agents, joiners, ...(gatewayUser === undefined ? {} : { gatewayUser }) });
   await writeFileAtomic(paths.natsConfig, text, { mode: 0o600 });
   return text;
 }

@@ -24,6 +24,8 @@ export function statePaths(dir: string) {
     natsLog: join(dir, 'nats/nats.log'),
     /** Written by `serve` while it runs: where to connect, and the server's pid for reloads. */
     natsRuntime: join(dir, 'nats/runtime.json'),
+    /** The public nkey of the running `serve`'s gateway user (its seed never leaves that process). */
+    natsGatewayUser: join(dir, 'nats/gateway.pub'),
     /** The controller's tor (`serve --tor`): its torrc, data dir and runtime file. */
     tor: join(dir, 'tor'),
     torrc: join(dir, 'tor/torrc'),

@@ -6,7 +6,8 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient }
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EXIT, OnionfleetError, type ErrorOptions } from '../errors.ts';
-import { DESIRED_BUCKET, STATUS_BUCKET } from './names.ts';
+import { STATUS_MAX_BYTES } from './limits.ts';
+import { DESIRED_BUCKET, kvStream, STATUS_BUCKET } from './names.ts';
 
 export type { KV } from '@nats-io/kv';
 
@@ -54,35 +55,47 @@ function toJetStream(jsOrNc: JetStreamClient | NatsConnection): JetStreamClient 
 export interface BucketSettings extends OpenBucketOptions {
   /** Values kept per key. */
   readonly history: number;
+  /** The largest value the stream accepts (`max_msg_size`); absent: the server's max_payload. */
+  readonly maxValueSize?: number;
 }
 
 /**
  * Creates (`create: true`) or binds to bucket `name` with `allow_direct`, so get() uses the
- * key-scoped DIRECT.GET subject. Given a connection, uses {@link JETSTREAM_TIMEOUT_MS}. Throws when
- * the server refuses to create the bucket or JetStream is unavailable.
+ * key-scoped DIRECT.GET subject. Creating an existing bucket keeps its settings, except that
+ * `maxValueSize` is brought to the given value (buckets made by an older onionfleet had none).
+ * Given a connection, uses {@link JETSTREAM_TIMEOUT_MS}. Throws when the server refuses to create
+ * or update the bucket or JetStream is unavailable.
  */
-export function openBucket(jsOrNc: JetStreamClient | NatsConnection, name: string, settings: BucketSettings): Promise<KV> {
-  const kvm = new Kvm(toJetStream(jsOrNc));
-  const options = { history: settings.history, allow_direct: true };
-  return settings.create ? kvm.create(name, options) : kvm.open(name, options);
+export async function openBucket(jsOrNc: JetStreamClient | NatsConnection, name: string, settings: BucketSettings): Promise<KV> {
+  const js = toJetStream(jsOrNc);
+  const kvm = new Kvm(js);
+  const options = { history: settings.history, allow_direct: true, ...(settings.maxValueSize === undefined ? {} : { maxValueSize: settings.maxValueSize }) };
+  if (!settings.create) return kvm.open(name, options);
+  const kv = await kvm.create(name, options);
+  if (settings.maxValueSize !== undefined) {
+    const jsm = await js.jetstreamManager();
+    const info = await jsm.streams.info(kvStream(name));
+    if (info.config.max_msg_size !== settings.maxValueSize) await jsm.streams.update(kvStream(name), { ...info.config, max_msg_size: settings.maxValueSize });
+  }
+  return kv;
 }
 
 /**
- * The `desired` bucket: history 10, `allow_direct` so get() uses the key-scoped
- * `$JS.API.DIRECT.GET.KV_desired.$KV.desired.<device>` subject an agent is allowed to publish to.
- * Given a connection, uses {@link JETSTREAM_TIMEOUT_MS}. Throws when the server refuses to create
- * the bucket (`create: true`) or JetStream is unavailable.
+ * The `desired` bucket: history 10, written by the controller only (agents hear their key through
+ * `serve`'s gateway). Given a connection, uses {@link JETSTREAM_TIMEOUT_MS}. Throws when the server
+ * refuses to create the bucket (`create: true`) or JetStream is unavailable.
  */
 export function openDesired(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
   return openBucket(jsOrNc, DESIRED_BUCKET, { create: options.create, history: 10 });
 }
 
 /**
- * The `status` bucket: history 1 (a status is a level, and its periodic re-put the heartbeat).
- * Agents only put their own key. Throws like {@link openDesired}.
+ * The `status` bucket: history 1 (a status is a level, and its periodic re-put the heartbeat), values
+ * of at most {@link STATUS_MAX_BYTES}; written by `serve`'s gateway only, one key per device. Throws
+ * like {@link openDesired}.
  */
 export function openStatus(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
-  return openBucket(jsOrNc, STATUS_BUCKET, { create: options.create, history: 1 });
+  return openBucket(jsOrNc, STATUS_BUCKET, { create: options.create, history: 1, maxValueSize: STATUS_MAX_BYTES });
 }
 
 function toValue(entry: KvEntry | null): KvValue | null {

@@ -1,7 +1,14 @@
 /**
- * Names on the control-plane bus: the two KV buckets, the enrollment subject, per-agent inbox
- * prefixes, and the least-privilege permissions of one agent's nkey user (reference: nats.md,
- * "Per-agent least privilege"). Pure data: no I/O.
+ * Names on the control-plane bus: the KV buckets, the accounts, and the subjects an agent or a join
+ * token speaks on. Pure data: no I/O.
+ *
+ * Isolation (docs/reference/nats.md, "Isolation by accounts"): the buckets, the controller and
+ * `serve`'s gateway live in the account {@link CONTROL_ACCOUNT}; every enrolled device and every open
+ * join token has an account of its own, which holds nothing but that one party. A party's account
+ * exports its `…up.>` subjects to CONTROL and imports its `…down.>` subjects from CONTROL, both as
+ * stream imports of exactly its own subjects. So whatever subject or reply subject a party names, the
+ * message either stays in its own empty account or reaches CONTROL on `onionfleet.<kind>.<its own
+ * id>.up.…` — which no stream captures and only the gateway reads. Parties never use JetStream.
  */
 import { InvalidInputError } from '../errors.ts';
 import { Id } from '../schema/common.ts';
@@ -9,7 +16,7 @@ import { TokenId } from '../schema/join-token.ts';
 
 /** The bucket the controller writes each device's desired state to, keyed by device id. History 10. */
 export const DESIRED_BUCKET = 'desired';
-/** The bucket each agent reports its status to, keyed by its own device id. History 1. */
+/** The bucket `serve`'s gateway writes each device's status to, keyed by device id. History 1. */
 export const STATUS_BUCKET = 'status';
 
 /** The JetStream stream behind a KV bucket (`KV_<bucket>`). */
@@ -17,9 +24,12 @@ export function kvStream(bucket: string): string {
   return `KV_${bucket}`;
 }
 
+/** The account of the controller, `serve`'s gateway and every JetStream stream. */
+export const CONTROL_ACCOUNT = 'CONTROL';
+
 /**
  * Throws {@link InvalidInputError} unless `device` is an id (`[a-z0-9][a-z0-9-]{0,62}`). Ids become
- * subject tokens, so a `.`, `*` or `>` in one would widen an agent's permissions.
+ * subject tokens and account names, so a `.`, `*` or `>` in one would widen a party's reach.
  */
 export function assertDeviceId(device: string): void {
   if (!Id.safeParse(device).success) {
@@ -27,85 +37,97 @@ export function assertDeviceId(device: string): void {
   }
 }
 
+/** Throws {@link InvalidInputError} unless `token` is a join-token id (it becomes a subject token). */
+export function assertTokenId(token: string): void {
+  if (!TokenId.safeParse(token).success) {
+    throw new InvalidInputError([{ source: 'join token id', message: `not a token id: ${JSON.stringify(token)} (expected [a-z2-7]{10})` }]);
+  }
+}
+
+/** Who is on the other end of a party account: an enrolled device, or the holder of a join token. */
+export type Party = { readonly kind: 'device'; readonly id: string } | { readonly kind: 'join'; readonly id: string };
+
+/** Throws {@link InvalidInputError} for a device id or token id that is not one. */
+function assertParty(party: Party): void {
+  if (party.kind === 'device') assertDeviceId(party.id);
+  else assertTokenId(party.id);
+}
+
 /**
- * The inbox prefix of `device`'s connection: `_INBOX_<device>`. Replies to its requests arrive below
- * it, and its nkey user may subscribe only there, so no agent reads another agent's replies.
- * Throws {@link InvalidInputError} for an invalid device id.
+ * The account of one party: `device-<id>` or `join-<token>`. Device ids and token ids hold no
+ * uppercase letter and the prefixes differ, so no party's account is another's or CONTROL.
  */
-export function inboxPrefix(device: string): string {
-  assertDeviceId(device);
-  return `_INBOX_${device}`;
+export function partyAccount(party: Party): string {
+  assertParty(party);
+  return `${party.kind}-${party.id}`;
+}
+
+/** `onionfleet.<kind>.<id>`: the root of one party's subjects. */
+function partyRoot(party: Party): string {
+  assertParty(party);
+  return `onionfleet.${party.kind}.${party.id}`;
+}
+
+/** What a party sends up, and what the gateway sends down. */
+export const UP_OPS = { device: ['desired', 'status'], join: ['request'] } as const;
+export type DeviceUpOp = (typeof UP_OPS.device)[number];
+
+/** Subjects a party publishes to: `onionfleet.<kind>.<id>.up.<op>` (exported to CONTROL). */
+export function upSubject(party: Party, op: string): string {
+  return `${partyRoot(party)}.up.${op}`;
+}
+
+/** The whole up-tree of a party, `onionfleet.<kind>.<id>.up.>`: what its account exports to CONTROL. */
+export function upTree(party: Party): string {
+  return `${partyRoot(party)}.up.>`;
+}
+
+/** Subjects the gateway publishes to a party: `onionfleet.<kind>.<id>.down.<what>`. */
+export function downSubject(party: Party, what: 'desired' | 'answer'): string {
+  return `${partyRoot(party)}.down.${what}`;
+}
+
+/** The whole down-tree of a party, `onionfleet.<kind>.<id>.down.>`: what its account imports from CONTROL. */
+export function downTree(party: Party): string {
+  return `${partyRoot(party)}.down.>`;
+}
+
+/** What the gateway subscribes to in CONTROL: every party's up-tree. */
+export const GATEWAY_UP_SUBJECTS = ['onionfleet.device.*.up.>', 'onionfleet.join.*.up.>'] as const;
+/** What the gateway may publish to in CONTROL: every party's down-tree, nothing else. */
+export const GATEWAY_DOWN_SUBJECTS = ['onionfleet.device.*.down.>', 'onionfleet.join.*.down.>'] as const;
+
+/** An up message's subject, read back: the party (as the server stamped it) and the op; null otherwise. */
+export function parseUpSubject(subject: string): { party: Party; op: string } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== 'onionfleet' || parts[3] !== 'up') return null;
+  const [, kind, id = '', , op = ''] = parts;
+  if (kind === 'device' && Id.safeParse(id).success) return { party: { kind, id }, op };
+  if (kind === 'join' && TokenId.safeParse(id).success) return { party: { kind, id }, op };
+  return null;
 }
 
 /** What one nkey user may publish and subscribe to, as nats-server `permissions` data. */
 export interface UserPermissions {
   readonly publish: readonly string[];
   readonly subscribe: readonly string[];
-  /** nats-server `allow_responses`: may answer (once) the reply subject of a message it received. */
-  readonly allowResponses: boolean;
 }
 
 /**
- * The permissions of `device`'s agent, exactly as nats.md prescribes: watch and direct-get its own
- * desired key, write its own status key, answer flow control; subscribe only below its own inbox
- * prefix; `allow_responses` so a watcher does not stall once flow control starts. Nothing else: no
- * stream or consumer management, no other device's keys, no writes to `desired`.
- * Throws {@link InvalidInputError} for an invalid device id.
+ * The permissions of a party's user inside its own account: publish its up-ops, subscribe to its
+ * down-tree. No `allow_responses`, no inbox, no JetStream: a party never answers and never requests.
+ * (The account is the wall; these lists are a second one, and make a mistake visible in the log.)
  */
-export function agentPermissions(device: string): UserPermissions {
-  assertDeviceId(device);
-  const desired = kvStream(DESIRED_BUCKET);
-  return {
-    publish: [
-      `$JS.API.CONSUMER.CREATE.${desired}.*.$KV.${DESIRED_BUCKET}.${device}`,
-      `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${device}`,
-      `$KV.${STATUS_BUCKET}.${device}`,
-      `$JS.FC.${desired}.>`,
-    ],
-    subscribe: [`${inboxPrefix(device)}.>`],
-    allowResponses: true,
-  };
+export function partyPermissions(party: Party): UserPermissions {
+  const ops: readonly string[] = UP_OPS[party.kind];
+  return { publish: ops.map((op) => upSubject(party, op)), subscribe: [downTree(party)] };
 }
 
-/** The controller's permissions: the whole account (it creates the buckets and reads every status). */
-export const CONTROLLER_PERMISSIONS: UserPermissions = { publish: ['>'], subscribe: ['>'], allowResponses: false };
+/** The controller's permissions: the whole CONTROL account (it creates the buckets and reads every status). */
+export const CONTROLLER_PERMISSIONS: UserPermissions = { publish: ['>'], subscribe: ['>'] };
 
 /**
- * Join requests (`onionfleet-agent join`) are published on `onionfleet.join.<token id>`; `onionfleet
- * serve` answers them on {@link JOIN_SUBJECT_WILDCARD}.
+ * The gateway's permissions in CONTROL: read the parties' up-trees, write their down-trees. It can
+ * publish nothing else — no `$KV`, no `$JS`, no reply subject a party named — whatever it is sent.
  */
-export const JOIN_SUBJECT_PREFIX = 'onionfleet.join';
-/** What the controller's join responder subscribes to: one subject token, the token id. */
-export const JOIN_SUBJECT_WILDCARD = `${JOIN_SUBJECT_PREFIX}.*`;
-
-/** Throws {@link InvalidInputError} unless `token` is a join-token id (it becomes a subject token). */
-function assertTokenId(token: string): void {
-  if (!TokenId.safeParse(token).success) {
-    throw new InvalidInputError([{ source: 'join token id', message: `not a token id: ${JSON.stringify(token)} (expected [a-z2-7]{10})` }]);
-  }
-}
-
-/** `onionfleet.join.<token>`. Throws {@link InvalidInputError} for an invalid token id. */
-export function joinSubject(token: string): string {
-  assertTokenId(token);
-  return `${JOIN_SUBJECT_PREFIX}.${token}`;
-}
-
-/**
- * The inbox prefix of a joiner's connection: `_INBOX_join_<token>`. Device ids hold no `_`, so it
- * never equals, nor falls below, a device's `_INBOX_<device>`. Throws {@link InvalidInputError} for
- * an invalid token id.
- */
-export function joinInboxPrefix(token: string): string {
-  assertTokenId(token);
-  return `_INBOX_join_${token}`;
-}
-
-/**
- * The one-time user of join token `token`: publish its join request, receive the reply in its own
- * inbox; nothing else (no JetStream, no other subject, no responses to anyone).
- * Throws {@link InvalidInputError} for an invalid token id.
- */
-export function joinerPermissions(token: string): UserPermissions {
-  return { publish: [joinSubject(token)], subscribe: [`${joinInboxPrefix(token)}.>`], allowResponses: false };
-}
+export const GATEWAY_PERMISSIONS: UserPermissions = { publish: [...GATEWAY_DOWN_SUBJECTS], subscribe: [...GATEWAY_UP_SUBJECTS] };

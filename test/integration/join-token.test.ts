@@ -3,7 +3,7 @@
  * token create → `onionfleet-agent join` → pending in `device list` with the fingerprint the device
  * printed → approve → the device's own nkey reaches the bus (its agent's status arrives). A replayed,
  * expired or tampered token is refused with one clear line and exit 2; a reply from another
- * controller makes the join write nothing; the token's one-time NATS user can publish its join
+ * controller makes the join write nothing; the token's one-time NATS account can publish its join
  * request and nothing else; and no secret of a token appears in any log.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { PermissionViolationError, type NatsConnection } from '@nats-io/transpor
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, NatsAuthFailedError } from '../../shared/nats/connect.ts';
 import { getEntry, jetStreamFor, openDesired } from '../../shared/nats/kv.ts';
-import { joinInboxPrefix, joinSubject } from '../../shared/nats/names.ts';
+import { downTree, upSubject } from '../../shared/nats/names.ts';
 import { encodeJoinToken, JoinReply, parseJoinToken, type JoinToken } from '../../shared/schema/join-token.ts';
 import { BIN, onionfleet, runBin, type CliRun } from '../support/cli.ts';
 import { FleetHarness } from '../support/fleet-harness.ts';
@@ -195,26 +195,30 @@ describe('join with a token', () => {
   });
 });
 
-describe('the one-time user of a token', () => {
+describe('the one-time account of a token', () => {
   let nc: NatsConnection;
   let token: JoinToken;
   const violations: PermissionViolationError[] = [];
 
   beforeAll(async () => {
     ({ token } = await createToken('hank'));
-    nc = await connectNats({ servers: h.natsUrl(), nkeySeed: token.natsSeed, name: 'join-probe', inboxPrefix: joinInboxPrefix(token.id), timeoutMs: 5_000, reconnect: false });
+    nc = await connectNats({ servers: h.natsUrl(), nkeySeed: token.natsSeed, name: 'join-probe', timeoutMs: 5_000, reconnect: false });
     void (async () => {
       for await (const s of nc.status()) if (s.type === 'error' && s.error instanceof PermissionViolationError) violations.push(s.error);
     })();
   });
   afterAll(async () => { await nc.close(); });
 
-  it('may publish its join request and gets the answer in its own inbox', async () => {
-    const reply = JoinReply.parse((await nc.request(joinSubject(token.id), JSON.stringify({ nonsense: true }), { timeout: 10_000 })).json());
+  it('may publish its join request and hears the answer on its own down-tree', async () => {
+    const party = { kind: 'join', id: token.id } as const;
+    const answer = new Promise<Uint8Array>((resolve) => { nc.subscribe(downTree(party), { max: 1, callback: (_err, msg) => { resolve(msg.data); } }); });
+    await nc.flush();
+    nc.publish(upSubject(party, 'request'), JSON.stringify({ nonsense: true }));
+    const reply = JoinReply.parse(JSON.parse(new TextDecoder().decode(await answer)));
     expect(reply).toMatchObject({ ok: false, reason: 'invalid-request' });
   });
 
-  it('may not read the bus: a KV get is refused', async () => {
+  it('may not use JetStream: a KV get is refused', async () => {
     const desired = await openDesired(jetStreamFor(nc, 3_000), { create: false });
     const err = await getEntry(desired, 'pi-bob').then(() => null, (e: unknown) => e);
     let e: unknown = err;
@@ -228,10 +232,10 @@ describe('the one-time user of a token', () => {
       expect(await sub.closed).toBeInstanceOf(PermissionViolationError);
     }
     nc.publish('$KV.status.pi-bob', 'forged');
-    nc.publish(joinSubject('aaaaaaaaaa'), '{}');
+    nc.publish(upSubject({ kind: 'join', id: 'aaaaaaaaaa' }, 'request'), '{}');
     await until('both publish violations', () => {
       const subjects = violations.filter((v) => v.operation === 'publish').map((v) => v.subject);
-      return subjects.includes('$KV.status.pi-bob') && subjects.includes('onionfleet.join.aaaaaaaaaa') ? true : null;
+      return subjects.includes('$KV.status.pi-bob') && subjects.includes('onionfleet.join.aaaaaaaaaa.up.request') ? true : null;
     }, 10_000);
   });
 });

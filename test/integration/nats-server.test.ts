@@ -14,7 +14,7 @@ import { OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '../../shared/nats/connect.ts';
 import { getEntry, openDesired } from '../../shared/nats/kv.ts';
-import { inboxPrefix } from '../../shared/nats/names.ts';
+import { moveStoreToControlAccount } from '../../controller/nats-server/store-migration.ts';
 import { alive, freePort, until } from '../support/processes.ts';
 
 const controller = createUser();
@@ -39,7 +39,6 @@ const connectAs = (server: Pick<NatsServer, 'url'>, who: 'controller' | 'newcome
   servers: server.url,
   nkeySeed: (who === 'controller' ? controller : newcomer).getSeed(),
   name: who,
-  ...(who === 'newcomer' ? { inboxPrefix: inboxPrefix('newcomer') } : {}),
   timeoutMs,
   reconnect,
 });
@@ -117,6 +116,25 @@ describe('NatsServer', () => {
     const entry = await getEntry(await openDesired(again, { create: false }), 'pi-1');
     expect(entry?.revision).toBe(revision);
     expect(new TextDecoder().decode(entry?.value)).toBe('kept');
+    await again.close();
+  });
+
+  it('a store of the global account (before accounts) moves to CONTROL once, its buckets and revisions intact', async () => {
+    const storeDir = join(dir, 'store-before-accounts');
+    const old = join(dir, 'before-accounts.conf');
+    await writeFileAtomic(old, `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${storeDir}" }\nauthorization { users: [ { nkey: "${controller.getPublicKey()}" } ] }\n`);
+    const before = await start(old);
+    const nc = await connectAs(before, 'controller', false);
+    const revision = await (await openDesired(nc, { create: true })).put('pi-1', new TextEncoder().encode('from $G'));
+    await nc.close();
+    await before.stop();
+
+    expect(await moveStoreToControlAccount(storeDir)).toBe(true);
+    expect(await moveStoreToControlAccount(storeDir)).toBe(false); // once
+    const after = await start(await writeConfig('after-accounts.conf', [], storeDir));
+    const again = await connectAs(after, 'controller', false);
+    const entry = await getEntry(await openDesired(again, { create: false }), 'pi-1');
+    expect({ revision: entry?.revision, value: new TextDecoder().decode(entry?.value) }).toEqual({ revision, value: 'from $G' });
     await again.close();
   });
 

@@ -41,16 +41,24 @@ export class FleetHarness {
     return h;
   }
 
-  /** Starts `onionfleet serve` (on the same port every time, so agents find it again); resolves when it listens. */
+  /**
+   * Starts `onionfleet serve` (on the same port every time, so agents find it again); resolves when
+   * this serve — not an earlier one, whose lines are still in `serveLog` — says it listens.
+   */
   async startServe(...extra: string[]): Promise<void> {
     this.port ??= await freePort();
     this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const child = this.serve;
-    child.stdout?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
-    child.stderr?.on('data', (b: Buffer) => (this.serveLog += b.toString()));
+    let own = '';
+    const collect = (b: Buffer): void => {
+      own += b.toString();
+      this.serveLog += b.toString();
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
     await until('onionfleet serve to listen', () => {
-      if (child.exitCode !== null) throw new Error(`serve exited: ${this.serveLog}`);
-      return /listening on nats:\/\/127\.0\.0\.1:\d+/.test(this.serveLog) ? true : null;
+      if (child.exitCode !== null) throw new Error(`serve exited: ${own}`);
+      return /listening on nats:\/\/127\.0\.0\.1:\d+/.test(own) ? true : null;
     }, 30_000);
   }
 

@@ -1,12 +1,15 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { createUser } from '@nats-io/nkeys';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { InvalidInputError, OperationFailedError } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
 import { openSession } from '../../bus/session.ts';
-import { startJoinResponder } from '../../enroll/join-responder.ts';
+import { handleJoinRequest } from '../../enroll/join-handler.ts';
+import { startGateway } from '../../gateway/gateway.ts';
 import { NatsServer } from '../../nats-server/server.ts';
+import { moveStoreToControlAccount } from '../../nats-server/store-migration.ts';
 import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { readTorConfigLines, startControllerTor, stopControllerTor } from '../../tor/controller-tor.ts';
@@ -14,6 +17,7 @@ import { watchSshOnions } from '../../tor/ssh-onion-keys.ts';
 import type { TorProcess } from '../../tor/tor-process.ts';
 import { readPassphrase } from './init.ts';
 import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
+import { connectNats } from '../../../shared/nats/connect.ts';
 
 const Flags = z.object({
   state: z.string().optional(),
@@ -41,8 +45,14 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     throw new InvalidInputError([{ source: flags.torConfig ?? '', message: `cannot read it: ${err instanceof Error ? err.message : String(err)}` }]);
   });
   const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
+  if (await moveStoreToControlAccount(paths.natsStore)) ctx.output.err('moved the JetStream store to the CONTROL account (buckets kept)');
+  // The gateway's nkey lives only in this process; its public half goes into the config (and every re-render while serve runs).
+  const gatewayKey = createUser();
+  await mkdir(paths.nats, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(paths.natsGatewayUser, `${gatewayKey.getPublicKey()}\n`, { mode: 0o644 });
   await writeNatsConfig(paths, port);
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });
+  // Written as soon as the server is ready: `device add` and the others reload it by this record's pid.
   await writeFileAtomic(paths.natsRuntime, JSON.stringify({ url: server.url, port: server.port, pid: server.pid }), { mode: 0o600 });
   let tor: TorProcess | null = null;
   if (flags.tor) {
@@ -69,12 +79,17 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   });
   let closeBus = async (): Promise<void> => { /* nothing open yet */ };
   try {
+    const log = (line: string): void => { ctx.output.err(line); };
     const session = await openSession(paths, await readPassphrase(flags.passphraseFile), { create: true });
-    // The session stays open: on it the join responder answers `onionfleet-agent join` until serve stops.
-    const responder = startJoinResponder(paths, session, (line) => { ctx.output.err(line); });
+    const gatewayNc = await connectNats({ servers: server.url, nkeySeed: gatewayKey.getSeed(), name: 'onionfleet-gateway', timeoutMs: 10_000, reconnect: false });
+    const gateway = await startGateway({
+      nc: gatewayNc, desired: session.desired, status: session.status, log,
+      onJoin: (token, data, send) => handleJoinRequest(paths, session, token, data, send, log),
+    }).catch(async (err: unknown) => { await gatewayNc.close(); throw err; });
     const torRunning = tor;
-    const sshKeys = torRunning === null ? null : await watchSshOnions(paths, session, () => torRunning.reload(), (line) => { ctx.output.err(line); });
-    closeBus = async () => { await sshKeys?.stop(); await responder.stop(); await session.close(); };
+    const sshKeys = torRunning === null ? null : await watchSshOnions(paths, session, () => torRunning.reload(), log);
+    closeBus = async () => { await sshKeys?.stop(); await gateway.stop(); await gatewayNc.close(); await session.close(); };
+    // Announced only now: the server answers, the buckets exist and the gateway listens to the parties.
     ctx.output.out(`NATS with JetStream listening on ${server.url} (state ${paths.dir}); Ctrl-C stops it`);
     if (tor !== null) ctx.output.out(`published as an onion service with client authorization (tor pid ${tor.pid}, SOCKS 127.0.0.1:${tor.socksPort ?? 0}); agents dial the address in ${paths.natsOnionDir}/hostname`);
     const why = await Promise.race([stopped, server.exited().then(() => 'exited'), ...(tor === null ? [] : [tor.exited().then(() => 'tor-exited')])]);
@@ -85,6 +100,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     await closeBus();
     if (tor !== null) await stopControllerTor(paths, tor);
     await rm(paths.natsRuntime, { force: true });
+    await rm(paths.natsGatewayUser, { force: true });
     await server.stop();
   }
 }

@@ -1,0 +1,171 @@
+/**
+ * `serve`'s gateway: the only reader of what devices and join tokens send, and the only writer of
+ * what they hear (docs/reference/nats.md, "Isolation by accounts"). It speaks to the parties as its
+ * own NATS user, which may publish nothing but the parties' down-trees, and to the buckets through
+ * the controller's session:
+ * - `up.desired` → the device's desired state from the KV bucket, pushed on `down.desired` unless the
+ *   device already has that revision; every change of the bucket is pushed as well;
+ * - `up.status` → stored as the device's status (history 1, a plain put: no header the device sent
+ *   reaches JetStream);
+ * - `up.request` of a join token → the join handler's answer on `down.answer`.
+ * The party is the one in the subject, which the server stamps (a party's account exports only its
+ * own subjects). Reply subjects and headers parties send are never used. Each party and kind of
+ * message is rate-limited with the newest message kept ({@link LatestWinsThrottle}).
+ */
+import type { KV, KvEntry } from '@nats-io/kv';
+import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { decodeDesiredRequest, REVISION_HEADER } from '../../shared/nats/device-wire.ts';
+import { PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '../../shared/nats/limits.ts';
+import { downSubject, GATEWAY_UP_SUBJECTS, parseUpSubject, type Party } from '../../shared/nats/names.ts';
+import { Id } from '../../shared/schema/common.ts';
+import { LatestWinsThrottle, type Rate } from './throttle.ts';
+
+export interface GatewayOptions {
+  /** The gateway user's connection (it may publish only to the parties' down-trees). */
+  readonly nc: NatsConnection;
+  /** The controller session's buckets. */
+  readonly desired: KV;
+  readonly status: KV;
+  /**
+   * Answers one join request of token `token` (the handler checks it); `send` publishes the answer
+   * to that token's down-tree and resolves once the server has it. Called one request at a time.
+   */
+  readonly onJoin: (token: string, data: Uint8Array, send: (answer: Uint8Array) => Promise<void>) => Promise<void>;
+  /** One line per event worth an admin's eye; never a payload, address or key. */
+  readonly log: (line: string) => void;
+  readonly rate?: Rate;
+}
+
+export interface Gateway {
+  /** Stops listening and watching; resolves once running actions have finished. Never throws. */
+  stop(): Promise<void>;
+}
+
+type Work = { readonly op: 'desired'; readonly have: number | null } | { readonly op: 'status'; readonly data: Uint8Array } | { readonly op: 'join'; readonly data: Uint8Array };
+
+/** How often a party that keeps exceeding its rate is named in the log. */
+const OVERFLOW_LOG_EVERY_MS = 60_000;
+
+/**
+ * Subscribes to the parties' up-trees, then watches the desired bucket (its current values first),
+ * so a device that asked before the watch started is answered by the watch, and one that asks later
+ * by its request. Throws when the subscriptions or the watch cannot be set up.
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { nc, log } = options;
+  const lastOverflowLog = new Map<string, number>();
+  const pushed = new PushedRevisions();
+  let joins: Promise<void> = Promise.resolve();
+  const throttle = new LatestWinsThrottle<Work>({
+    rate: options.rate ?? PARTY_RATE,
+    act: (key, work) => {
+      const party = partyOfKey(key);
+      if (work.op === 'desired') return answerDesired(options, pushed, party.id, work.have);
+      if (work.op === 'status') return storeStatus(options, party.id, work.data);
+      // Join requests one at a time over all tokens: a token or a device id cannot be taken twice by racing requests.
+      const next = joins.then(() => options.onJoin(party.id, work.data, async (answer) => {
+        nc.publish(downSubject(party, 'answer'), answer);
+        await nc.flush();
+      }));
+      joins = next.catch(() => undefined);
+      return next;
+    },
+    onError: (key, err) => { log(`gateway: ${describeKey(key)}: ${err instanceof Error ? err.message : String(err)}`); },
+    onReplaced: (key) => {
+      const now = Date.now();
+      if (now - (lastOverflowLog.get(key) ?? 0) < OVERFLOW_LOG_EVERY_MS) return;
+      lastOverflowLog.set(key, now);
+      log(`gateway: ${describeKey(key)} arrive faster than ${options.rate?.everyMs ?? PARTY_RATE.everyMs} ms apart: only the newest is kept`);
+    },
+  });
+  const onMessage = (msg: Msg): void => {
+    const parsed = parseUpSubject(msg.subject);
+    if (parsed === null) return;
+    const { party, op } = parsed;
+    const work = toWork(party, op, msg.data);
+    if (work === null) {
+      log(`gateway: dropped a malformed or unknown message from ${party.kind} ${party.id} (${op}, ${msg.data.byteLength} bytes)`);
+      return;
+    }
+    throttle.offer(keyOf(party, work.op), work);
+  };
+  const subs: Subscription[] = GATEWAY_UP_SUBJECTS.map((subject) => nc.subscribe(subject, { callback: (err, msg) => { if (err === null) onMessage(msg); } }));
+  await nc.flush();
+  const watch = await options.desired.watch({ key: '>' });
+  const pushing = (async () => {
+    for await (const entry of watch) pushDesired(nc, pushed, entry);
+  })().catch((err: unknown) => { log(`gateway: the desired bucket's watch ended: ${err instanceof Error ? err.message : String(err)}`); });
+  return {
+    async stop() {
+      for (const sub of subs) sub.unsubscribe();
+      watch.stop();
+      await pushing;
+      await throttle.stop();
+      await joins;
+    },
+  };
+}
+
+/** The work a message asks for, or null when it is not one the party may send (or not well formed). */
+function toWork(party: Party, op: string, data: Uint8Array): Work | null {
+  if (party.kind === 'join') {
+    return op === 'request' && data.byteLength <= PARTY_LIMITS.join.maxPayload ? { op: 'join', data } : null;
+  }
+  if (op === 'status') return data.byteLength > 0 && data.byteLength <= STATUS_MAX_BYTES ? { op: 'status', data } : null;
+  if (op === 'desired') {
+    const request = decodeDesiredRequest(data);
+    return request === null ? null : { op: 'desired', have: request.have };
+  }
+  return null;
+}
+
+function keyOf(party: Party, op: Work['op']): string {
+  return `${party.kind}/${party.id}/${op}`;
+}
+
+function partyOfKey(key: string): Party {
+  const [kind, id = ''] = key.split('/');
+  return kind === 'join' ? { kind, id } : { kind: 'device', id };
+}
+
+function describeKey(key: string): string {
+  const [kind, id, op] = key.split('/');
+  return kind === 'join' ? `join requests of token ${id ?? ''}` : `${op === 'status' ? 'statuses' : 'desired-state requests'} of device ${id ?? ''}`;
+}
+
+/**
+ * The newest KV revision published to each device. A request's answer reads the bucket and may be
+ * overtaken by the watch's push of a newer revision meanwhile: it is not sent then, so a device
+ * never hears an older desired state after a newer one.
+ */
+class PushedRevisions {
+  readonly #latest = new Map<string, number>();
+  /** True (and recorded) when `revision` is not older than what `device` was last sent. */
+  claim(device: string, revision: number): boolean {
+    if (revision < (this.#latest.get(device) ?? 0)) return false;
+    this.#latest.set(device, revision);
+    return true;
+  }
+}
+
+async function answerDesired(options: GatewayOptions, pushed: PushedRevisions, device: string, have: number | null): Promise<void> {
+  const entry = await options.desired.get(device);
+  const revision = entry?.revision ?? 0;
+  if (have === revision || !pushed.claim(device, revision)) return;
+  publishDesired(options.nc, device, entry !== null && entry.operation === 'PUT' ? entry.value : null, revision);
+}
+
+async function storeStatus(options: GatewayOptions, device: string, data: Uint8Array): Promise<void> {
+  await options.status.put(device, data);
+}
+
+function pushDesired(nc: NatsConnection, pushed: PushedRevisions, entry: KvEntry): void {
+  if (!Id.safeParse(entry.key).success || !pushed.claim(entry.key, entry.revision)) return;
+  publishDesired(nc, entry.key, entry.operation === 'PUT' ? entry.value : null, entry.revision);
+}
+
+function publishDesired(nc: NatsConnection, device: string, value: Uint8Array | null, revision: number): void {
+  const h = headers();
+  h.set(REVISION_HEADER, String(revision));
+  nc.publish(downSubject({ kind: 'device', id: device }, 'desired'), value ?? new Uint8Array(), { headers: h });
+}

@@ -1,0 +1,24 @@
+/**
+ * The bounds every party lives within on the bus, in one place: the server enforces the account
+ * limits (docs/reference/nats.md), `serve`'s gateway the sizes and rates. Pure data.
+ */
+
+/**
+ * What one party's account may hold. A device: its agent plus connections Tor has not yet noticed
+ * are dead (an old circuit can linger for up to 3 pings), its one subscription plus spares, and
+ * messages of at most `maxPayload` bytes (a sealed status with room to grow). A join token: one request.
+ */
+export const PARTY_LIMITS = {
+  device: { maxConnections: 4, maxSubscriptions: 4, maxPayload: 128 * 1024 },
+  join: { maxConnections: 2, maxSubscriptions: 4, maxPayload: 16 * 1024 },
+} as const;
+
+/** The largest status the gateway stores (the status bucket's `max_value_size` too). */
+export const STATUS_MAX_BYTES = PARTY_LIMITS.device.maxPayload;
+
+/**
+ * How often one party's messages are acted on, per kind of message: a burst of `burst`, then one
+ * every `everyMs`. Beyond it the gateway keeps only the newest message of that kind and acts on it
+ * when the next turn comes, so the last status always lands and a flood costs one buffer.
+ */
+export const PARTY_RATE = { burst: 10, everyMs: 1_000 } as const;
