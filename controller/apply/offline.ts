@@ -6,9 +6,10 @@
 import { join } from 'node:path';
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import { listDevices } from '../state/devices.ts';
-import { loadIdentity, loadSecrets } from '../state/keys.ts';
+import { loadIdentity } from '../state/identity.ts';
+import { loadSecrets } from '../state/keys.ts';
 import type { StatePaths } from '../state/paths.ts';
-import { ADMIN_CLIENT, adminClientKey } from '../enroll/onion-clients.ts';
+import { ADMIN_CLIENT, adminClientPublicKey } from '../enroll/onion-clients.ts';
 import { publish } from './publish.ts';
 import { fileStore } from './store.ts';
 
@@ -18,7 +19,7 @@ export async function offlineApply(paths: StatePaths, passphrase: string | null,
     { own: fileStore(join(paths.dir, 'offline')), desired: fileStore(out), identity: await loadIdentity(paths), secrets: await loadSecrets(paths, passphrase) },
     spec,
     await listDevices(paths),
-    { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey: (await adminClientKey(paths)).publicKey }] },
+    { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey: await adminClientPublicKey(paths) }] },
   );
   return result.changed.map((device) => join(out, `${device}.age`));
 }

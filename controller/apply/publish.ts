@@ -12,7 +12,8 @@ import { DesiredState, type OnionClientKey } from '../../shared/schema/desired-s
 import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import { PlannedInstance } from '../../shared/schema/plan-file.ts';
-import type { ControllerIdentity, ControllerSecrets } from '../state/keys.ts';
+import type { ControllerIdentity } from '../state/identity.ts';
+import type { ControllerSecrets } from '../state/keys.ts';
 import type { Store } from './store.ts';
 import { compileDesired } from '../compile/index.ts';
 import { explain, plan, type PlanResult } from '../planner/index.ts';

@@ -5,7 +5,7 @@
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import type { ControllerSession } from '../bus/session.ts';
 import { waitForConvergence, type WaitResult } from '../bus/wait.ts';
-import { ADMIN_CLIENT, adminClientKey } from '../enroll/onion-clients.ts';
+import { ADMIN_CLIENT, adminClientPublicKey } from '../enroll/onion-clients.ts';
 import { listDevices } from '../state/devices.ts';
 import { readDeviceStates, withDeviceStates } from '../state/device-states.ts';
 import type { StatePaths } from '../state/paths.ts';
@@ -19,8 +19,8 @@ export async function effectiveSpec(paths: StatePaths, spec: FleetSpec): Promise
 
 export async function publishEffective(paths: StatePaths, session: ControllerSession, spec: FleetSpec, options: PublishOptions = {}): Promise<PublishResult> {
   const target = { own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets };
-  const admin = await adminClientKey(paths);
-  return publish(target, await effectiveSpec(paths, spec), await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey: admin.publicKey }], ...options });
+  const publicKey = await adminClientPublicKey(paths);
+  return publish(target, await effectiveSpec(paths, spec), await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], ...options });
 }
 
 /** Waits until every device in `revisions` (minus `except`) reports its revision converged and healthy. */

@@ -17,7 +17,7 @@ import { encryptTo, encryptWithPassphrase } from '../../shared/crypto/age.ts';
 import { keyFingerprint } from '../../shared/crypto/sign.ts';
 import { InvalidInputError, OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
+import { parseJsonText } from '../../shared/fs/load-json.ts';
 import type { FleetSpec, Member } from '../../shared/schema/fleet-spec.ts';
 import { appliedPlacement } from '../apply/publish.ts';
 import { kvStore } from '../apply/store.ts';
@@ -25,6 +25,7 @@ import { openSession, type ControllerSession } from '../bus/session.ts';
 import { readFleetStatus } from '../bus/status-view.ts';
 import { listDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { isServerAddress, planBundle, renderBundle, signBundle, type BundleHistory } from './document.ts';
 
 /** Where QR codes of the addresses go: PNG files per member, the terminal, or nowhere. */
@@ -105,7 +106,7 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   } finally {
     await session.close();
   }
-  const previous = await readBundleHistory(options.statePaths, group);
+  const previous = await readBundleHistory(options.statePaths, group, session.secrets);
   const today = (options.now ?? new Date()).toISOString().slice(0, 10);
   const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today);
   const { signingSecretKey } = session.secrets;
@@ -127,7 +128,7 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   }));
   const history: z.infer<typeof History> = { kind: 'onionfleet/bundle-history', group, version: next.version, date: next.date, smp: [...next.smp], xftp: [...next.xftp], retire: [...next.retire] };
   await mkdir(join(options.statePaths.dir, 'bundles'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(historyPath(options.statePaths, group), `${JSON.stringify(history, null, 2)}\n`, { mode: 0o600 });
+  await writeSecret(options.statePaths, historyPath(options.statePaths, group), `${JSON.stringify(history, null, 2)}\n`);
   return { group, version: next.version, date: next.date, changed: next.changed, fingerprint: keyFingerprint(session.identity.signingKey), servers, retire: next.retire.length, files };
 }
 
@@ -284,7 +285,8 @@ export function terminalQr(text: string): Promise<string> {
 }
 
 /** The last bundle of `group`, or null before the first export. */
-export async function readBundleHistory(paths: StatePaths, group: string): Promise<BundleHistory | null> {
+export async function readBundleHistory(paths: StatePaths, group: string, keys: SecretKeys): Promise<BundleHistory | null> {
   const file = historyPath(paths, group);
-  return readFile(file).then(() => loadJson(file, History, 'a bundle history'), () => null);
+  const bytes = await readSecret(paths, file, keys);
+  return bytes === null ? null : parseJsonText(new TextDecoder().decode(bytes), file, History, 'a bundle history');
 }

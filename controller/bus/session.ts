@@ -8,7 +8,8 @@ import type { KV } from '@nats-io/kv';
 import { connectNats, NatsUnreachableError } from '../../shared/nats/connect.ts';
 import { openBucket, openDesired, openStatus } from '../../shared/nats/kv.ts';
 import { readRuntime } from '../nats-server/sync.ts';
-import { loadIdentity, loadSecrets, type ControllerIdentity, type ControllerSecrets } from '../state/keys.ts';
+import { loadIdentity, type ControllerIdentity } from '../state/identity.ts';
+import { loadSecrets, type ControllerSecrets } from '../state/keys.ts';
 import type { StatePaths } from '../state/paths.ts';
 
 /** The controller-only bucket (agents have no permission on it). */
@@ -25,9 +26,9 @@ export interface ControllerSession {
 }
 
 /** Connects to the server `onionfleet serve` runs; exit 4 with a hint when none does. */
-export async function openSession(paths: StatePaths, passphrase: string | null, options: { create?: boolean } = {}): Promise<ControllerSession> {
+export async function openSession(paths: StatePaths, passphrase: string | null, options: { create?: boolean; secrets?: ControllerSecrets } = {}): Promise<ControllerSession> {
   const identity = await loadIdentity(paths);
-  const secrets = await loadSecrets(paths, passphrase);
+  const secrets = options.secrets ?? await loadSecrets(paths, passphrase);
   const runtime = await readRuntime(paths);
   if (runtime === null) {
     throw new NatsUnreachableError(`NATS is not running for ${paths.dir}`, { hint: 'start it with `onionfleet serve` (in another terminal, or as a service)' });

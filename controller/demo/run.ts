@@ -20,7 +20,7 @@ import type { Output } from '../../shared/cli/output.ts';
 import { OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { readRuntime } from '../nats-server/sync.ts';
-import { loadIdentity } from '../state/keys.ts';
+import { loadIdentity } from '../state/identity.ts';
 import { statePaths } from '../state/paths.ts';
 import { readTorRuntime } from '../tor/runtime.ts';
 import { DEMO_DEVICES, DEMO_GROUPS, DEMO_READER } from './fleet.ts';

@@ -12,7 +12,7 @@ import { generateAgeIdentity } from '../../shared/crypto/age.ts';
 import { OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { LOCAL_PORT_BASE } from '../compile/index.ts';
-import type { ControllerIdentity } from '../state/keys.ts';
+import type { ControllerIdentity } from '../state/identity.ts';
 import { DEMO_MEMBERS, demoFleetYaml } from './fleet.ts';
 import type { DemoLayout } from './layout.ts';
 import type { DeviceNetwork } from './network.ts';

@@ -9,7 +9,8 @@
 import { keyFingerprint, sign } from '../../shared/crypto/sign.ts';
 import { JoinRequest, joinReplySignedBytes, type JoinAccepted, type JoinRefusal, type JoinRefused } from '../../shared/schema/join-token.ts';
 import { listDevices } from '../state/devices.ts';
-import type { ControllerIdentity, ControllerSecrets } from '../state/keys.ts';
+import type { ControllerIdentity } from '../state/identity.ts';
+import type { ControllerSecrets } from '../state/keys.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { listPending, savePending } from '../state/pending.ts';
 import { loadToken, saveToken } from '../state/tokens.ts';

@@ -8,24 +8,50 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { authorizedClientLine, clientAuthKeyPair, clientAuthPublicKeyOf } from '../../shared/crypto/onion.ts';
+import { OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
 import { liveTokens } from '../state/tokens.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { isSealed, readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 
 /** The admin's client key: opens the controller's own NATS onion and the devices' SSH onions. */
 export const ADMIN_CLIENT = 'admin';
 
-/** The admin's x25519 client key pair (private base32 in keys/, 0600), made on first use. */
-export async function adminClientKey(paths: StatePaths): Promise<{ publicKey: string; privateKey: string }> {
-  const file = join(paths.keys, 'onion-client.key');
-  let privateKey = (await readFile(file, 'utf8').catch(() => null))?.trim() ?? null;
-  if (privateKey === null) {
+/**
+ * The public half of the admin's x25519 client key (`keys/onion-client.pub`). Makes the pair on first
+ * use: the private half is a secret file (`keys/onion-client.key`, sealed when the state has a
+ * passphrase), so this needs no passphrase. A private key of an older onionfleet (no public file)
+ * gives its public half, written then.
+ */
+export async function adminClientPublicKey(paths: StatePaths): Promise<string> {
+  const known = (await readFile(paths.adminOnionPublicKey, 'utf8').catch(() => null))?.trim();
+  if (known !== undefined && known !== '') return known;
+  const existing = await readFile(paths.adminOnionKey).catch(() => null);
+  let privateKey: string;
+  if (existing === null) {
     privateKey = clientAuthKeyPair().privateKeyBase32;
     await mkdir(paths.keys, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(file, `${privateKey}\n`, { mode: 0o600 });
+    await writeSecret(paths, paths.adminOnionKey, `${privateKey}\n`);
+  } else if (isSealed(existing)) {
+    throw new OperationFailedError('key-missing', `${paths.adminOnionPublicKey} is missing`, { hint: 'run `onionfleet serve` once with the passphrase: it writes the public half again' });
+  } else {
+    privateKey = existing.toString('utf8').trim();
   }
-  return { publicKey: clientAuthPublicKeyOf(privateKey), privateKey };
+  const publicKey = clientAuthPublicKeyOf(privateKey);
+  await writeFileAtomic(paths.adminOnionPublicKey, `${publicKey}\n`, { mode: 0o644 });
+  return publicKey;
+}
+
+/** The admin's private client key (base32), for the controller's tor. Made on first use like {@link adminClientPublicKey}. */
+export async function adminClientPrivateKey(paths: StatePaths, keys: SecretKeys): Promise<string> {
+  const publicKey = await adminClientPublicKey(paths);
+  const bytes = await readSecret(paths, paths.adminOnionKey, keys);
+  const privateKey = bytes === null ? null : new TextDecoder().decode(bytes).trim();
+  if (privateKey === null || clientAuthPublicKeyOf(privateKey) !== publicKey) {
+    throw new OperationFailedError('keys-mismatch', `${paths.adminOnionKey} does not match ${paths.adminOnionPublicKey}`);
+  }
+  return privateKey;
 }
 
 /**
@@ -37,7 +63,7 @@ export async function syncOnionClients(paths: StatePaths): Promise<boolean> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // File name stems are prefixed (`device-<id>`, `token-<id>`, `admin`): no device id can collide with another client.
   const wanted = new Map<string, string>();
-  wanted.set(ADMIN_CLIENT, (await adminClientKey(paths)).publicKey);
+  wanted.set(ADMIN_CLIENT, await adminClientPublicKey(paths));
   for (const d of await listDevices(paths)) wanted.set(`device-${d.device}`, d.onionClientKey);
   for (const t of await liveTokens(paths, new Date())) wanted.set(`token-${t.id}`, t.onionClientKey);
   let changed = false;

@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError, type Problem } from '../../shared/errors.ts';
-import { loadIdentity } from '../state/keys.ts';
+import { loadIdentity } from '../state/identity.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';
 import type { SshEnrollOptions } from './ssh-enroll.ts';

@@ -9,7 +9,7 @@ import { readLiveRuntime } from '../../shared/os/live-process.ts';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
-import { loadIdentity } from '../state/keys.ts';
+import { loadIdentity } from '../state/identity.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { liveTokens } from '../state/tokens.ts';
 import { renderNatsConfig } from './config.ts';

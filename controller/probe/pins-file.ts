@@ -1,12 +1,11 @@
 /**
  * `state/pins.json`: the fingerprint each instance had when the controller first saw it at its
- * onion. Written atomically, mode 0600 (it holds onion addresses).
+ * onion. A secret file (it holds onion addresses): mode 0600, sealed when the state has a passphrase.
  */
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
+import { parseJsonText } from '../../shared/fs/load-json.ts';
 import type { StatePaths } from '../state/paths.ts';
+import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { NO_PINS, PinsFile } from './model.ts';
 
 /** Where the pins live in a state directory. */
@@ -19,13 +18,14 @@ export function pinsPath(paths: Pick<StatePaths, 'dir'>): string {
  *
  * @throws {InvalidInputError} (exit 2) when the file exists but is not a pins file.
  */
-export async function loadPins(paths: Pick<StatePaths, 'dir'>): Promise<PinsFile> {
+export async function loadPins(paths: StatePaths, keys: SecretKeys): Promise<PinsFile> {
   const path = pinsPath(paths);
-  if (!existsSync(path)) return NO_PINS;
-  return loadJson(path, PinsFile, 'a pins file');
+  const bytes = await readSecret(paths, path, keys);
+  if (bytes === null) return NO_PINS;
+  return parseJsonText(new TextDecoder().decode(bytes), path, PinsFile, 'a pins file');
 }
 
-/** Writes the pins atomically (0600). Throws on I/O failure; the old file then stays as it was. */
-export async function savePins(paths: Pick<StatePaths, 'dir'>, pins: PinsFile): Promise<void> {
-  await writeFileAtomic(pinsPath(paths), `${JSON.stringify(pins, null, 2)}\n`, { mode: 0o600 });
+/** Writes the pins atomically (0600, sealed with a passphrase). Throws on I/O failure; the old file then stays as it was. */
+export async function savePins(paths: StatePaths, pins: PinsFile): Promise<void> {
+  await writeSecret(paths, pinsPath(paths), `${JSON.stringify(pins, null, 2)}\n`);
 }

@@ -8,7 +8,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { syncOnionClients } from '../enroll/onion-clients.ts';
-import { ensureNatsOnion } from '../state/nats-onion.ts';
+import { placeNatsOnionKeyForTor, removeNatsOnionKeyForTor } from '../state/nats-onion.ts';
+import { hasPassphrase, type SecretKeys } from '../state/secret-files.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { adminClientAuthDir } from './ssh-onion-keys.ts';
 import { optionName } from './torrc.ts';
@@ -34,6 +35,8 @@ export async function readTorConfigLines(path: string): Promise<string[]> {
 
 export interface ControllerTorOptions {
   readonly natsPort: number;
+  /** Open the NATS onion's key and the admin's client key (secret files of the state). */
+  readonly keys: SecretKeys;
   /** Extra torrc lines (a private network's options). */
   readonly extraLines?: readonly string[];
   readonly onProgress?: (line: string) => void;
@@ -43,10 +46,11 @@ export interface ControllerTorOptions {
 
 /**
  * Starts the controller's tor (not waiting for bootstrap: agents retry until the onion is reachable)
- * and writes the runtime file. The caller stops it with {@link stopControllerTor}.
+ * and writes the runtime file. The caller stops it with {@link stopControllerTor}, which also takes
+ * away the copies of secret keys tor was given (when the state has a passphrase).
  */
 export async function startControllerTor(paths: StatePaths, o: ControllerTorOptions): Promise<TorProcess> {
-  const onion = await ensureNatsOnion(paths);
+  const onion = await placeNatsOnionKeyForTor(paths, o.keys);
   await syncOnionClients(paths);
   // The admin's keys to the devices' SSH onions (kept in step by serve: ssh-onion-keys.ts).
   await mkdir(adminClientAuthDir(paths), { recursive: true, mode: 0o700 });
@@ -68,4 +72,15 @@ export async function startControllerTor(paths: StatePaths, o: ControllerTorOpti
 export async function stopControllerTor(paths: StatePaths, tor: TorProcess): Promise<void> {
   await rm(paths.torRuntime, { force: true });
   await tor.stop();
+  await removeSecretCopies(paths);
+}
+
+/**
+ * Takes away what tor was given of the state's secrets — the NATS onion's key and the admin's keys
+ * to the SSH onions — when the state has a passphrase; `serve --tor` gives them again when it starts.
+ */
+export async function removeSecretCopies(paths: StatePaths): Promise<void> {
+  if (!(await hasPassphrase(paths))) return;
+  await removeNatsOnionKeyForTor(paths);
+  await rm(adminClientAuthDir(paths), { recursive: true, force: true });
 }

@@ -11,7 +11,8 @@ import { clientAuthPrivateLine } from '../../shared/crypto/onion.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import type { ControllerSession } from '../bus/session.ts';
 import { openStatus } from '../bus/status-view.ts';
-import { adminClientKey } from '../enroll/onion-clients.ts';
+import { adminClientPrivateKey } from '../enroll/onion-clients.ts';
+import type { SecretKeys } from '../state/secret-files.ts';
 import { listDevices } from '../state/devices.ts';
 import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
 import type { StatePaths } from '../state/paths.ts';
@@ -28,10 +29,10 @@ export function adminClientAuthDir(paths: StatePaths): string {
  * Writes one key file per device → SSH onion in `sshOnions` and removes the others. Resolves true
  * when anything changed (the tor must reload to use it).
  */
-export async function syncSshOnionKeys(paths: StatePaths, sshOnions: ReadonlyMap<string, string>): Promise<boolean> {
+export async function syncSshOnionKeys(paths: StatePaths, sshOnions: ReadonlyMap<string, string>, keys: SecretKeys): Promise<boolean> {
   const dir = adminClientAuthDir(paths);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const { privateKey } = await adminClientKey(paths);
+  const privateKey = await adminClientPrivateKey(paths, keys);
   let changed = false;
   for (const file of await readdir(dir)) {
     const device = file.startsWith('device-') && file.endsWith(SUFFIX) ? file.slice('device-'.length, -SUFFIX.length) : null;
@@ -77,7 +78,7 @@ export async function watchSshOnions(paths: StatePaths, session: ControllerSessi
         if (onion === null) onions.delete(entry.key);
         else onions.set(entry.key, onion);
         for (const id of [...onions.keys()]) if (!records.has(id)) onions.delete(id);
-        if ((first || [...onions].join('\n') !== before) && await syncSshOnionKeys(paths, onions)) {
+        if ((first || [...onions].join('\n') !== before) && await syncSshOnionKeys(paths, onions, session.secrets)) {
           await reload();
           log(`SSH onion keys: ${onions.size} device(s)`);
         }

@@ -8,14 +8,25 @@ import { issuesToProblems, messages } from '../schema/format-issues.ts';
 
 /** Throws {@link InvalidInputError} (exit 2) when the file is missing, not JSON, or not a `schema`. */
 export async function loadJson<S extends z.ZodType>(path: string, schema: S, what: string): Promise<z.infer<S>> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not ${what} (not valid JSON)`;
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot be read: ${(err as Error).message}`;
     throw new InvalidInputError([{ source: path, message: why }], { cause: err });
   }
+  return parseJsonText(text, path, schema, what);
+}
+
+/** `text` (read from `source`) as a `schema`. Throws {@link InvalidInputError} (exit 2) when it is not JSON or not a `schema`. */
+export function parseJsonText<S extends z.ZodType>(text: string, source: string, schema: S, what: string): z.infer<S> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError([{ source, message: `not ${what} (not valid JSON)` }], { cause: err });
+  }
   const parsed = schema.safeParse(raw, { error: messages, reportInput: true });
-  if (!parsed.success) throw new InvalidInputError(issuesToProblems(path, parsed.error.issues, raw));
+  if (!parsed.success) throw new InvalidInputError(issuesToProblems(source, parsed.error.issues, raw));
   return parsed.data;
 }

@@ -200,15 +200,16 @@ describe("Tor's extended replies, from a fake SOCKS5 server speaking for Tor", (
 describe('the pins file and the choice of proxy', () => {
   it('saves pins atomically with mode 0600, loads them back; none before the first save; a damaged file is exit 2', async () => {
     const dir = await mkdtemp(join(work, 'state-'));
-    const paths = { dir };
-    expect(await loadPins(paths)).toEqual(NO_PINS);
+    const paths = statePaths(dir); // no controller.json: a state without a passphrase, pins in the clear
+    const keys = { ageIdentity: 'unused' };
+    expect(await loadPins(paths, keys)).toEqual(NO_PINS);
     const plan = planProbes([target('news-smp-01', smp.fingerprint)], NO_PINS, '2025-06-01T00:00:00.000Z');
     await savePins(paths, plan.pins);
     expect((await stat(pinsPath(paths))).mode & 0o777).toBe(0o600);
     expect(await readdir(dir)).toEqual(['pins.json']); // no temp file left
-    expect(await loadPins(paths)).toEqual(plan.pins);
+    expect(await loadPins(paths, keys)).toEqual(plan.pins);
     await writeFile(pinsPath(paths), '{"kind":"onionfleet/pins","version":1,"pins":[{"instance":"x"}]}');
-    await expect(loadPins(paths)).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(loadPins(paths, keys)).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it("--socks wins; else the controller tor's runtime file while its pid lives; else 127.0.0.1:9050", async () => {

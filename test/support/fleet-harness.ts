@@ -28,15 +28,25 @@ export class FleetHarness {
   private port: number | null = null;
   private nextOffset: number;
 
-  private constructor(readonly dir: string, readonly state: string) {
+  /** `--passphrase-file F` for the controller's commands when the state has a passphrase. */
+  readonly passphraseFlags: readonly string[];
+
+  private constructor(readonly dir: string, readonly state: string, passphraseFile: string | null) {
+    this.passphraseFlags = passphraseFile === null ? [] : ['--passphrase-file', passphraseFile];
     // Simulated devices share this host: give each a distinct band of local ports.
     this.nextOffset = 20_000 + Math.floor(Math.random() * 200) * 100;
   }
 
-  static async create(): Promise<FleetHarness> {
+  /** A fresh controller state (with `passphrase`: protected by it, and every controller command given it). */
+  static async create(options: { passphrase?: string } = {}): Promise<FleetHarness> {
     const dir = mkdtempSync(join(tmpdir(), 'onionfleet-fleet-'));
-    const h = new FleetHarness(dir, join(dir, 'state'));
-    const init = await onionfleet('init', '--state', h.state);
+    let passphraseFile: string | null = null;
+    if (options.passphrase !== undefined) {
+      passphraseFile = join(dir, 'passphrase');
+      writeFileSync(passphraseFile, `${options.passphrase}\n`, { mode: 0o600 });
+    }
+    const h = new FleetHarness(dir, join(dir, 'state'), passphraseFile);
+    const init = await onionfleet('init', '--state', h.state, ...h.passphraseFlags);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     return h;
   }
@@ -47,7 +57,7 @@ export class FleetHarness {
    */
   async startServe(...extra: string[]): Promise<void> {
     this.port ??= await freePort();
-    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port), ...this.passphraseFlags, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const child = this.serve;
     let own = '';
     const collect = (b: Buffer): void => {
@@ -130,11 +140,11 @@ export class FleetHarness {
   }
 
   apply(fleet: string, ...flags: string[]): Promise<CliRun> {
-    return runBin(BIN.onionfleet, ['apply', '-f', fleet, '--state', this.state, ...flags]);
+    return runBin(BIN.onionfleet, ['apply', '-f', fleet, '--state', this.state, ...this.passphraseFlags, ...flags]);
   }
 
   status(): Promise<CliRun> {
-    return runBin(BIN.onionfleet, ['status', '--state', this.state, '--json']);
+    return runBin(BIN.onionfleet, ['status', '--state', this.state, '--json', ...this.passphraseFlags]);
   }
 
   /** Everything the run wrote to logs and terminals: for tests that grep for secrets. */

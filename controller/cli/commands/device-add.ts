@@ -11,7 +11,7 @@ import { registerDevice } from '../../enroll/register.ts';
 import { enrollOverSsh } from '../../enroll/ssh-enroll.ts';
 import { resolveSshOptions } from '../../enroll/ssh-options.ts';
 import { terminalConfirm } from '../../enroll/ssh-prompt.ts';
-import { loadIdentity } from '../../state/keys.ts';
+import { loadIdentity } from '../../state/identity.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 
 const AddFlags = z.object({

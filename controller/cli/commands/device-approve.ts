@@ -8,7 +8,7 @@ import { Id } from '../../../shared/schema/common.ts';
 import { KeyFingerprint } from '../../../shared/schema/join-token.ts';
 import { registerDevice } from '../../enroll/register.ts';
 import { listDevices } from '../../state/devices.ts';
-import { loadIdentity } from '../../state/keys.ts';
+import { loadIdentity } from '../../state/identity.ts';
 import { loadPending, removePending, type PendingDevice } from '../../state/pending.ts';
 import { stateDir, statePaths, type StatePaths } from '../../state/paths.ts';
 

@@ -15,12 +15,29 @@ export async function initCommand(opts: unknown, ctx: CliContext): Promise<void>
   const paths = statePaths(stateDir(flags.state));
   const passphrase = await readPassphrase(flags.passphraseFile);
   const identity = await initState(paths, passphrase);
+  const protection = passphrase === null ? 'none' : 'passphrase';
   ctx.output.out(
     flags.json
-      ? toJson({ state: paths.dir, ...identity, fingerprint: keyFingerprint(identity.signingKey) })
-      : `initialized ${paths.dir}\n  signing key ${keyFingerprint(identity.signingKey)}${passphrase === null ? '' : '\n  private keys encrypted with the passphrase'}`,
+      ? toJson({ state: paths.dir, ...identity, fingerprint: keyFingerprint(identity.signingKey), protection, inTheClear: passphrase === null ? SECRETS_OF_THE_STATE : [] })
+      : `initialized ${paths.dir}\n  signing key ${keyFingerprint(identity.signingKey)}${passphrase === null ? '' : '\n  every secret of the state is encrypted: the age identity under the passphrase, the rest sealed to it'}`,
   );
+  if (passphrase === null) {
+    ctx.output.err([
+      'no passphrase: these stay in the clear in the state directory (files 0600), readable by anyone who can read your files or your disk:',
+      ...SECRETS_OF_THE_STATE.map((s) => `  - ${s}`),
+      'to protect them, init a new state with --passphrase-file (or ONIONFLEET_PASSPHRASE) and enroll the devices there',
+    ].join('\n'));
+  }
 }
+
+/** What a state without a passphrase keeps in the clear (keys/, bundles/, pins.json, and tor's copy of the NATS onion key). */
+export const SECRETS_OF_THE_STATE = [
+  'the controller\'s signing key, age identity and NATS seed (keys/)',
+  'the admin\'s onion client key, which opens every device\'s SSH onion (keys/onion-client.key)',
+  'the NATS onion\'s key (keys/nats-onion.key)',
+  'the bundle histories: every member address with its password (bundles/)',
+  'the probe pins: every instance\'s onion address (pins.json)',
+] as const;
 
 /** The passphrase from a file (first line) or $ONIONFLEET_PASSPHRASE; null when neither is given. */
 export async function readPassphrase(file: string | undefined): Promise<string | null> {

@@ -36,8 +36,8 @@ export async function probeCommand(opts: unknown, ctx: CliContext): Promise<void
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
   const via = await chooseSocks(paths, flags.socks);
-  const pins = await loadPins(paths);
   const session = await openSession(paths, await readPassphrase(flags.passphraseFile));
+  const pins = await loadPins(paths, session.secrets).catch(async (err: unknown) => { await session.close(); throw err; });
   // Read every status first, then let go of the bus: probes over Tor take a while.
   const views = await (async () => {
     try {

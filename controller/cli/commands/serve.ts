@@ -10,6 +10,7 @@ import { handleJoinRequest } from '../../enroll/join-handler.ts';
 import { startGateway } from '../../gateway/gateway.ts';
 import { NatsServer } from '../../nats-server/server.ts';
 import { moveStoreToControlAccount } from '../../nats-server/store-migration.ts';
+import { loadSecrets } from '../../state/keys.ts';
 import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { readTorConfigLines, startControllerTor, stopControllerTor } from '../../tor/controller-tor.ts';
@@ -44,6 +45,8 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   const torLines = flags.torConfig === undefined ? [] : await readTorConfigLines(flags.torConfig).catch((err: unknown) => {
     throw new InvalidInputError([{ source: flags.torConfig ?? '', message: `cannot read it: ${err instanceof Error ? err.message : String(err)}` }]);
   });
+  // The passphrase is checked before anything starts; tor needs the state's secret keys.
+  const secrets = await loadSecrets(paths, await readPassphrase(flags.passphraseFile));
   const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
   if (await moveStoreToControlAccount(paths.natsStore)) ctx.output.err('moved the JetStream store to the CONTROL account (buckets kept)');
   // The gateway's nkey lives only in this process; its public half goes into the config (and every re-render while serve runs).
@@ -57,7 +60,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   let tor: TorProcess | null = null;
   if (flags.tor) {
     try {
-      tor = await startControllerTor(paths, { natsPort: server.port, extraLines: torLines });
+      tor = await startControllerTor(paths, { natsPort: server.port, extraLines: torLines, keys: secrets });
     } catch (err) {
       await rm(paths.natsRuntime, { force: true });
       await server.stop();
@@ -80,7 +83,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   let closeBus = async (): Promise<void> => { /* nothing open yet */ };
   try {
     const log = (line: string): void => { ctx.output.err(line); };
-    const session = await openSession(paths, await readPassphrase(flags.passphraseFile), { create: true });
+    const session = await openSession(paths, secrets.passphrase, { create: true, secrets });
     const gatewayNc = await connectNats({ servers: server.url, nkeySeed: gatewayKey.getSeed(), name: 'onionfleet-gateway', timeoutMs: 10_000, reconnect: false });
     const gateway = await startGateway({
       nc: gatewayNc, desired: session.desired, status: session.status, log,
@@ -91,7 +94,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     closeBus = async () => { await sshKeys?.stop(); await gateway.stop(); await gatewayNc.close(); await session.close(); };
     // Announced only now: the server answers, the buckets exist and the gateway listens to the parties.
     ctx.output.out(`NATS with JetStream listening on ${server.url} (state ${paths.dir}); Ctrl-C stops it`);
-    if (tor !== null) ctx.output.out(`published as an onion service with client authorization (tor pid ${tor.pid}, SOCKS 127.0.0.1:${tor.socksPort ?? 0}); agents dial the address in ${paths.natsOnionDir}/hostname`);
+    if (tor !== null) ctx.output.out(`published as an onion service with client authorization (tor pid ${tor.pid}, SOCKS 127.0.0.1:${tor.socksPort ?? 0}); agents dial the address in ${paths.natsOnionHostname}`);
     const why = await Promise.race([stopped, server.exited().then(() => 'exited'), ...(tor === null ? [] : [tor.exited().then(() => 'tor-exited')])]);
     if (why === 'tor-exited') throw new OperationFailedError('tor-exited', `the controller's tor exited unexpectedly (see ${paths.tor}/notice.log)`);
     if (why === 'exited') throw new OperationFailedError('nats-server-exited', `nats-server exited unexpectedly (see ${paths.natsLog})`);

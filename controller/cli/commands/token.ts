@@ -10,7 +10,7 @@ import { Id } from '../../../shared/schema/common.ts';
 import { durationSchema } from '../../../shared/schema/duration.ts';
 import { encodeJoinToken, NatsUrl } from '../../../shared/schema/join-token.ts';
 import { syncAccess } from '../../enroll/access.ts';
-import { loadIdentity } from '../../state/keys.ts';
+import { loadIdentity } from '../../state/identity.ts';
 import { ensureNatsOnion } from '../../state/nats-onion.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { listTokens, loadToken, newTokenId, saveToken, secretDigest, tokenState } from '../../state/tokens.ts';
