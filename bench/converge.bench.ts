@@ -8,13 +8,16 @@ import { clientAuthKeyPair } from '../shared/crypto/onion.ts';
 import { createUser } from '@nats-io/nkeys';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publish } from '../controller/apply/publish.ts';
 import { kvStore } from '../controller/apply/store.ts';
 import { openSession } from '../controller/bus/session.ts';
 import { waitForConvergence } from '../controller/bus/wait.ts';
+import { startGateway } from '../controller/gateway/gateway.ts';
 import { NatsServer } from '../controller/nats-server/server.ts';
+import { connectNats } from '../shared/nats/connect.ts';
 import { writeNatsConfig } from '../controller/nats-server/sync.ts';
 import { saveDevice, listDevices } from '../controller/state/devices.ts';
 import { initState } from '../controller/state/keys.ts';
@@ -41,12 +44,18 @@ export async function converge(): Promise<Record<string, unknown>[]> {
     agents.push({ device, signingSecretKey: signing.secretKey, ageIdentity: age.identity, natsSeed: new TextDecoder().decode(nkey.getSeed()) });
     await saveDevice(paths, { kind: 'onionfleet/enrollment', version: 1, device, signingKey: signing.publicKey, ageRecipient: age.recipient, natsUser: nkey.getPublicKey(), onionClientKey: clientAuthKeyPair().publicKeyBase32 });
   }
+  const gatewayKey = createUser();
+  await mkdir(paths.nats, { recursive: true });
+  await writeFileAtomic(paths.natsGatewayUser, gatewayKey.getPublicKey());
   await writeNatsConfig(paths, await freePort());
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });
   await writeFileAtomic(paths.natsRuntime, JSON.stringify({ url: server.url, port: server.port, pid: server.pid }));
   const workers: ChildProcess[] = [];
   try {
     const session = await openSession(paths, null, { create: true });
+    // serve's gateway: the agents hear their desired states and send their statuses through it.
+    const gatewayNc = await connectNats({ servers: server.url, nkeySeed: gatewayKey.getSeed(), name: 'gateway', timeoutMs: 10_000, reconnect: false });
+    const gateway = await startGateway({ nc: gatewayNc, desired: session.desired, status: session.status, log: () => undefined, onJoin: () => Promise.resolve() });
     const per = AGENTS / WORKERS;
     const outputs: string[] = [];
     await Promise.all(Array.from({ length: WORKERS }, (_, w) => new Promise<void>((resolve, reject) => {
@@ -74,6 +83,8 @@ export async function converge(): Promise<Record<string, unknown>[]> {
     const result = await publish({ own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets }, spec, await listDevices(paths));
     const waited = await waitForConvergence(session, await listDevices(paths), result.revisions, 60_000);
     const ms = performance.now() - t0;
+    await gateway.stop();
+    await gatewayNc.close();
     await session.close();
 
     const traffic = await Promise.all(workers.map((child, w) => new Promise<{ bytesIn: number; bytesOut: number }>((resolve) => {
