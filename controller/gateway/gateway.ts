@@ -43,8 +43,8 @@ export interface Gateway {
 
 type Work = { readonly op: 'desired'; readonly have: number | null } | { readonly op: 'status'; readonly data: Uint8Array } | { readonly op: 'join'; readonly data: Uint8Array };
 
-/** How often a party that keeps exceeding its rate is named in the log. */
-const OVERFLOW_LOG_EVERY_MS = 60_000;
+/** How often one party's trouble of one kind (too fast, malformed) is named in the log. */
+const LOG_EVERY_MS = 60_000;
 
 /**
  * Subscribes to the parties' up-trees, then watches the desired bucket (its current values first),
@@ -53,7 +53,14 @@ const OVERFLOW_LOG_EVERY_MS = 60_000;
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { nc, log } = options;
-  const lastOverflowLog = new Map<string, number>();
+  // One line per party and kind of trouble a minute: a flood must not become a flood of log lines.
+  const lastLogged = new Map<string, number>();
+  const logOncePerMinute = (key: string, line: string): void => {
+    const now = Date.now();
+    if (now - (lastLogged.get(key) ?? -Infinity) < LOG_EVERY_MS) return;
+    lastLogged.set(key, now);
+    log(line);
+  };
   const pushed = new PushedRevisions();
   let joins: Promise<void> = Promise.resolve();
   const throttle = new LatestWinsThrottle<Work>({
@@ -72,10 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     onError: (key, err) => { log(`gateway: ${describeKey(key)}: ${err instanceof Error ? err.message : String(err)}`); },
     onReplaced: (key) => {
-      const now = Date.now();
-      if (now - (lastOverflowLog.get(key) ?? 0) < OVERFLOW_LOG_EVERY_MS) return;
-      lastOverflowLog.set(key, now);
-      log(`gateway: ${describeKey(key)} arrive faster than ${options.rate?.everyMs ?? PARTY_RATE.everyMs} ms apart: only the newest is kept`);
+      logOncePerMinute(`${key}/replaced`, `gateway: ${describeKey(key)} arrive faster than ${options.rate?.everyMs ?? PARTY_RATE.everyMs} ms apart: only the newest is kept`);
     },
   });
   const onMessage = (msg: Msg): void => {
@@ -84,7 +88,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const { party, op } = parsed;
     const work = toWork(party, op, msg.data);
     if (work === null) {
-      log(`gateway: dropped a malformed or unknown message from ${party.kind} ${party.id} (${op}, ${msg.data.byteLength} bytes)`);
+      logOncePerMinute(`${party.kind}/${party.id}/malformed`, `gateway: dropped a malformed or unknown message from ${party.kind} ${party.id} (${op}, ${msg.data.byteLength} bytes); more are dropped without a word for a minute`);
       return;
     }
     throttle.offer(keyOf(party, work.op), work);
