@@ -1,24 +1,13 @@
 /**
- * Typed errors. Each carries a stable `code`, the process exit code a CLI maps it to, an optional
- * `hint` that says how to fix the problem, and the underlying `cause`. Only a CLI's main() turns
+ * Typed errors. Each carries a stable `code` from the closed catalogue (error-codes.ts), the process
+ * exit code a CLI maps it to, an optional `hint` that says how to fix the problem (the catalogue's
+ * when the place that throws has none better), and the underlying `cause`. Only a CLI's main() turns
  * them into exit codes.
  */
 
-/**
- * Exit codes of both CLIs (fleet-spec.md): 0 ok · 1 failed (also any internal error) ·
- * 2 invalid input, nothing changed · 3 plan refused · 4 unreachable. fleet-spec.md fixes `probe` to
- * 0 · 1 · 4: an identity alarm exits 1 and is told apart by `"verdict": "alarm"` in `--json`.
- */
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  invalid: 2,
-  refused: 3,
-  unreachable: 4,
-  /** Ctrl-C (SIGINT, SIGTERM, SIGHUP) ended a command that first stopped what it started (`onionfleet demo`). */
-  interrupted: 130,
-} as const;
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+import { ERROR_CODES, EXIT, type ErrorCode, type ExitCode } from './error-codes.ts';
+
+export { EXIT, type ErrorCode, type ExitCode } from './error-codes.ts';
 
 export interface ErrorOptions {
   readonly cause?: unknown;
@@ -27,7 +16,7 @@ export interface ErrorOptions {
 
 /** Base class: never thrown directly. */
 export abstract class OnionfleetError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   abstract readonly exitCode: ExitCode;
   readonly hint: string | undefined;
   constructor(message: string, options: ErrorOptions = {}) {
@@ -75,12 +64,25 @@ export class PlanRefusedError extends OnionfleetError {
   }
 }
 
-/** A file or process the command needs could not be read, written or run. Exit 1. */
+/**
+ * Any other failure, named by its catalogued `code`: a file or process the command needs could not
+ * be read, written or run, a peer refused, a step failed. The exit code and (unless given) the hint
+ * come from the catalogue.
+ */
 export class OperationFailedError extends OnionfleetError {
-  readonly code: string;
-  readonly exitCode = EXIT.failed;
-  constructor(code: string, message: string, options: ErrorOptions = {}) {
-    super(message, options);
+  readonly code: ErrorCode;
+  readonly exitCode: ExitCode;
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+    const info: { exit: ExitCode; hint?: string } = ERROR_CODES[code];
+    super(message, { ...options, hint: options.hint ?? info.hint });
     this.code = code;
+    this.exitCode = info.exit;
+  }
+}
+
+/** Something that must not happen did: a bug, not the user's doing. Exit 1, with the catalogue's hint. */
+export class InternalError extends OperationFailedError {
+  constructor(message: string, options: Pick<ErrorOptions, 'cause'> = {}) {
+    super('internal', message, options);
   }
 }

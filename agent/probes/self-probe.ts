@@ -5,7 +5,7 @@
  * interval (the heartbeat), and keeps the last result per instance for the status to carry.
  */
 import { InvalidInputError } from '../../shared/errors.ts';
-import { mapBounded } from '../../shared/probes/bounded.ts';
+import { forEachBounded } from '../../shared/async/bounded.ts';
 import { probeThroughSocks, parseSocksAddress, type SocksAddress } from '../../shared/probes/over-socks.ts';
 import type { OnionProbeResult } from '../../shared/schema/status.ts';
 import type { ResolvedConfig } from '../config.ts';
@@ -116,7 +116,7 @@ export class SelfProbe {
 
   async #run(targets: SelfProbeTarget[]): Promise<void> {
     const o = this.#options;
-    await mapBounded(targets, o.concurrency ?? 4, async (t) => {
+    await forEachBounded(targets, o.concurrency ?? 4, async (t) => {
       if (this.#closed()) return;
       const found = await probeThroughSocks({
         socks: o.socks,

@@ -11,6 +11,7 @@ import { renderSshdDropIn } from './sshd.ts';
 import { renderFirewallUnit, renderInstanceUnit } from './systemd-unit.ts';
 import { renderTorrcFragment, renderTorrcMain, SSH_ONION } from './torrc.ts';
 import { renderXftpIni } from './xftp-ini.ts';
+import { InternalError } from '../../shared/errors.ts';
 
 export { renderSmpIni, INACTIVE_CLIENTS, type SmpIniContext } from './smp-ini.ts';
 export { renderXftpIni, type XftpIniContext } from './xftp-ini.ts';
@@ -99,7 +100,7 @@ export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, s
     files.push({ path: PATHS.sshdDropIn, kind: 'sshd', mode: PUBLIC_MODE, content: sshd });
     const names = new Set<string>();
     for (const key of desired.ssh.clientAuth) {
-      if (names.has(key.name)) throw new Error(`renderDevice: two SSH client-authorization keys are named "${key.name}"; names become file names and must be unique`);
+      if (names.has(key.name)) throw new InternalError(`renderDevice: two SSH client-authorization keys are named "${key.name}"; names become file names and must be unique`);
       names.add(key.name);
       files.push({ path: sshClientAuthPath(key.name), kind: 'other', mode: SECRET_MODE, owner: 'debian-tor', content: `descriptor:x25519:${key.publicKey}\n` });
     }
@@ -110,8 +111,8 @@ export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, s
 function hostOf(hosts: ReadonlyMap<string, string>, id: string): string {
   const host = hosts.get(id);
   if (host === undefined) {
-    throw new Error(`renderDevice: no onion hostname for instance ${id}; read ${PATHS.onionDir(id)}/hostname once tor has created the service`);
+    throw new InternalError(`renderDevice: no onion hostname for instance ${id}; read ${PATHS.onionDir(id)}/hostname once tor has created the service`);
   }
-  if (!ONION_HOSTNAME.test(host)) throw new Error(`renderDevice: onion hostname of ${id} is malformed: expected 56 characters of a-z2-7 and ".onion", got "${host}"`);
+  if (!ONION_HOSTNAME.test(host)) throw new InternalError(`renderDevice: onion hostname of ${id} is malformed: expected 56 characters of a-z2-7 and ".onion", got "${host}"`);
   return host;
 }

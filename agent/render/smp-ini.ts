@@ -13,6 +13,7 @@
  *   statistics file behind.
  */
 import type { DesiredInstance } from '../../shared/schema/desired-state.ts';
+import { InternalError } from '../../shared/errors.ts';
 
 /** Values the SMP ini needs beyond the instance itself. */
 export interface SmpIniContext {
@@ -32,7 +33,7 @@ export const INACTIVE_CLIENTS = { ttl: 21600, checkInterval: 3600 } as const;
  * @throws Error when `instance` is not an SMP instance.
  */
 export function renderSmpIni(instance: DesiredInstance, context: SmpIniContext): string {
-  if (instance.kind !== 'smp') throw new Error(`renderSmpIni: ${instance.id} is an ${instance.kind} instance, not smp`);
+  if (instance.kind !== 'smp') throw new InternalError(`renderSmpIni: ${instance.id} is an ${instance.kind} instance, not smp`);
   const { hardening } = instance;
   const lines = [
     '# Managed by onionfleet-agent - changes are overwritten.',

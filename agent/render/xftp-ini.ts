@@ -7,6 +7,7 @@
  */
 import type { DesiredInstance } from '../../shared/schema/desired-state.ts';
 import { INACTIVE_CLIENTS } from './smp-ini.ts';
+import { InternalError } from '../../shared/errors.ts';
 
 /** Values the XFTP ini needs beyond the instance itself. */
 export interface XftpIniContext {
@@ -23,8 +24,8 @@ export interface XftpIniContext {
  * @throws Error when `instance` is not an XFTP instance or has no quota.
  */
 export function renderXftpIni(instance: DesiredInstance, context: XftpIniContext): string {
-  if (instance.kind !== 'xftp') throw new Error(`renderXftpIni: ${instance.id} is an ${instance.kind} instance, not xftp`);
-  if (instance.quota === undefined) throw new Error(`renderXftpIni: ${instance.id} has no storage quota`);
+  if (instance.kind !== 'xftp') throw new InternalError(`renderXftpIni: ${instance.id} is an ${instance.kind} instance, not xftp`);
+  if (instance.quota === undefined) throw new InternalError(`renderXftpIni: ${instance.id} has no storage quota`);
   const { hardening } = instance;
   const lines = [
     '# Managed by onionfleet-agent - changes are overwritten.',

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import type { ServiceManager, ServiceSpec, ServiceState } from './service-manager.ts';
+import { pollUntil, sleep } from '../../shared/async/poll.ts';
 
 const READY_DEADLINE_MS = 15_000;
 const STOP_DEADLINE_MS = 10_000;
@@ -65,16 +66,14 @@ export class Supervisor implements ServiceManager {
     await mkdir(this.runDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.pidFile(spec.name), JSON.stringify({ pid, command: spec.command } satisfies PidRecord), { mode: 0o600 });
     // Ready when its port accepts a connection; failed if it exits first. A slow start is not a failure.
-    const deadline = Date.now() + READY_DEADLINE_MS;
-    while (Date.now() < deadline) {
+    await pollUntil(async () => {
       if (outcome.exited !== null) {
         await rm(this.pidFile(spec.name), { force: true });
         const tail = (await readFile(spec.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
         throw new OperationFailedError('service-start-failed', `${spec.name} exited with code ${outcome.exited} while starting${tail ? `: ${tail}` : ''}`);
       }
-      if (await accepts(spec.readyPort)) return;
-      await delay(POLL_MS);
-    }
+      return (await accepts(spec.readyPort)) ? true : null;
+    }, { timeoutMs: READY_DEADLINE_MS, intervalMs: POLL_MS });
   }
 
   async restart(spec: ServiceSpec): Promise<void> {
@@ -137,7 +136,7 @@ export class Supervisor implements ServiceManager {
           this.busy.delete(name);
         }
       }
-      await delay(250, signal);
+      await sleep(250, signal).catch(() => undefined); // an abort ends the loop above
     }
   }
 
@@ -182,27 +181,10 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 async function exitsWithin(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!pidAlive(pid) || (await isZombie(pid))) return true;
-    await delay(POLL_MS);
-  }
-  return false;
+  return (await pollUntil(async () => (!pidAlive(pid) || (await isZombie(pid)) ? true : null), { timeoutMs: ms, intervalMs: POLL_MS })) !== null;
 }
 
 async function isZombie(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   return / Z /.test(stat.slice(stat.lastIndexOf(')') + 1, stat.lastIndexOf(')') + 4));
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

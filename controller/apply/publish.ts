@@ -17,10 +17,13 @@ import type { ControllerSecrets } from '../state/keys.ts';
 import type { Store } from './store.ts';
 import { compileDesired } from '../compile/index.ts';
 import { explain, plan, type PlanResult } from '../planner/index.ts';
+import { forEachBounded } from '../../shared/async/bounded.ts';
 
 const AppliedPlan = z.object({ fleet: z.string(), placements: z.array(PlannedInstance) });
 
 const PLAN_KEY = 'plan';
+/** Devices published at once (a round trip each over Tor adds up). */
+const PUBLISH_CONCURRENCY = 16;
 const copyKey = (device: string) => `desired.${device}`;
 
 /** Where publishing reads and writes: the controller's own records, and the devices' desired states. */
@@ -82,7 +85,7 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     throw new InvalidInputError(missing.map((id) => ({ source: 'fleet.yaml', path: `devices.${id}`, message: 'is not enrolled' })), { hint: 'enroll it with `onionfleet-agent init` on the device and `onionfleet device add`, or mark it revoked' });
   }
   const previousDesired = new Map<string, DesiredState>();
-  await inParallel(active, async (id) => {
+  await forEachBounded(active, PUBLISH_CONCURRENCY, async (id) => {
     const copy = await desiredCopy(session, id);
     if (copy !== null) previousDesired.set(id, copy);
   });
@@ -96,7 +99,7 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
   const revisions = new Map<string, number>();
   for (const [id, state] of states) revisions.set(id, options.hold?.has(id) === true ? (previousDesired.get(id)?.revision ?? 0) : state.revision);
   // Devices are independent: seal and put them concurrently (a round trip each over Tor adds up).
-  await inParallel([...states].filter(([id]) => options.hold?.has(id) !== true), async ([id, state]) => {
+  await forEachBounded([...states].filter(([id]) => options.hold?.has(id) !== true), PUBLISH_CONCURRENCY, async ([id, state]) => {
     const before = previousDesired.get(id);
     const current = await session.desired.get(id);
     if (before !== undefined && before.revision === state.revision && current !== null) return;
@@ -114,14 +117,3 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
   return { plan: result, revisions, changed };
 }
 
-/** Runs `task` for every item, at most `limit` at a time; rejects with the first failure. */
-async function inParallel<T>(items: readonly T[], task: (item: T) => Promise<void>, limit = 16): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await task(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}

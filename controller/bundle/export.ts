@@ -27,6 +27,7 @@ import { listDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { isServerAddress, planBundle, renderBundle, signBundle, type BundleHistory } from './document.ts';
+import { forEachBounded } from '../../shared/async/bounded.ts';
 
 /** Where QR codes of the addresses go: PNG files per member, the terminal, or nowhere. */
 export type QrMode = 'png' | 'terminal' | 'none';
@@ -218,26 +219,6 @@ export function generatePassphrase(random: Uint8Array): string {
  */
 const WRITE_CONCURRENCY = 64;
 
-/**
- * Calls `work(0)` … `work(count - 1)`, at most `limit` at a time. After a failure no new call
- * starts; rejects with the first failure once the running calls have settled or failed.
- */
-async function forEachLimited(count: number, limit: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < count) {
-      const i = next++;
-      try {
-        await work(i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
-}
 
 /**
  * Encrypts the signed `text` for each target (armored age: to the recipient, or scrypt with the
@@ -251,9 +232,7 @@ async function forEachLimited(count: number, limit: number, work: (index: number
 export async function writeMemberBundles(text: string, targets: readonly MemberTarget[], outDir: string, concurrency = WRITE_CONCURRENCY): Promise<string[]> {
   const bytes = new TextEncoder().encode(text);
   const paths = targets.map((t) => join(outDir, `${t.member}.age`));
-  await forEachLimited(targets.length, concurrency, async (i) => {
-    const t = targets[i];
-    if (t === undefined) return;
+  await forEachBounded(targets, concurrency, async (t, i) => {
     const sealed = 'recipient' in t ? await encryptTo([t.recipient], bytes, { armor: true }) : await encryptWithPassphrase(t.passphrase, bytes, { armor: true });
     await writeFileAtomic(paths[i] ?? '', sealed, { mode: 0o600 });
   });
@@ -268,13 +247,12 @@ export async function writeMemberBundles(text: string, targets: readonly MemberT
 async function writeQrPngs(dirs: readonly string[], servers: readonly GroupServer[], pngs: readonly Uint8Array[], concurrency = WRITE_CONCURRENCY): Promise<string[][]> {
   if (pngs.length === 0) return dirs.map(() => []);
   const paths = dirs.map((dir) => servers.map((s) => join(dir, `${s.instance}.png`)));
-  await forEachLimited(dirs.length, concurrency, async (d) => {
-    await mkdir(dirs[d] ?? '', { recursive: true, mode: 0o700 });
+  await forEachBounded(dirs, concurrency, async (dir) => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   });
-  await forEachLimited(dirs.length * servers.length, concurrency, async (k) => {
-    const d = Math.floor(k / servers.length);
-    const i = k % servers.length;
-    await writeFileAtomic(paths[d]?.[i] ?? '', pngs[i] ?? new Uint8Array(), { mode: 0o600 });
+  const files = paths.flatMap((perDir) => perDir.map((path, i) => ({ path, png: pngs[i] ?? new Uint8Array() })));
+  await forEachBounded(files, concurrency, async ({ path, png }) => {
+    await writeFileAtomic(path, png, { mode: 0o600 });
   });
   return paths;
 }

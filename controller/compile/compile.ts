@@ -4,6 +4,7 @@
 import { DesiredState, hardeningFor, ONION_PORT, type DesiredInstance, type OnionClientKey } from '../../shared/schema/desired-state.ts';
 import type { FleetSpec, Group } from '../../shared/schema/fleet-spec.ts';
 import type { Placement } from '../planner/index.ts';
+import { InternalError } from '../../shared/errors.ts';
 
 export const LOCAL_PORT_BASE = { smp: 15223, xftp: 18443 } as const;
 const PORT_RANGE = 1100; // more than the most instances a device may hold (maxInstances ≤ 1024)
@@ -74,7 +75,7 @@ function compileInstances(
   }
   return sorted.map((p): DesiredInstance => {
     const group = groups.get(p.group);
-    if (group === undefined) throw new Error(`placement names unknown group ${p.group}`);
+    if (group === undefined) throw new InternalError(`placement names unknown group ${p.group}`);
     const old = before.get(p.instance);
     const localPort = old !== undefined && old.kind === p.kind ? old.localPort : freePort(p.kind, used);
     used.add(localPort);

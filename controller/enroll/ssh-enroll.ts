@@ -5,7 +5,7 @@
  * device) → register the record → start the agent. A failure rolls the device back to what it had
  * (install-agent.sh uninstall, the config and keys it had) and the registry to what it held.
  */
-import { formatProblem, OperationFailedError } from '../../shared/errors.ts';
+import { formatProblem, InternalError, OperationFailedError, type ErrorCode } from '../../shared/errors.ts';
 import { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
 import { issuesToProblems, messages } from '../../shared/schema/format-issues.ts';
 import { listDevices, removeDevice, saveDevice } from '../state/devices.ts';
@@ -61,12 +61,12 @@ class Enrollment {
   }
 
   need<T>(value: T | null, what: string): T {
-    if (value === null) throw new Error(`internal: ${what} is not known yet`);
+    if (value === null) throw new InternalError(`${what} is not known yet`);
     return value;
   }
 
   /** Runs `script` as root (or as the user below a sandbox root); a non-zero exit throws with the output. */
-  must(code: string, what: string, script: string): Promise<string> {
+  must(code: ErrorCode, what: string, script: string): Promise<string> {
     return this.need(this.shell, 'the shell').must(code, what, script, { privileged: this.privileged });
   }
 

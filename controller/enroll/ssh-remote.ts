@@ -3,7 +3,7 @@
  * commands run there (POSIX sh, through `sudo -n` when the login user is not root and the root is
  * the real one), and the agent config the controller writes for it.
  */
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError, type ErrorCode } from '../../shared/errors.ts';
 import type { SshSession } from './ssh-session.ts';
 
 /** The paths install-agent.sh uses below `root` (`/` on a Pi; a directory in tests and the demo). */
@@ -49,7 +49,7 @@ export class RemoteShell {
   }
 
   /** Like {@link run}, but a non-zero exit throws OperationFailedError(`code`) with `what` and the output's tail. */
-  async must(code: string, what: string, script: string, options: { privileged?: boolean } = {}): Promise<string> {
+  async must(code: ErrorCode, what: string, script: string, options: { privileged?: boolean } = {}): Promise<string> {
     const result = await this.run(script, options);
     if (result.code !== 0) {
       throw new OperationFailedError(code, `${this.session.where}: ${what} failed (exit ${result.code}):\n${tail(result.stderr || result.stdout)}`);

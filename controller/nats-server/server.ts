@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions } from '../../shared/errors.ts';
+import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions, InternalError } from '../../shared/errors.ts';
 
 export interface NatsServerOptions {
   /** The config file (see renderNatsConfig); it holds the port and the JetStream store dir. */
@@ -106,7 +106,7 @@ export class NatsServer {
     let port: number;
     try {
       if (!seen.ready) await waitForLine(waiters, exited, deadlineMs, 'to be ready', () => (seen.ready ? true : null));
-      if (seen.port === null) throw new Error('it never logged "Listening for client connections on 127.0.0.1:<port>"');
+      if (seen.port === null) throw new InternalError('nats-server never logged "Listening for client connections on 127.0.0.1:<port>"');
       port = seen.port;
     } catch (err) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -13,6 +13,7 @@ import { loadIdentity } from '../state/identity.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { liveTokens } from '../state/tokens.ts';
 import { renderNatsConfig } from './config.ts';
+import { pollUntil } from '../../shared/async/poll.ts';
 
 export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int() });
 export type NatsRuntime = z.infer<typeof NatsRuntime>;
@@ -49,14 +50,12 @@ export async function syncNatsUsers(paths: StatePaths): Promise<boolean> {
   await writeNatsConfig(paths, runtime.port);
   const logSize = (await stat(paths.natsLog).catch(() => null))?.size ?? 0;
   process.kill(runtime.pid, 'SIGHUP');
-  const deadline = Date.now() + RELOAD_DEADLINE_MS;
-  while (Date.now() < deadline) {
-    const log = await readFile(paths.natsLog).catch(() => Buffer.alloc(0));
-    const fresh = log.subarray(logSize).toString();
-    if (/Reloaded server configuration/.test(fresh)) return true;
+  const confirmed = await pollUntil(async () => {
+    const fresh = (await readFile(paths.natsLog).catch(() => Buffer.alloc(0))).subarray(logSize).toString();
     const failed = /Failed to reload server configuration: (.*)/.exec(fresh);
     if (failed) throw new OperationFailedError('nats-reload-failed', `nats-server refused the new users: ${failed[1] ?? ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return /Reloaded server configuration/.test(fresh) ? true : null;
+  }, { timeoutMs: RELOAD_DEADLINE_MS });
+  if (confirmed !== null) return true;
   throw new OperationFailedError('nats-reload-failed', `nats-server did not confirm the reload within ${RELOAD_DEADLINE_MS / 1000}s (see ${paths.natsLog})`);
 }

@@ -3,7 +3,7 @@
  * at a time, each with its own deadline. The shell around `aggregate.ts`: it does the network I/O
  * and nothing else.
  */
-import { mapBounded } from '../../shared/probes/bounded.ts';
+import { forEachBounded } from '../../shared/async/bounded.ts';
 import { probeThroughSocks, type SocksAddress, type SocksProbe } from '../../shared/probes/over-socks.ts';
 import { ONION_PORT } from '../../shared/schema/desired-state.ts';
 import { probeIndices, shortOnion, type ProbePlan } from './aggregate.ts';
@@ -35,7 +35,7 @@ export async function runProbes(plan: ProbePlan, options: RunnerOptions): Promis
   const outcomes: (ProbeOutcome | null)[] = plan.entries.map(() => null);
   const probe = options.probe ?? probeThroughSocks;
   const address = options.address ?? ((t) => ({ host: t.onion, port: ONION_PORT[t.kind] }));
-  await mapBounded(probeIndices(plan), options.concurrency ?? DEFAULT_CONCURRENCY, async (index) => {
+  await forEachBounded(probeIndices(plan), options.concurrency ?? DEFAULT_CONCURRENCY, async (index) => {
     if (options.signal?.aborted === true) return;
     const entry = plan.entries[index];
     if (entry?.target.onion == null || entry.expected === null) return;

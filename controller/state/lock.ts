@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { OperationFailedError } from '../../shared/errors.ts';
 import { pidAlive } from '../../shared/os/live-process.ts';
 import type { StatePaths } from './paths.ts';
+import { pollUntil } from '../../shared/async/poll.ts';
 
 const RETRY_MS = 25;
 
@@ -18,24 +19,22 @@ const RETRY_MS = 25;
  */
 export async function withStateLock<T>(paths: Pick<StatePaths, 'dir'>, name: string, task: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const file = join(paths.dir, `${name}.lock`);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  let owner = 0;
+  const taken = await pollUntil(async () => {
     try {
       const handle = await open(file, 'wx', 0o600);
       await handle.writeFile(String(process.pid));
       await handle.close();
-      break;
+      return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
-        await rm(file, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new OperationFailedError('state-locked', `${file} is held by pid ${owner || '?'}`, { hint: 'another onionfleet command is changing the state; try again when it is done' });
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      // A lock left by a process that died is taken over at once.
+      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) await rm(file, { force: true });
+      return null;
     }
-  }
+  }, { timeoutMs, intervalMs: RETRY_MS });
+  if (taken === null) throw new OperationFailedError('state-locked', `${file} is held by pid ${owner || '?'}`, { hint: 'another onionfleet command is changing the state; try again when it is done' });
   try {
     return await task();
   } finally {

@@ -15,6 +15,7 @@ import { TorControl } from './control-port.ts';
 import { bootstrapProgress, parseQuotedList } from './control-reply.ts';
 import { classifyExit, isProgressLine } from './tor-log.ts';
 import { checkTorrcLines, parseControlPortFile, processLines, renderTorrc, type ProcessFiles } from './torrc.ts';
+import { pollUntil } from '../../shared/async/poll.ts';
 
 export interface TorProcessOptions {
   /** For messages only. */
@@ -112,7 +113,9 @@ export class TorProcess {
       const exitedEarly = launched.child.exitCode !== null || launched.child.signalCode !== null;
       if (!exitedEarly) launched.child.kill('SIGKILL');
       await launched.exited;
-      if (err instanceof OperationFailedError && !(exitedEarly && err.code.startsWith('tor-control-'))) throw err;
+      // A failure of its own (not the wait for tor, not the control port of a tor that died) stands as it is.
+      const waiting = err instanceof OperationFailedError && (err.code === 'tor-exited' || err.code === 'tor-start-timeout' || (exitedEarly && err.code.startsWith('tor-control-')));
+      if (err instanceof OperationFailedError && !waiting) throw err;
       const code = exitedEarly ? classifyExit(launched.recent) : 'tor-start-timeout';
       throw new OperationFailedError(code, `tor ${o.name} did not start: ${message(err)}\n${launched.recent.join('\n')}`, {
         cause: err,
@@ -268,19 +271,18 @@ async function launch(o: TorProcessOptions, torrcPath: string): Promise<Launched
 
 /** Polls `check` until it returns a value; rejects when tor exits first or at the deadline. */
 async function untilReady<T>(launched: Launched, what: string, deadlineMs: number, check: () => Promise<T | null>, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
   const state = { gone: false };
   void launched.exited.then(() => { state.gone = true; });
-  for (;;) {
-    if (state.gone) throw new Error(`tor exited (${launched.child.exitCode ?? launched.child.signalCode ?? '?'}) while waiting for ${what}`);
-    const value = await check().catch((err: unknown) => {
-      if (state.gone) return null; // the loop reports the exit
+  const gone = (): OperationFailedError => new OperationFailedError('tor-exited', `tor exited (${launched.child.exitCode ?? launched.child.signalCode ?? '?'}) while waiting for ${what}`);
+  const value = await pollUntil(async () => {
+    if (state.gone) throw gone();
+    return check().catch((err: unknown) => {
+      if (state.gone) throw gone();
       throw err;
     });
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+  }, { timeoutMs: deadlineMs, intervalMs });
+  if (value === null) throw new OperationFailedError('tor-start-timeout', `timed out after ${deadlineMs} ms waiting for ${what}`);
+  return value;
 }
 
 /** The SOCKS port from `GETINFO net/listeners/socks` (`"127.0.0.1:<port>"`). */

@@ -8,6 +8,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { base32nopad } from '@scure/base';
+import { InternalError } from '../errors.ts';
 
 /** Header of `hs_ed25519_secret_key`, NUL-padded to {@link KEY_FILE_HEADER_BYTES}. */
 export const SECRET_KEY_FILE_HEADER = '== ed25519v1-secret: type0 ==';
@@ -126,7 +127,7 @@ export function onionKeysFromSeed(seed: Uint8Array): OnionKeys {
   if (seed.length !== 32) throw new RangeError(`an Ed25519 seed has 32 bytes, not ${seed.length}`);
   const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   const { x } = createPublicKey(privateKey).export({ format: 'jwk' });
-  if (x === undefined) throw new Error('node:crypto exported an Ed25519 public key without "x"');
+  if (x === undefined) throw new InternalError('node:crypto exported an Ed25519 public key without "x"');
   const publicKey = new Uint8Array(Buffer.from(x, 'base64url'));
   return {
     secretKeyFile: concat(keyFileHeader(SECRET_KEY_FILE_HEADER), expandSeed(seed)),
@@ -183,7 +184,7 @@ export function clientAuthKeyPair(): ClientAuthKeyPair {
   const { publicKey, privateKey } = generateKeyPairSync('x25519');
   const { x } = publicKey.export({ format: 'jwk' });
   const { d } = privateKey.export({ format: 'jwk' });
-  if (x === undefined || d === undefined) throw new Error('node:crypto exported an x25519 key without "x" or "d"');
+  if (x === undefined || d === undefined) throw new InternalError('node:crypto exported an x25519 key without "x" or "d"');
   const base32 = (b64url: string) => base32nopad.encode(Buffer.from(b64url, 'base64url'));
   return { publicKeyBase32: base32(x), privateKeyBase32: base32(d) };
 }
@@ -200,7 +201,7 @@ export function clientAuthPublicKeyOf(privateKeyBase32: string): string {
   if (!CLIENT_KEY.test(privateKeyBase32)) throw new RangeError('expected a 52-character upper-case base32 x25519 private key');
   const der = Buffer.concat([X25519_PKCS8_PREFIX, base32nopad.decode(privateKeyBase32)]);
   const { x } = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' });
-  if (x === undefined) throw new Error('node:crypto exported an x25519 key without "x"');
+  if (x === undefined) throw new InternalError('node:crypto exported an x25519 key without "x"');
   return base32nopad.encode(Buffer.from(x, 'base64url'));
 }
 

@@ -9,7 +9,7 @@
  * messages of the errors thrown here never contain key material.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { InvalidInputError } from '../errors.ts';
+import { InvalidInputError, InternalError } from '../errors.ts';
 
 /** A freshly generated signing key pair. `secretKey` is secret: write it with mode 0600, never log it. */
 export interface SigningKeyPair {
@@ -57,7 +57,7 @@ function privateKeyObject(secretKey: string): KeyObject {
 
 function publicKeyText(key: KeyObject): string {
   const { x } = key.export({ format: 'jwk' });
-  if (typeof x !== 'string') throw new Error('node:crypto exported an Ed25519 key without "x"');
+  if (typeof x !== 'string') throw new InternalError('node:crypto exported an Ed25519 key without "x"');
   return `${PUBLIC_PREFIX}${x}`;
 }
 
@@ -65,7 +65,7 @@ function publicKeyText(key: KeyObject): string {
 export function generateSigningKey(): SigningKeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const { d } = privateKey.export({ format: 'jwk' });
-  if (typeof d !== 'string') throw new Error('node:crypto exported an Ed25519 key without "d"');
+  if (typeof d !== 'string') throw new InternalError('node:crypto exported an Ed25519 key without "d"');
   return { publicKey: publicKeyText(publicKey), secretKey: d };
 }
 

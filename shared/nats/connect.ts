@@ -4,6 +4,7 @@
  * turned into typed errors.
  */
 import { connect, errors, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { sleep } from '../async/poll.ts';
 import { EXIT, OnionfleetError, type ErrorOptions } from '../errors.ts';
 
 export interface ConnectNatsOptions {
@@ -114,20 +115,4 @@ function classify(err: unknown, servers: string, attempts: number): NatsAuthFail
   }
   const detail = err instanceof Error ? err.message : String(err);
   return new NatsUnreachableError(`cannot connect to NATS at ${servers}: ${detail}${tries}`, { cause: err });
-}
-
-/** Waits `ms`; rejects with `signal.reason` as soon as it aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    if (signal?.aborted === true) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -3,6 +3,7 @@
  * `d` (`90s`, `15m`, `24h`, `7d`). Pure: no I/O.
  */
 import { z } from 'zod';
+import { InternalError } from '../errors.ts';
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const PATTERN = /^(\d{1,7})([smhd])$/;
@@ -16,7 +17,7 @@ const PATTERN = /^(\d{1,7})([smhd])$/;
 export function durationSchema(min: string, max: string) {
   const minMs = parseDurationMs(min);
   const maxMs = parseDurationMs(max);
-  if (minMs === null || maxMs === null) throw new Error(`durationSchema(${min}, ${max}): not durations`);
+  if (minMs === null || maxMs === null) throw new InternalError(`durationSchema(${min}, ${max}): not durations`);
   return z.string().transform((text, ctx) => {
     const ms = parseDurationMs(text.trim());
     if (ms === null) {

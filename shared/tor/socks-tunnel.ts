@@ -8,7 +8,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { SocksClient } from 'socks';
-import { EXIT, OnionfleetError } from '../errors.ts';
+import { EXIT, OnionfleetError, InternalError } from '../errors.ts';
 
 /** SOCKS5 reply codes (RFC 1928 §6) and Tor's `ExtendedErrors` codes (tor.md), by reason. */
 const REPLIES = {
@@ -105,7 +105,7 @@ export class SocksTunnel {
       });
     });
     const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('the tunnel listener has no TCP port');
+    if (address === null || typeof address === 'string') throw new InternalError('the tunnel listener has no TCP port');
     return new SocksTunnel(server, address.port, options);
   }
 

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pollUntil } from '../../shared/async/poll.ts';
 import { freeLoopbackPort } from '../../shared/net/free-port.ts';
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -12,13 +13,9 @@ export const freePort = freeLoopbackPort;
 
 /** Resolves with `check`'s first non-null value; rejects with `what` at the deadline. Polls every 25 ms. */
 export async function until<T>(what: string, check: () => Promise<T | null> | T | null, deadlineMs = 15_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  const value = await pollUntil(check, { timeoutMs: deadlineMs, intervalMs: 25 });
+  if (value === null) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+  return value;
 }
 
 /** True while `pid` runs; a zombie (exited, not yet reaped by an init that may never reap it) is not alive. */
