@@ -4,6 +4,7 @@
  */
 import { agentApply } from './agent-apply.bench.ts';
 import { bundleExport } from './bundle-export.bench.ts';
+import { cliStartup } from './cli-startup.bench.ts';
 import { converge } from './converge.bench.ts';
 import { convergeTor } from './converge-tor.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
@@ -17,6 +18,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   converge,
   'converge-tor': convergeTor,
   'bundle-export': bundleExport,
+  'cli-startup': cliStartup,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

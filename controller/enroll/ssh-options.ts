@@ -5,8 +5,8 @@
 import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, posix } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidInputError, type Problem } from '../../shared/errors.ts';
+import { packageFile } from '../../shared/os/package-root.ts';
 import { loadIdentity } from '../state/identity.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';
@@ -28,7 +28,8 @@ export interface SshFlags {
   readonly remoteRoot?: string | undefined;
 }
 
-const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+/** A file of onionfleet's package: the checkout, or the installed package (whose code is bundled in deploy/dist/). */
+const repoFile = (path: string) => packageFile(import.meta.url, path);
 
 /** The single-file agent `npm run build:agent` writes. */
 export const DEFAULT_AGENT_BUNDLE = repoFile('deploy/dist/onionfleet-agent.mjs');
