@@ -12,8 +12,9 @@ import { PATHS } from './render/paths.ts';
 import { SSH_ONION } from './render/torrc.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
+import { ONIONFLEET_VERSION } from '../shared/version.ts';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = ONIONFLEET_VERSION;
 
 export interface LastAttempt {
   /** The desired revision last received (applied or refused). */

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import type { Output } from '../../shared/cli/output.ts';
 import { runMain, type CliContext } from '../../shared/cli/run-main.ts';
 import type { ExitCode } from '../../shared/errors.ts';
+import { ONIONFLEET_VERSION } from '../../shared/version.ts';
 
 const ROOT = ['--root <DIR>', 'place every managed path below DIR (default /, or the config\'s root)'] as const;
 const CONFIG = ['--config <FILE>', 'the agent config (default /etc/onionfleet/agent.json when present)'] as const;
@@ -13,8 +14,8 @@ const CONFIG = ['--config <FILE>', 'the agent config (default /etc/onionfleet/ag
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('onionfleet-agent')
     .description('Make this Pi match its desired state: SimpleX instances, onion services, firewall, SSH over Tor.')
-    .version('0.1.0')
-    .addOption(new Option('--debug', 'print stack traces for errors'))
+    .version(ONIONFLEET_VERSION)
+    .addOption(new Option('--debug', 'print stack traces for errors (after any verb too)'))
     .showHelpAfterError('(run with --help for usage)');
 
   program
@@ -23,7 +24,6 @@ export function buildProgram(ctx: CliContext): Command {
     .requiredOption('--device <ID>', 'this device\'s id in fleet.yaml')
     .option(...ROOT)
     .option(...CONFIG)
-    .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/init.ts')).initCommand(opts, ctx));
 
   program
@@ -36,7 +36,6 @@ export function buildProgram(ctx: CliContext): Command {
     .option(...ROOT)
     .option('--config <FILE>', 'the agent config to write (default /etc/onionfleet/agent.json, below --root when given)')
     .option('--json', 'print the result as JSON')
-    .option('--debug', 'print stack traces for errors')
     .action(async (token: unknown, opts: unknown) => (await import('./commands/join.ts')).joinCommand(token, opts, ctx));
 
   program
@@ -44,7 +43,6 @@ export function buildProgram(ctx: CliContext): Command {
     .description('connect to the controller, apply each desired state, report status (until Ctrl-C)')
     .option(...ROOT)
     .option(...CONFIG)
-    .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/run.ts')).runCommand(opts, ctx));
 
   program
@@ -53,7 +51,6 @@ export function buildProgram(ctx: CliContext): Command {
     .requiredOption('--desired <FILE>', 'a desired state (onionfleet desired --out)')
     .requiredOption('--root <DIR>', 'where to write')
     .option('--json', 'print [{"path","kind","mode"}]')
-    .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/render.ts')).renderCommand(opts, ctx));
 
   program
@@ -64,7 +61,6 @@ export function buildProgram(ctx: CliContext): Command {
     .option(...CONFIG)
     .option('--dry-run', 'list the steps and change nothing')
     .option('--json', 'print the result as JSON')
-    .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/apply.ts')).applyCommand(opts, ctx));
 
   program
@@ -74,7 +70,6 @@ export function buildProgram(ctx: CliContext): Command {
     .option(...CONFIG)
     .option('--no-probe', 'skip the TLS identity probe')
     .option('--json', 'print the status as JSON')
-    .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/status.ts')).statusCommand(opts, ctx));
 
   program
@@ -84,7 +79,6 @@ export function buildProgram(ctx: CliContext): Command {
     .option(...CONFIG)
     .option('--yes', 'really delete')
     .option('--json', 'print the result as JSON')
-    .option('--debug', 'print stack traces for errors')
     .action(async (opts: unknown) => (await import('./commands/purge.ts')).purgeCommand(opts, ctx));
 
   return program;

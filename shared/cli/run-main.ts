@@ -11,6 +11,11 @@ export interface CliContext {
   readonly output: Output;
   /** Sets the exit code for a result that is not an error (e.g. a refused plan, already printed). */
   setExitCode(code: ExitCode): void;
+  /**
+   * Runs this same CLI again, in this process, on `args` (no node and program name: `['status',
+   * '--json']`) with its own output; resolves with its exit code. For verbs made of other verbs (the demo).
+   */
+  run(args: readonly string[], output: Output): Promise<ExitCode>;
 }
 
 /**
@@ -21,7 +26,7 @@ export async function runMain(build: (ctx: CliContext) => Command, argv: readonl
   const debug = argv.includes('--debug');
   const json = argv.includes('--json');
   let code: ExitCode = EXIT.ok;
-  const program = build({ output, setExitCode: (c) => (code = c) });
+  const program = build({ output, setExitCode: (c) => (code = c), run: (args, out) => runMain(build, [argv[0] ?? 'node', argv[1] ?? 'cli', ...args], out) });
   program.exitOverride();
   program.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (text) => {
       output.err(text.trimEnd());

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { seconds } from '../../../shared/cli/flag-types.ts';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
@@ -17,7 +18,7 @@ const Flags = z.object({
   state: z.string().optional(),
   passphraseFile: z.string().optional(),
   wait: z.boolean().default(false),
-  timeout: z.coerce.number().int().min(1).max(86_400).default(300),
+  timeout: seconds().default(300),
   offline: z.boolean().default(false),
   out: z.string().optional(),
   json: z.boolean().default(false),

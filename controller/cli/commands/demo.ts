@@ -48,8 +48,7 @@ export async function demoCommand(opts: unknown, ctx: CliContext): Promise<void>
   const network: DemoNetwork = flags.tor
     ? torNetwork({ layout, devices, signal: interrupt.signal, progress, record: (name, pid) => processes.record(name, 'tor', pid) })
     : loopbackNetwork();
-  const { main } = await import('../main.ts');
-  const cli = (args: readonly string[], output: Output) => main(['node', 'onionfleet', ...args], output);
+  const cli = (args: readonly string[], output: Output) => ctx.run(args, output);
   let interrupted = false;
   try {
     processes.setDevices(devices);

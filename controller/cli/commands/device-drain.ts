@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { seconds } from '../../../shared/cli/flag-types.ts';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
@@ -17,7 +18,7 @@ const Flags = z.object({
   file: z.string().min(1),
   state: z.string().optional(),
   passphraseFile: z.string().optional(),
-  timeout: z.coerce.number().int().min(1).max(86_400).default(600),
+  timeout: seconds().default(600),
   json: z.boolean().default(false),
 });
 

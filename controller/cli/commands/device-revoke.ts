@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { seconds } from '../../../shared/cli/flag-types.ts';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
@@ -19,7 +20,7 @@ const Flags = z.object({
   state: z.string().optional(),
   passphraseFile: z.string().optional(),
   wait: z.boolean().default(false),
-  timeout: z.coerce.number().int().min(1).max(86_400).default(300),
+  timeout: seconds().default(300),
   json: z.boolean().default(false),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { seconds } from '../../../shared/cli/flag-types.ts';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
@@ -20,7 +21,7 @@ const Flags = z.object({
   passphraseFile: z.string().optional(),
   socks: z.string().optional(),
   group: Id.optional(),
-  timeout: z.coerce.number().int().min(1).max(3600).default(60),
+  timeout: seconds(3600).default(60),
   json: z.boolean().default(false),
 });
 

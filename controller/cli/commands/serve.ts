@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { createUser } from '@nats-io/nkeys';
 import { z } from 'zod';
+import { wholeNumber } from '../../../shared/cli/flag-types.ts';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { InvalidInputError, OperationFailedError } from '../../../shared/errors.ts';
@@ -22,7 +23,7 @@ import { connectNats } from '../../../shared/nats/connect.ts';
 
 const Flags = z.object({
   state: z.string().optional(),
-  port: z.coerce.number().int().min(0).max(65535).default(4222),
+  port: wholeNumber(0, 65535, 'a TCP port').default(4222),
   passphraseFile: z.string().optional(),
   tor: z.boolean().default(false),
   torConfig: z.string().min(1).optional(),
