@@ -1,4 +1,4 @@
-// Lint: typescript-eslint strictTypeChecked, plus the import boundaries of the house (STYLE.md):
+// Lint: typescript-eslint strictTypeChecked, plus the import boundaries of the house:
 // shared imports neither controller nor agent; controller and agent never import each other;
 // pure folders import no I/O (fs, processes, sockets, NATS, the logger).
 import tseslint from 'typescript-eslint';
@@ -10,7 +10,7 @@ const noExit = {
   selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']",
   message: 'only a CLI main() maps errors to exit codes',
 };
-// The clock and randomness are inputs of pure code (STYLE.md habit 2).
+// The clock and randomness are inputs of pure code.
 const noAmbient = [
   { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'pure module: randomness is an input' },
   { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'pure module: the clock is an input' },
@@ -21,7 +21,7 @@ const ioPatterns = ['@nats-io/*', '**/log', '**/log.ts', '**/fs/*'];
 const restrict = (paths, patterns) => ({
   'no-restricted-imports': ['error', {
     paths: paths.map((name) => ({ name, message: 'pure module: no I/O here (see the folder README)' })),
-    patterns: patterns.map((group) => ({ group: [group], message: 'import boundary (STYLE.md: shape of the house)' })),
+    patterns: patterns.map((group) => ({ group: [group], message: 'import boundary (see the top of eslint.config.js)' })),
   }],
 });
 

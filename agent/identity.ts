@@ -1,5 +1,5 @@
 /**
- * The device's own keys, born on the device (DESIGN.md §6): an ed25519 signing key (its status), an
+ * The device's own keys, born on the device: an ed25519 signing key (its status), an
  * age identity (reads its desired state) and its NATS nkey. Files 0600 in the agent's keys dir; the
  * enrollment record shows the public halves only.
  */

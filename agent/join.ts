@@ -1,6 +1,6 @@
 /**
  * `onionfleet-agent join`: enrolls this device with a join token from the admin. Makes the device's
- * keys (born here, DESIGN.md §6), opens the controller's NATS onion with the token's one-time client
+ * keys (born here), opens the controller's NATS onion with the token's one-time client
  * key, sends the public halves through the token's one-time NATS user — which may publish this one
  * request and nothing else — and checks the controller's answer against the signing-key fingerprint
  * in the token. Only then does it write the agent config. The device is pending until the admin runs

@@ -1,5 +1,5 @@
 /**
- * The key that opens the controller's NATS onion (v3 client authorization, tor.md): written into this
+ * The key that opens the controller's NATS onion (v3 client authorization, docs/reference/tor.md): written into this
  * device's tor ClientOnionAuthDir as `controller.auth_private`, mode 0600, owned by the account tor
  * runs as (on a Pi `debian-tor`: tor reads the directory after dropping root, and refuses a directory
  * it cannot read). Without it the device's tor cannot even fetch the onion's descriptor.

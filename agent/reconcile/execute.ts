@@ -33,7 +33,7 @@ export interface ExecuteContext {
 
 const ENV_PREFIX: Readonly<Record<InstanceKind, string>> = { smp: 'SMP_SERVER', xftp: 'XFTP_SERVER' };
 
-/** The environment that selects an instance's directories (simplex-servers.md). */
+/** The environment that selects an instance's directories (docs/reference/simplex-servers.md). */
 export function instanceEnv(root: string, kind: InstanceKind, id: string): Record<string, string> {
   return {
     [`${ENV_PREFIX[kind]}_CFG_PATH`]: join(root, PATHS.configDir(kind, id)),

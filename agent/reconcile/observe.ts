@@ -24,7 +24,7 @@ export interface ObserveContext {
   readonly binaryHashes?: Map<string, { size: number; mtimeMs: number; sha256: string | null }>;
 }
 
-/** Identity files `start` needs (simplex-servers.md). */
+/** Identity files `start` needs (docs/reference/simplex-servers.md). */
 const IDENTITY_FILES = ['ca.crt', 'server.crt', 'server.key', 'fingerprint'] as const;
 
 export async function observe(desired: DesiredState, ctx: ObserveContext): Promise<Observation> {

@@ -57,7 +57,7 @@ export const PUBLIC_MODE = 0o644;
 const ONION_HOSTNAME = /^[a-z2-7]{56}\.onion$/;
 
 /**
- * The path of one client-authorization file of the SSH onion (tor.md, "Client authorization"):
+ * The path of one client-authorization file of the SSH onion (docs/reference/tor.md, "Client authorization"):
  * `<HiddenServiceDir>/authorized_clients/<name>.auth`.
  */
 export function sshClientAuthPath(name: string): string {

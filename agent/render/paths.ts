@@ -3,7 +3,7 @@
  * `render --root DIR` and tests place the same paths below DIR. Pure.
  *
  * Instances get their own pair of directories, chosen through the servers' environment variables
- * (simplex-servers.md) — no symlink or BindPaths trick. Onion service directories sit under
+ * (docs/reference/simplex-servers.md) — no symlink or BindPaths trick. Onion service directories sit under
  * /var/lib/tor, the only place AppArmor lets Debian's tor write.
  */
 import type { InstanceKind } from '../../shared/schema/desired-state.ts';

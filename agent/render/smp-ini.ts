@@ -1,5 +1,5 @@
 /**
- * `smp-server.ini` of one SMP instance (simplex-servers.md, "The ini files"). Pure.
+ * `smp-server.ini` of one SMP instance (docs/reference/simplex-servers.md, "The ini files"). Pure.
  *
  * Contracts of the output:
  * - `key: value` separators (read by both v6.4 and v6.5), on/off values exactly `on`/`off`, no inline

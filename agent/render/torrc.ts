@@ -1,7 +1,7 @@
 /**
  * Tor's configuration: the main `/etc/tor/torrc` (the local SOCKS port and an include of
  * `/etc/tor/torrc.d/*.conf`) and onionfleet's fragment with one v3 onion service per instance, plus
- * one for SSH when the device takes SSH over Tor (tor.md). Pure.
+ * one for SSH when the device takes SSH over Tor (docs/reference/tor.md). Pure.
  *
  * Debian's `tor@default` unit adds `--defaults-torrc /usr/share/tor/tor-service-defaults-torrc`, which
  * sets DataDirectory, User and the control socket; the main torrc therefore sets none of them.

@@ -1,5 +1,5 @@
 /**
- * `file-server.ini` of one XFTP instance (simplex-servers.md, "The ini files"). Pure.
+ * `file-server.ini` of one XFTP instance (docs/reference/simplex-servers.md, "The ini files"). Pure.
  *
  * Same output contracts as `smp-ini.ts`: `key: value`, exact on/off, no inline comments, 7-bit
  * ASCII, one local port, no control port. Statistics: `log_stats: on` unless the tier asks for none;

@@ -1,5 +1,5 @@
 /**
- * The NATS onion's client-authorization list (tor.md, "Client authorization"): one
+ * The NATS onion's client-authorization list (docs/reference/tor.md, "Client authorization"): one
  * `authorized_clients/device-<id>.auth` per enrolled device (its own x25519 key), one for the admin (the
  * controller's own key, so the list is never empty — an empty list would make the onion public), and
  * one per extra client (a join token's one-time key). Anything else in the directory is removed: a

@@ -52,7 +52,7 @@ export function isOnion(host: string): boolean {
 
 /**
  * How messages and progress lines name the endpoint: `user@host:port`, except that an onion
- * address (a secret, DESIGN.md §6) is never printed.
+ * address (a secret) is never printed.
  */
 export function describeEndpoint(e: SshEndpoint): string {
   const host = isOnion(e.host) ? '<onion address>' : e.host.includes(':') ? `[${e.host}]` : e.host;

@@ -1,7 +1,7 @@
 /**
  * Why a group could not be placed. A group that cannot be placed even on an otherwise empty fleet
  * breaks one of its own tier's rules (which one is found by checking them one at a time, in the
- * order of fleet-spec.md's table); one that fits alone lost out to the other groups.
+ * order of the tier table in docs/reference/fleet-yaml.md); one that fits alone lost out to the other groups.
  */
 import { rejectDevice } from './filters.ts';
 import { GroupWork } from './group-work.ts';

@@ -22,7 +22,7 @@ import { instanceId, pairHash, previousDevicesOf, type GroupInfo } from './model
 export type StickyMode = 'hold' | 'prefer' | 'none';
 /**
  * spread: each instance to the device holding fewest of the group (the soft preference of
- * fleet-spec.md); compact: fill the group's devices up to the tier's caps and prefer devices that
+ * docs/reference/fleet-yaml.md); compact: fill the group's devices up to the tier's caps and prefer devices that
  * already host others, leaving whole devices free for dedicated groups.
  */
 export type Packing = 'spread' | 'compact';

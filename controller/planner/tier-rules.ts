@@ -1,6 +1,6 @@
 import type { Tier } from '../../shared/schema/fleet-spec.ts';
 
-/** The tier table of fleet-spec.md for a group with `n` SMP instances. */
+/** The tier table of docs/reference/fleet-yaml.md for a group with `n` SMP instances. */
 export interface TierRules {
   readonly minOperators: number;
   readonly minLocations: number;
@@ -34,5 +34,5 @@ export function minSmpForTier(rules: TierRules): number {
 
 export const TIER_RANK: Readonly<Record<Tier, number>> = { standard: 0, elevated: 1, high: 2, extreme: 3 };
 
-/** The memory model of fleet-spec.md, in MB. */
+/** The memory model of docs/reference/fleet-yaml.md, in MB. */
 export const MEMORY_MB = { deviceBase: 300, smp: 45, xftp: 60 } as const;

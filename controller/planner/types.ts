@@ -2,7 +2,7 @@ import type { Tier } from '../../shared/schema/fleet-spec.ts';
 import type { FilterCounts } from './filters.ts';
 import type { Kind } from './group-work.ts';
 
-/** One instance on one device; the element of `plan --json`'s `placements` (fleet-spec.md). */
+/** One instance on one device; the element of `plan --json`'s `placements` (docs/reference/fleet-yaml.md). */
 export interface Placement {
   readonly group: string;
   readonly kind: Kind;

@@ -174,7 +174,7 @@ export function groupResult(group: string, instances: readonly InstanceResult[])
 
 /**
  * The exit code for a verdict: 0 ok · 1 degraded (no valid hello, nothing reported yet, a device
- * without a usable status) · 4 unreachable · 1 alarm (fleet-spec.md allows `probe` 0 · 1 · 4 only;
+ * without a usable status) · 4 unreachable · 1 alarm (docs/reference/fleet-yaml.md allows `probe` 0 · 1 · 4 only;
  * `verdict: "alarm"` in the report tells an alarm apart). An alarm wins over everything.
  */
 export function exitCodeFor(verdict: GroupVerdict): ExitCode {

@@ -1,5 +1,5 @@
 /**
- * A directory authority's identity for a private Tor network (tor.md): v3 keys and certificate made
+ * A directory authority's identity for a private Tor network (docs/reference/tor.md): v3 keys and certificate made
  * with `tor-gencert`, the relay identity from `tor --list-fingerprint`, both inside the data directory
  * the authority then runs with.
  */

@@ -1,5 +1,5 @@
 /**
- * A private Tor network on loopback for end-to-end tests and the demo (tor.md): directory authorities
+ * A private Tor network on loopback for end-to-end tests and the demo (docs/reference/tor.md): directory authorities
  * with keys from tor-gencert, relays, and any tor that joins through {@link PrivateTorNetwork.startTor}.
  * Every listener is bound to 127.0.0.1; with DirAuthority lines set, tor adds no default directories,
  * so nothing leaves the machine.
@@ -24,7 +24,7 @@ export interface PrivateTorNetworkOptions {
   readonly dir: string;
   /** Default 3 (1–9). */
   readonly authorities?: number;
-  /** Default 3 (1–20). With none, onion services never connect (tor.md). */
+  /** Default 3 (1–20). With none, onion services never connect (docs/reference/tor.md). */
   readonly relays?: number;
   /** Default `tor`. */
   readonly binary?: string;

@@ -1,5 +1,5 @@
 /**
- * torrc lines for tor child processes and for a private Tor network on loopback (tor.md, "A private
+ * torrc lines for tor child processes and for a private Tor network on loopback (docs/reference/tor.md, "A private
  * Tor network on loopback"), and parsers for what tor and tor-gencert print. Pure: no I/O.
  */
 import { InvalidInputError, type Problem } from '../../shared/errors.ts';
@@ -74,7 +74,7 @@ export function renderTorrc(...groups: readonly (readonly string[])[]): string {
 }
 
 /**
- * Options every tor of a private test network needs (tor.md). `TestingTorNetwork` makes tor accept
+ * Options every tor of a private test network needs (docs/reference/tor.md). `TestingTorNetwork` makes tor accept
  * loopback relays and fast voting; the vote options make every relay a guard and an HSDir, so a
  * handful of relays can carry onion services.
  */
@@ -114,7 +114,7 @@ export type PortChoice = number | 'auto';
 /**
  * The lines of a relay of the private network: bound to 127.0.0.1 explicitly (a bare port would also
  * listen on 0.0.0.0), no exit, and `AssumeReachable 1` — without it tor 0.4.9's relays never pass
- * their self-test in a tiny network and clients hang at 95 % (tor.md). Throws a RangeError for a bad
+ * their self-test in a tiny network and clients hang at 95 % (docs/reference/tor.md). Throws a RangeError for a bad
  * nickname or port.
  */
 export function relayLines(o: { readonly nickname: string; readonly orPort: PortChoice; readonly dirPort: PortChoice }): string[] {
@@ -131,7 +131,7 @@ export function relayLines(o: { readonly nickname: string; readonly orPort: Port
 }
 
 /**
- * A relay's lines plus those of a v3 directory authority with 20-second voting (tor.md). Its ports
+ * A relay's lines plus those of a v3 directory authority with 20-second voting (docs/reference/tor.md). Its ports
  * are fixed: every tor of the network names them in its DirAuthority lines.
  */
 export function authorityLines(o: { readonly nickname: string; readonly orPort: number; readonly dirPort: number }): string[] {

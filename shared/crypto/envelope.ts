@@ -1,7 +1,7 @@
 /**
  * Sealed documents: signed by their writer (ed25519), then encrypted to exactly one reader (age).
  * Desired state goes controller → device, status goes device → controller; both cross the bus only
- * as the output of {@link seal} (DESIGN.md §6).
+ * as the output of {@link seal}.
  *
  * **What the bus sees.** Only an age v1 file: its header (one X25519 stanza: an ephemeral public key
  * and the wrapped file key) and a payload whose length tracks the document's. Not the signer, the

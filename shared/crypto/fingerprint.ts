@@ -1,6 +1,6 @@
 /**
  * SimpleX server identity: the CA fingerprint and the server address members paste into their apps
- * (shared/reference/simplex-servers.md, "Fingerprint and address").
+ * (docs/reference/simplex-servers.md, "Fingerprint and address").
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { InvalidInputError } from '../errors.ts';

@@ -1,5 +1,5 @@
 /**
- * Tor v3 onion service keys and addresses (tor.md, "Onion service keys and the address";
+ * Tor v3 onion service keys and addresses (docs/reference/tor.md, "Onion service keys and the address";
  * rend-spec-v3 §6 and the tor key-file format), plus x25519 client-authorization keys.
  *
  * Pure apart from two explicitly random helpers ({@link randomOnionKeys}, {@link clientAuthKeyPair}):

@@ -1,6 +1,6 @@
 /**
  * One way to open a NATS connection, with the options that matter when the server is an onion away
- * (nats.md, "Client options that matter over Tor"), and with refusal and authentication failures
+ * (docs/reference/nats.md, "Client packages and options"), and with refusal and authentication failures
  * turned into typed errors.
  */
 import { connect, errors, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
@@ -57,7 +57,7 @@ const RECONNECT_WAIT_MS = 5_000;
 const RECONNECT_JITTER_MS = 1_000;
 
 /**
- * Connects with an nkey and nats.md's client options: `maxReconnectAttempts: -1`,
+ * Connects with an nkey and the client options of docs/reference/nats.md: `maxReconnectAttempts: -1`,
  * `reconnectTimeWait: 5000` with 1 s jitter, `ignoreClusterUpdates`, `pingInterval: 30000`,
  * `maxPingOut: 3`, `noEcho`, `name` and `inboxPrefix`.
  *

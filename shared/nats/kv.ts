@@ -1,6 +1,6 @@
 /**
  * The two KV buckets and the few operations onionfleet needs on them, in the shapes nats-server 2.9
- * supports (nats.md, "JetStream KV on 2.9.10"): get, compare-and-set put, single-key watch.
+ * supports (docs/reference/nats.md, "JetStream KV on 2.9.10"): get, compare-and-set put, single-key watch.
  */
 import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
@@ -11,7 +11,7 @@ import { DESIRED_BUCKET, kvStream, STATUS_BUCKET } from './names.ts';
 
 export type { KV } from '@nats-io/kv';
 
-/** JetStream API timeout over Tor (nats.md): the client's default 5 s is too short for some round trips. */
+/** JetStream API timeout over Tor (docs/reference/nats.md): the client's default 5 s is too short for some round trips. */
 export const JETSTREAM_TIMEOUT_MS = 20_000;
 
 /** A stored value and its revision (the bucket-wide sequence; for `desired` the free generation number). */
@@ -143,7 +143,7 @@ export interface KvChange {
  * Under bursts of writes the watcher may skip intermediate revisions (seen on 2.9.10); the last
  * value always arrives. Treat a change as "reconcile now", not as a log.
  * The watcher is an ordered consumer and recreates itself after a reconnect, but after a long
- * outage that can take ~90 s: also re-get the key on every reconnect (nats.md).
+ * outage that can take ~90 s: also re-get the key on every reconnect (docs/reference/nats.md).
  */
 export async function watchKey(kv: KV, key: string, onChange: (change: KvChange) => void, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return;

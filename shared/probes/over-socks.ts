@@ -1,7 +1,7 @@
 /**
  * The TLS identity probe through a SOCKS5 proxy (Tor's SocksPort): the probe's socket is a SOCKS5
  * CONNECT to `<host>:<port>` with the host handed to the proxy as a name, so Tor resolves the
- * .onion itself (tor.md, "SOCKS and .onion names"). Tor's extended replies become clear reasons
+ * .onion itself (docs/reference/tor.md, "SOCKS and .onion names"). Tor's extended replies become clear reasons
  * (shared/tor/socks-tunnel.ts); 0xF0 "descriptor not found", normal while a service or Tor starts,
  * is retried until the probe's deadline.
  *
@@ -28,7 +28,7 @@ export interface SocksProbeOptions {
   /** Deadline for the whole probe, retries of 0xF0 included. */
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
-  /** Wait between attempts after 0xF0. Default 2000 ms (tor.md). */
+  /** Wait between attempts after 0xF0. Default 2000 ms (docs/reference/tor.md). */
   readonly retryDelayMs?: number;
 }
 

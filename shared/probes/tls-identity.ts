@@ -1,5 +1,5 @@
 /**
- * Identity probe of a SimpleX SMP or XFTP server over TLS (shared/reference/simplex-servers.md,
+ * Identity probe of a SimpleX SMP or XFTP server over TLS (docs/reference/simplex-servers.md,
  * "Identity probe over TLS"). TLS runs over a socket the caller may supply, so the same probe works
  * over a local TCP connection or a SOCKS (Tor) tunnel.
  *

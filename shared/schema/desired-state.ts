@@ -9,7 +9,7 @@ import { PinnedBinary, Tier } from './fleet-spec.ts';
 export const InstanceKind = z.enum(['smp', 'xftp']);
 export type InstanceKind = z.infer<typeof InstanceKind>;
 
-/** `<group>-smp-NN` / `<group>-xftp-NN` (fleet-spec.md). */
+/** `<group>-smp-NN` / `<group>-xftp-NN` (docs/reference/fleet-yaml.md). */
 export const InstanceId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}-(?:smp|xftp)-\d{2,}$/, {
   error: 'expected an instance id such as newsroom-smp-01',
 });
@@ -23,7 +23,7 @@ export const ServerPassword = z.string().regex(/^[!-~]{16,128}$/, { error: 'expe
 /** The onion virtual ports members use (addresses carry no port). */
 export const ONION_PORT = { smp: 5223, xftp: 443 } as const;
 
-/** The tier's hardening for one instance (fleet-spec.md, "Hardening each tier turns on"). */
+/** The tier's hardening for one instance (docs/reference/fleet-yaml.md, "Hardening each tier turns on"). */
 export const InstanceHardening = z.strictObject({
   /** `HiddenServiceEnableIntroDoSDefense 1` on the instance's onion. */
   introDosDefense: z.boolean(),
@@ -66,7 +66,7 @@ export const DesiredInstance = z
   });
 export type DesiredInstance = z.infer<typeof DesiredInstance>;
 
-/** An x25519 client-authorization key for an onion service (tor.md): 52 base32 characters. */
+/** An x25519 client-authorization key for an onion service (docs/reference/tor.md): 52 base32 characters. */
 export const OnionClientKey = z.strictObject({
   name: Id,
   publicKey: z.string().regex(/^[A-Z2-7]{52}$/, { error: 'expected a 52-character base32 x25519 public key' }),
@@ -125,7 +125,7 @@ export const DesiredState = z
   });
 export type DesiredState = z.infer<typeof DesiredState>;
 
-/** The hardening a tier turns on (fleet-spec.md). */
+/** The hardening a tier turns on (docs/reference/fleet-yaml.md). */
 export function hardeningFor(tier: Tier): InstanceHardening {
   const elevated = tier !== 'standard';
   const extreme = tier === 'extreme';

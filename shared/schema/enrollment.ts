@@ -23,7 +23,7 @@ export const EnrollmentRecord = z.strictObject({
   natsUser: NatsUserKey,
   /**
    * The device's x25519 client-authorization key (public, base32) for the controller's NATS onion:
-   * the service lists it in `authorized_clients/<device>.auth`; revoking removes it (tor.md).
+   * the service lists it in `authorized_clients/<device>.auth`; revoking removes it (docs/reference/tor.md).
    */
   onionClientKey: OnionClientPublicKey,
 });

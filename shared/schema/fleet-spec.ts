@@ -1,5 +1,5 @@
 /**
- * fleet.yaml v1 — the user-facing contract of `../shared/reference/fleet-spec.md`.
+ * fleet.yaml v1 — the user-facing contract of `docs/reference/fleet-yaml.md`.
  * Extend with optional fields only; never rename or change what is here.
  * Pure: no I/O. Parse with {@link FleetSpec}; cross-references are checked in the same pass.
  */

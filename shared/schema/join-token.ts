@@ -23,7 +23,7 @@ export const TokenId = z.string().regex(/^[a-z2-7]{10}$/, { error: 'expected a t
 /** A NATS user seed (`SU` + 56 base32 characters). Secret. */
 export const NatsUserSeed = z.string().regex(/^SU[A-Z2-7]{56}$/, { error: 'expected a NATS user seed (SU…, 58 characters)' });
 
-/** An x25519 client-authorization private key, 52 upper-case base32 characters (tor.md). Secret. */
+/** An x25519 client-authorization private key, 52 upper-case base32 characters (docs/reference/tor.md). Secret. */
 export const OnionClientPrivateKey = z.string().regex(/^[A-Z2-7]{52}$/, { error: 'expected a 52-character base32 x25519 private key' });
 
 /** 32 random bytes in unpadded base64url (43 characters). Secret. */

@@ -1,6 +1,6 @@
 /**
  * The file `onionfleet plan --json --out FILE` writes and `--previous FILE` reads: the object of
- * fleet-spec.md. Later versions may add fields, so unknown top-level keys are accepted here.
+ * docs/reference/fleet-yaml.md. Later versions may add fields, so unknown top-level keys are accepted here.
  */
 import { z } from 'zod';
 import { Id } from './common.ts';

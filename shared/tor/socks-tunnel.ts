@@ -1,7 +1,7 @@
 /**
  * An in-process tunnel to one service through Tor: a listener on 127.0.0.1 whose every accepted
  * connection becomes a SOCKS5 CONNECT to the target, piped both ways. The NATS client (which takes
- * no socket from its caller, nats.md) then connects to `127.0.0.1:<port>`, and reconnects go
+ * no socket from its caller, docs/reference/nats.md) then connects to `127.0.0.1:<port>`, and reconnects go
  * through the tunnel too, never around it.
  *
  * The target (an onion address) is a secret: no message, error or cause names it.
@@ -10,7 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { SocksClient } from 'socks';
 import { EXIT, OnionfleetError, InternalError } from '../errors.ts';
 
-/** SOCKS5 reply codes (RFC 1928 §6) and Tor's `ExtendedErrors` codes (tor.md), by reason. */
+/** SOCKS5 reply codes (RFC 1928 §6) and Tor's `ExtendedErrors` codes (docs/reference/tor.md), by reason. */
 const REPLIES = {
   0x01: ['general-failure', 'the SOCKS proxy reported a general failure', null],
   0x02: ['not-allowed', 'the SOCKS proxy does not allow this connection', 'check the proxy\'s rules (Tor: SocksPolicy)'],

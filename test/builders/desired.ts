@@ -109,7 +109,7 @@ export function clientKey(name: string): string {
 
 /**
  * A well-formed v3 onion hostname derived from `seed`: 56 characters of a-z2-7 with a valid
- * checksum and version byte (tor.md), then `.onion`. Not the address of any real key pair.
+ * checksum and version byte (docs/reference/tor.md), then `.onion`. Not the address of any real key pair.
  */
 export function onionHostname(seed: string): string {
   const pubkey = sha256(`onion:${seed}`);

@@ -4,7 +4,7 @@
 // JavaScript on node built-ins and the `openssl` CLI only (no TypeScript loader, no npm package),
 // so it runs wherever the agent would run the real binaries.
 //
-// It honours the contract in shared/reference/simplex-servers.md (simplexmq v6.4.5 / 6.4.5.1):
+// It honours the contract in docs/reference/simplex-servers.md (simplexmq v6.4.5 / 6.4.5.1):
 //   - config/log directories from SMP_SERVER_CFG_PATH / SMP_SERVER_LOG_PATH (XFTP_SERVER_…),
 //     empty or unset = the default (/etc/opt/simplex, /var/opt/simplex; xftp: …/simplex-xftp);
 //   - `-v`, `init` (flags, prompt without -y, refusal to re-init, emptying both directories, the

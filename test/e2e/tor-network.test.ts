@@ -26,7 +26,7 @@ import { dialSocks, SocksTunnel, TunnelError } from '../../shared/tor/socks-tunn
 import { listenersOf, pidsWithCommandLine } from '../support/listeners.ts';
 import { alive, until } from '../support/processes.ts';
 
-/** tor.md: budget 30–60 s to the first onion connection; allow 180 s, retrying every 2 s on 0xF0. */
+/** docs/reference/tor.md: budget 30–60 s to the first onion connection; allow 180 s, retrying every 2 s on 0xF0. */
 const DEADLINE_MS = 180_000;
 const RETRY_MS = 2_000;
 const ONION_PORT = 80;

@@ -1,5 +1,5 @@
 /**
- * The SMP/XFTP test doubles against shared/reference/simplex-servers.md, run as real child processes
+ * The SMP/XFTP test doubles against docs/reference/simplex-servers.md, run as real child processes
  * (the executables themselves, through their `#!/usr/bin/env node` line), and probeIdentity against
  * them. Each test owns temp directories and the pids it started; afterEach kills exactly those.
  */

@@ -1,4 +1,4 @@
-/** The import boundaries of STYLE.md hold because the lint says so: prove the lint says so. */
+/** The import boundaries of eslint.config.js hold because the lint says so: prove the lint says so. */
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';

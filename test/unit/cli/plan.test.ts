@@ -16,7 +16,7 @@ interface PlanJson {
 }
 
 describe('onionfleet plan', () => {
-  it('prints the plan object of fleet-spec.md with --json', async () => {
+  it('prints the plan object of docs/reference/fleet-yaml.md with --json', async () => {
     const run = await onionfleet('plan', '-f', newsroom, '--json');
     expect(run.code).toBe(0);
     const plan = JSON.parse(run.stdout) as PlanJson;

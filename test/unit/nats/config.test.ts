@@ -92,7 +92,7 @@ describe('renderNatsConfig', () => {
     expect(text).not.toMatch(/allow_responses|service:/);
   });
 
-  it('sets the server options nats.md asks for, in a config file only (no -sd)', () => {
+  it('sets the server options docs/reference/nats.md asks for, in a config file only (no -sd)', () => {
     expect(text).toContain('listen: "127.0.0.1:4333"');
     expect(text).toMatch(/jetstream \{\n\s+store_dir: "\/var\/lib\/onionfleet\/nats"\n\s+max_memory_store: \d+\n\s+max_file_store: \d+\n\}/);
     expect(text).toMatch(/authorization \{\n(\s+#.*\n)?\s+timeout: 10\n\}/);

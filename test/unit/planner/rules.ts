@@ -1,5 +1,5 @@
 /**
- * An independent checker of fleet-spec.md's rules over a finished placement, for tests: it does not
+ * An independent checker of the tier rules (docs/reference/fleet-yaml.md) over a finished placement, for tests: it does not
  * reuse the planner's code paths, so a planner bug cannot hide behind the same bug here.
  */
 import type { Placement } from '../../../controller/planner/index.ts';

@@ -1,6 +1,6 @@
 /**
  * The agent's pure planner, driven round by round against an in-memory device until it plans
- * nothing (STYLE.md: multi-round reconcile tests).
+ * nothing.
  */
 import { describe, expect, it } from 'vitest';
 import { planSteps } from '../../../agent/reconcile/plan.ts';

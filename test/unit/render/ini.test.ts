@@ -1,5 +1,5 @@
 /**
- * The SimpleX ini files, read back the way the servers read them (simplex-servers.md): sections,
+ * The SimpleX ini files, read back the way the servers read them (docs/reference/simplex-servers.md): sections,
  * `key: value` with the first `:` or `=` as separator, `#`/`;` comment lines. A render→parse round
  * trip, as a property over instances, pins every value the servers act on.
  */

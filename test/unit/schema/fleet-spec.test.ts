@@ -14,7 +14,7 @@ const minimal = {
 };
 
 describe('FleetSpec', () => {
-  it('fills in the defaults of fleet-spec.md', () => {
+  it('fills in the defaults of docs/reference/fleet-yaml.md', () => {
     const spec = FleetSpec.parse(minimal);
     expect(spec.devices[0]).toMatchObject({ capacity: { maxInstances: 11, memoryMb: 4096 }, state: 'active' });
     expect(spec.groups[0]).toMatchObject({ smp: 10, xftp: 1, dedicated: false });

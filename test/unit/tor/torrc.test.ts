@@ -67,7 +67,7 @@ describe('renderTorrc', () => {
 });
 
 describe('the private network', () => {
-  it('writes the DirAuthority line tor.md gives', () => {
+  it('writes the DirAuthority line docs/reference/tor.md gives', () => {
     expect(dirAuthorityLine(AUTH)).toBe(`DirAuthority auth1 orport=5000 no-v2 v3ident=${AUTH.v3ident} 127.0.0.1:5001 ${AUTH.fingerprint}`);
   });
 
