@@ -76,7 +76,7 @@ export interface PublishOptions {
 export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
   const previous = await appliedPlacement(session);
   const result = plan(spec, previous?.placements ?? null, {});
-  if (!result.feasible) throw new PlanRefusedError(explain(result.metrics.unmet), { hint: 'run `onionfleet plan` for the details' });
+  if (!result.feasible) throw new PlanRefusedError(explain(result.metrics.unmet), { hint: 'run `onionfleet plan -f FILE --deployed` for the details (it sees the drained and revoked devices, as apply does)' });
 
   const enrolled = new Map(devices.map((d) => [d.device, d]));
   const active = spec.devices.filter((d) => d.state !== 'revoked').map((d) => d.id);

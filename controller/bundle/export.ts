@@ -28,6 +28,7 @@ import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { isServerAddress, planBundle, renderBundle, signBundle, type BundleHistory } from './document.ts';
 import { forEachBounded } from '../../shared/async/bounded.ts';
+import { makeOutputDir } from '../../shared/cli/output-file.ts';
 
 /** Where QR codes of the addresses go: PNG files per member, the terminal, or nowhere. */
 export type QrMode = 'png' | 'terminal' | 'none';
@@ -120,7 +121,7 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
     if (passphrase === undefined) generated.set(m.id, (passphrase = generatePassphrase(randomBytes(15))));
     return { member: m.id, passphrase };
   });
-  await mkdir(outDir, { recursive: true, mode: 0o700 });
+  await makeOutputDir(outDir);
   const written = await writeMemberBundles(text, targets, outDir);
   const pngs = options.qr === 'png' ? await Promise.all(servers.map((s) => toBuffer(s.address, { type: 'png', errorCorrectionLevel: 'M', margin: 2 }))) : [];
   const qrs = await writeQrPngs(targets.map((t) => join(outDir, t.member, 'qr')), servers, pngs);

@@ -32,6 +32,15 @@ export async function retireDevice(paths: StatePaths, id: string): Promise<boole
 
 /** Every registered device, sorted by id. */
 export async function listDevices(paths: StatePaths): Promise<EnrollmentRecord[]> {
-  const files = (await readdir(paths.devices).catch(() => [])).filter((f) => f.endsWith('.json')).sort();
-  return Promise.all(files.map((f) => loadJson(`${paths.devices}/${f}`, EnrollmentRecord, 'an enrollment record')));
+  return recordsIn(paths.devices);
+}
+
+/** Every revoked device's record (kept by {@link retireDevice}), sorted by id. */
+export async function listRevokedDevices(paths: StatePaths): Promise<EnrollmentRecord[]> {
+  return recordsIn(join(paths.devices, 'revoked'));
+}
+
+async function recordsIn(dir: string): Promise<EnrollmentRecord[]> {
+  const files = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.json')).sort();
+  return Promise.all(files.map((f) => loadJson(join(dir, f), EnrollmentRecord, 'an enrollment record')));
 }

@@ -76,8 +76,11 @@ describe('device revoke', () => {
     await expect(connectNats({ servers: h.natsUrl(), nkeySeed: seed, name: 'pi-b', timeoutMs: 5_000, reconnect: false })).rejects.toBeInstanceOf(NatsAuthFailedError);
     expect(existsSync(join(h.state, 'tor/nats-onion/authorized_clients/device-pi-b.auth'))).toBe(false);
     expect(existsSync(join(h.state, 'tor/nats-onion/authorized_clients/device-pi-c.auth'))).toBe(true);
-    const listed = JSON.parse((await cli('device', 'list', '--json')).stdout) as { device: string }[];
-    expect(listed.map((d) => d.device)).not.toContain('pi-b');
+    // Revoked devices stay listed, as revoked with the date, and pi-a as draining.
+    const listed = JSON.parse((await cli('device', 'list', '--json')).stdout) as { device: string; state: string; since: string | null }[];
+    expect(listed.map((d) => [d.device, d.state])).toEqual([['pi-a', 'draining'], ['pi-b', 'revoked'], ['pi-c', 'enrolled']]);
+    expect(listed.find((d) => d.device === 'pi-b')?.since).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect((await cli('device', 'list')).stdout).toMatch(/pi-b\s+revoked\s+\d{4}-\d{2}-\d{2}/);
     // pi-a is draining and pi-b revoked: everything now runs on pi-c.
     expect(runningDesired('pi-c').instances).toHaveLength(4);
 

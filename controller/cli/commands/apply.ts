@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { seconds } from '../../../shared/cli/flag-types.ts';
 import { parseFlags } from '../../../shared/cli/flags.ts';
+import { makeOutputDir } from '../../../shared/cli/output-file.ts';
 import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT } from '../../../shared/errors.ts';
@@ -11,7 +12,7 @@ import { waitForConvergence } from '../../bus/wait.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 
 const Flags = z.object({
   file: z.string().min(1),
@@ -33,9 +34,10 @@ export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
   const spec = await loadFleetSpec(flags.file);
-  const passphrase = await readPassphrase(flags.passphraseFile);
+  const passphrase = await statePassphrase(paths, flags.passphraseFile);
   if (flags.offline) {
     const out = flags.out ?? 'desired';
+    await makeOutputDir(out); // before the controller's own records move on
     const written = await offlineApply(paths, passphrase, await effectiveSpec(paths, spec), out);
     ctx.output.out(flags.json ? toJson({ offline: true, out, files: written }) : `wrote ${plural(written.length, 'sealed desired state')} to ${out}/ — carry each to its device and run \`onionfleet-agent apply --desired FILE\``);
     return;

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { plural, table, toJson } from '../../../shared/cli/output.ts';
+import { canPrompt, promptHidden } from '../../../shared/cli/prompt.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { decryptWith, decryptWithPassphrase } from '../../../shared/crypto/age.ts';
 import { keyFingerprint } from '../../../shared/crypto/sign.ts';
@@ -14,7 +15,7 @@ import { parseBundleBody, verifyBundle, type BundleInput } from '../../bundle/do
 import { exportBundles, terminalQr, type ExportResult } from '../../bundle/export.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 
 const ExportFlags = z.object({
   group: Id,
@@ -47,7 +48,7 @@ export async function bundleExport(opts: unknown, ctx: CliContext): Promise<void
   const spec = await loadFleetSpec(flags.file);
   const result = await exportBundles({
     statePaths: statePaths(stateDir(flags.state)),
-    passphrase: await readPassphrase(flags.passphraseFile),
+    passphrase: await statePassphrase(statePaths(stateDir(flags.state)), flags.passphraseFile),
     spec,
     group: flags.group,
     outDir: flags.out,
@@ -149,7 +150,16 @@ async function decrypt(path: string, raw: Uint8Array, flags: z.infer<typeof Open
     })).split('\n')[0]?.trim() ?? '';
     return decryptWithPassphrase(passphrase, raw);
   }
-  throw new InvalidInputError([{ source: path, message: 'the bundle is encrypted' }], { hint: 'pass -i IDENTITY (your age key file) or --passphrase-file F (a file holding your passphrase)' });
+  // On a terminal, a bundle locked with a passphrase asks for it (no echo).
+  if (canPrompt() && (await isPassphraseFile(raw))) return decryptWithPassphrase(await promptHidden(`passphrase of ${path}: `), raw);
+  throw new InvalidInputError([{ source: path, message: 'the bundle is encrypted' }], { hint: 'pass -i IDENTITY (your age key file), or --passphrase-file F (a file holding your passphrase), or run it on a terminal to be asked' });
+}
+
+/** True when the age file `raw` (armored or not) is locked with a passphrase (its one stanza is scrypt). */
+async function isPassphraseFile(raw: Uint8Array): Promise<boolean> {
+  const text = new TextDecoder().decode(raw.subarray(0, 64)).trimStart();
+  const binary = text.startsWith(AGE_HEADS[0] ?? '') ? (await import('age-encryption')).armor.decode(new TextDecoder().decode(raw)) : raw;
+  return new TextDecoder().decode(binary.subarray(0, 200)).includes('\n-> scrypt ');
 }
 
 /** The age identities of an identity file: `AGE-SECRET-KEY-1…` lines; blank lines and `#` comments skipped. */

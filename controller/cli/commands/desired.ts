@@ -4,7 +4,7 @@ import { parseFlags } from '../../../shared/cli/flags.ts';
 import { plural, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { InvalidInputError, PlanRefusedError, InternalError } from '../../../shared/errors.ts';
-import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
+import { writeOutputFile } from '../../../shared/cli/output-file.ts';
 import { DesiredState } from '../../../shared/schema/desired-state.ts';
 import { loadJson } from '../../../shared/fs/load-json.ts';
 import { compileDesired } from '../../compile/index.ts';
@@ -48,7 +48,7 @@ export async function desiredCommand(opts: unknown, ctx: CliContext): Promise<vo
   });
   const state = states.get(device.id);
   if (state === undefined) throw new InternalError(`no desired state compiled for ${device.id}`);
-  await writeFileAtomic(flags.out, toJson(state), { mode: 0o600 });
+  await writeOutputFile(flags.out, toJson(state), 0o600);
   const smp = state.instances.filter((i) => i.kind === 'smp').length;
   const summary = { device: state.device, revision: state.revision, smp, xftp: state.instances.length - smp, out: flags.out };
   ctx.output.out(

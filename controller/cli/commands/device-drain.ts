@@ -11,7 +11,7 @@ import { loadFleetSpec } from '../../spec/load.ts';
 import { listDevices } from '../../state/devices.ts';
 import { readDeviceStates, restoreDeviceStates, setDeviceState } from '../../state/device-states.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 
 const Flags = z.object({
   id: Id,
@@ -35,7 +35,7 @@ export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void>
   const spec = await loadFleetSpec(flags.file);
   if (!spec.devices.some((d) => d.id === flags.id)) throw new InvalidInputError([{ source: flags.file, path: 'devices', message: `no device "${flags.id}"` }]);
   if (!(await listDevices(paths)).some((d) => d.device === flags.id)) throw new InvalidInputError([{ source: paths.dir, path: 'devices', message: `"${flags.id}" is not enrolled` }]);
-  const passphrase = await readPassphrase(flags.passphraseFile);
+  const passphrase = await statePassphrase(paths, flags.passphraseFile);
   const progress = (line: string) => { if (!flags.json) ctx.output.err(line); };
   const deadline = Date.now() + flags.timeout * 1000;
   const hold = new Set([flags.id]);

@@ -12,7 +12,7 @@ import { loadFleetSpec } from '../../spec/load.ts';
 import { retireDevice } from '../../state/devices.ts';
 import { setDeviceState } from '../../state/device-states.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 
 const Flags = z.object({
   id: Id,
@@ -37,7 +37,7 @@ export async function deviceRevoke(opts: unknown, ctx: CliContext): Promise<void
   if (!spec.devices.some((d) => d.id === flags.id)) {
     throw new InvalidInputError([{ source: flags.file, path: 'devices', message: `no device "${flags.id}"` }]);
   }
-  const passphrase = await readPassphrase(flags.passphraseFile);
+  const passphrase = await statePassphrase(paths, flags.passphraseFile);
   const progress = (line: string) => { if (!flags.json) ctx.output.err(line); };
 
   await setDeviceState(paths, flags.id, 'revoked', new Date());

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
 import { toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { keyFingerprint } from '../../../shared/crypto/sign.ts';
 import { initState } from '../../state/keys.ts';
+import { givenPassphrase } from '../passphrase.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 
 const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string().optional(), json: z.boolean().default(false) });
@@ -13,7 +13,7 @@ const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string(
 export async function initCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
-  const passphrase = await readPassphrase(flags.passphraseFile);
+  const passphrase = await givenPassphrase(flags.passphraseFile);
   const identity = await initState(paths, passphrase);
   const protection = passphrase === null ? 'none' : 'passphrase';
   ctx.output.out(
@@ -39,8 +39,3 @@ export const SECRETS_OF_THE_STATE = [
   'the probe pins: every instance\'s onion address (pins.json)',
 ] as const;
 
-/** The passphrase from a file (first line) or $ONIONFLEET_PASSPHRASE; null when neither is given. */
-export async function readPassphrase(file: string | undefined): Promise<string | null> {
-  if (file !== undefined) return (await readFile(file, 'utf8')).split('\n')[0] ?? '';
-  return process.env.ONIONFLEET_PASSPHRASE ?? null;
-}

@@ -8,8 +8,8 @@ import { appliedPlacement } from '../../apply/publish.ts';
 import { kvStore } from '../../apply/store.ts';
 import { openSession } from '../../bus/session.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
-import { readPassphrase } from './init.ts';
-import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
+import { statePassphrase } from '../passphrase.ts';
+import { writeOutputFile } from '../../../shared/cli/output-file.ts';
 import { loadJson } from '../../../shared/fs/load-json.ts';
 import { PlanFile } from '../../../shared/schema/plan-file.ts';
 import { explain, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
@@ -36,7 +36,7 @@ export async function planCommand(opts: unknown, ctx: CliContext): Promise<void>
   const previous = flags.deployed ? await deployedPlacement(flags.state, flags.passphraseFile) : flags.previous === undefined ? null : await loadPrevious(flags.previous);
   const result = plan(spec, previous, { rebalance: flags.rebalance });
   const document = planDocument(spec.fleet, result);
-  if (flags.out !== undefined) await writeFileAtomic(flags.out, toJson(document));
+  if (flags.out !== undefined) await writeOutputFile(flags.out, toJson(document));
   ctx.output.out(flags.json ? toJson(document) : renderPlan(spec.fleet, result, document.explanations));
   if (!result.feasible) ctx.setExitCode(EXIT.refused);
 }
@@ -55,7 +55,8 @@ export function planDocument(fleet: string, result: PlanResult) {
 
 /** What the fleet runs now, as the last `apply` recorded it in JetStream (null before any apply). */
 async function deployedPlacement(state: string | undefined, passphraseFile: string | undefined): Promise<PreviousPlacement[] | null> {
-  const session = await openSession(statePaths(stateDir(state)), await readPassphrase(passphraseFile));
+  const paths = statePaths(stateDir(state));
+  const session = await openSession(paths, await statePassphrase(paths, passphraseFile));
   try {
     return (await appliedPlacement({ own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets }))?.placements ?? null;
   } finally {

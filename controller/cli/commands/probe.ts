@@ -14,7 +14,7 @@ import { runProbes } from '../../probe/runner.ts';
 import { chooseSocks } from '../../probe/socks.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 
 const Flags = z.object({
   state: z.string().optional(),
@@ -37,7 +37,7 @@ export async function probeCommand(opts: unknown, ctx: CliContext): Promise<void
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
   const via = await chooseSocks(paths, flags.socks);
-  const session = await openSession(paths, await readPassphrase(flags.passphraseFile));
+  const session = await openSession(paths, await statePassphrase(paths, flags.passphraseFile));
   const pins = await loadPins(paths, session.secrets).catch(async (err: unknown) => { await session.close(); throw err; });
   // Read every status first, then let go of the bus: probes over Tor take a while.
   const views = await (async () => {

@@ -17,7 +17,7 @@ import { stateDir, statePaths } from '../../state/paths.ts';
 import { readTorConfigLines, startControllerTor, stopControllerTor } from '../../tor/controller-tor.ts';
 import { watchSshOnions } from '../../tor/ssh-onion-keys.ts';
 import type { TorProcess } from '../../tor/tor-process.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
 import { connectNats } from '../../../shared/nats/connect.ts';
 
@@ -47,7 +47,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     throw new InvalidInputError([{ source: flags.torConfig ?? '', message: `cannot read it: ${err instanceof Error ? err.message : String(err)}` }]);
   });
   // The passphrase is checked before anything starts; tor needs the state's secret keys.
-  const secrets = await loadSecrets(paths, await readPassphrase(flags.passphraseFile));
+  const secrets = await loadSecrets(paths, await statePassphrase(paths, flags.passphraseFile));
   const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
   if (await moveStoreToControlAccount(paths.natsStore)) ctx.output.err('moved the JetStream store to the CONTROL account (buckets kept)');
   // The gateway's nkey lives only in this process; its public half goes into the config (and every re-render while serve runs).

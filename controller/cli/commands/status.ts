@@ -10,7 +10,7 @@ import { openSession } from '../../bus/session.ts';
 import { isConverged, readFleetStatus, type DeviceView } from '../../bus/status-view.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
-import { readPassphrase } from './init.ts';
+import { statePassphrase } from '../passphrase.ts';
 
 const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string().optional(), json: z.boolean().default(false), watch: z.boolean().default(false) });
 
@@ -21,7 +21,7 @@ const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string(
 export async function statusCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
-  const session = await openSession(paths, await readPassphrase(flags.passphraseFile));
+  const session = await openSession(paths, await statePassphrase(paths, flags.passphraseFile));
   try {
     const devices = await listDevices(paths);
     for (;;) {
