@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { OperationFailedError } from '../../shared/errors.ts';
-import { readLiveRuntime } from '../../shared/os/live-process.ts';
+import { pidAlive, readLiveRuntime } from '../../shared/os/live-process.ts';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
@@ -15,12 +15,17 @@ import { liveTokens } from '../state/tokens.ts';
 import { renderNatsConfig } from './config.ts';
 import { pollUntil } from '../../shared/async/poll.ts';
 
-export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int() });
+/** What `serve` leaves for other commands while it runs: its server's url and pid, and its own pid. */
+export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int(), servePid: z.int().optional() });
 export type NatsRuntime = z.infer<typeof NatsRuntime>;
 
-/** Where `serve` says its server runs; null when it does not (no file, or a dead pid). */
-export function readRuntime(paths: StatePaths): Promise<NatsRuntime | null> {
-  return readLiveRuntime(paths.natsRuntime, NatsRuntime);
+/**
+ * Where `serve` says its server runs; null when it does not: no file, a dead server, or a `serve`
+ * that is gone (killed before it could stop its server: see left-behind.ts).
+ */
+export async function readRuntime(paths: StatePaths): Promise<NatsRuntime | null> {
+  const runtime = await readLiveRuntime(paths.natsRuntime, NatsRuntime);
+  return runtime !== null && (runtime.servePid === undefined || pidAlive(runtime.servePid)) ? runtime : null;
 }
 
 /**

@@ -64,7 +64,7 @@ export async function startControllerTor(paths: StatePaths, o: ControllerTorOpti
     ...(o.binary === undefined ? {} : { binary: o.binary }),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
   });
-  const runtime: TorRuntime = { pid: tor.pid, socksPort: tor.socksPort ?? 0, controlPort: tor.controlPort, noticeLog: join(paths.tor, 'notice.log') };
+  const runtime: TorRuntime = { pid: tor.pid, socksPort: tor.socksPort ?? 0, controlPort: tor.controlPort, noticeLog: join(paths.tor, 'notice.log'), servePid: process.pid };
   await writeFileAtomic(paths.torRuntime, JSON.stringify(runtime), { mode: 0o600 });
   return tor;
 }

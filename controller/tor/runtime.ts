@@ -14,6 +14,8 @@ export const TorRuntime = z.object({
   controlPort: z.int().min(1).max(65535),
   /** For messages: where to look when tor misbehaves. */
   noticeLog: z.string().optional(),
+  /** The `serve` that runs it. */
+  servePid: z.int().optional(),
 });
 export type TorRuntime = z.infer<typeof TorRuntime>;
 

@@ -10,6 +10,7 @@ import { openSession } from '../../bus/session.ts';
 import { handleJoinRequest } from '../../enroll/join-handler.ts';
 import { startGateway } from '../../gateway/gateway.ts';
 import { NatsServer } from '../../nats-server/server.ts';
+import { stopLeftBehind } from '../../nats-server/left-behind.ts';
 import { moveStoreToControlAccount } from '../../nats-server/store-migration.ts';
 import { loadSecrets } from '../../state/keys.ts';
 import { readRuntime, writeNatsConfig } from '../../nats-server/sync.ts';
@@ -40,6 +41,7 @@ const Flags = z.object({
 export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
+  for (const line of await stopLeftBehind(paths)) ctx.output.err(line);
   const running = await readRuntime(paths);
   if (running !== null) throw new OperationFailedError('nats-already-running', `a NATS server for ${paths.dir} already runs (pid ${running.pid}, ${running.url})`);
   if (flags.torConfig !== undefined && !flags.tor) throw new InvalidInputError([{ source: 'flags', path: 'tor-config', message: 'needs --tor' }]);
@@ -57,7 +59,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   await writeNatsConfig(paths, port);
   const server = await NatsServer.start({ configPath: paths.natsConfig, logFile: paths.natsLog });
   // Written as soon as the server is ready: `device add` and the others reload it by this record's pid.
-  await writeFileAtomic(paths.natsRuntime, JSON.stringify({ url: server.url, port: server.port, pid: server.pid }), { mode: 0o600 });
+  await writeFileAtomic(paths.natsRuntime, JSON.stringify({ url: server.url, port: server.port, pid: server.pid, servePid: process.pid }), { mode: 0o600 });
   let tor: TorProcess | null = null;
   if (flags.tor) {
     try {
