@@ -4,7 +4,7 @@
  */
 import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
 import type { ControllerSession } from '../bus/session.ts';
-import { waitForConvergence, type WaitResult } from '../bus/wait.ts';
+import { waitForConvergence, type WaitProgress, type WaitResult } from '../bus/wait.ts';
 import { ADMIN_CLIENT, adminClientPublicKey } from '../enroll/onion-clients.ts';
 import { listDevices } from '../state/devices.ts';
 import { readDeviceStates, withDeviceStates } from '../state/device-states.ts';
@@ -25,7 +25,7 @@ export async function publishEffective(paths: StatePaths, session: ControllerSes
 
 /** Waits until every device in `revisions` (minus `except`) reports its revision converged and healthy. */
 export async function waitFor(paths: StatePaths, session: ControllerSession, revisions: ReadonlyMap<string, number>, timeoutMs: number,
-  onProgress?: (done: number, total: number) => void, except: ReadonlySet<string> = new Set()): Promise<WaitResult> {
+  onProgress?: WaitProgress, except: ReadonlySet<string> = new Set()): Promise<WaitResult> {
   const wanted = new Map([...revisions].filter(([id]) => !except.has(id)));
   return waitForConvergence(session, await listDevices(paths), wanted, timeoutMs, onProgress);
 }

@@ -13,7 +13,7 @@ import { renderBundle, signBundle } from '../../controller/bundle/document.ts';
 import { writeMemberBundles } from '../../controller/bundle/export.ts';
 import { generateSigningKey, keyFingerprint } from '../../shared/crypto/sign.ts';
 import { BIN, onionfleet, runBin } from '../support/cli.ts';
-import { fleetYaml } from '../support/fleet-harness.ts';
+import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
 import { until } from '../support/processes.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'onionfleet-edges-'));
@@ -103,4 +103,22 @@ describe('passphrases on a terminal', () => {
     expect(run.code, run.screen).toBe(0);
     expect(run.screen).toContain('a'.repeat(56));
   }, 120_000);
+});
+
+describe('apply --wait', () => {
+  it('is not silent while nothing changes: it names what it still waits on', async () => {
+    const h = await FleetHarness.create();
+    try {
+      await h.startServe();
+      await h.enroll('pi-1'); // its agent never starts
+      const fleet = h.writeFleet(fleetYaml([{ id: 'pi-1', operator: 'alice' }], [{ id: 'fam', smp: 1, xftp: 0 }]));
+      const run = await h.apply(fleet, '--wait', '--timeout', '20');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^converged 0\/1 devices$/m);
+      expect(run.stderr).toMatch(/^still waiting \(\d+ s\): pi-1: no status$/m);
+      expect(run.stdout).toMatch(/timed out after 20s; not converged:\n {2}pi-1: no status/);
+    } finally {
+      await h.stop();
+    }
+  }, 60_000);
 });

@@ -8,7 +8,7 @@ import { EXIT } from '../../../shared/errors.ts';
 import { effectiveSpec, publishEffective } from '../../apply/rollout.ts';
 import { offlineApply } from '../../apply/offline.ts';
 import { openSession } from '../../bus/session.ts';
-import { waitForConvergence } from '../../bus/wait.ts';
+import { progressLines, waitForConvergence } from '../../bus/wait.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
@@ -51,9 +51,7 @@ export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void
       ctx.output.out(flags.json ? toJson(summary) : 'applied');
       return;
     }
-    const waited = await waitForConvergence(session, await listDevices(paths), result.revisions, flags.timeout * 1000, flags.json ? undefined : (done, total) => {
-      ctx.output.err(`converged ${done}/${total} devices`);
-    });
+    const waited = await waitForConvergence(session, await listDevices(paths), result.revisions, flags.timeout * 1000, flags.json ? undefined : progressLines((line) => { ctx.output.err(line); }, (done, total) => `converged ${done}/${total} devices`));
     if (flags.json) ctx.output.out(toJson({ ...summary, converged: waited.pending.length === 0, pending: waited.pending }));
     else if (waited.pending.length === 0) ctx.output.out(`converged: ${plural(result.revisions.size, 'device')} on their new revisions, every instance healthy`);
     else ctx.output.out([`timed out after ${flags.timeout}s; not converged:`, ...waited.pending.map((p) => `  ${p.device}: ${p.reason}`)].join('\n'));

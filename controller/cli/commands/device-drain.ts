@@ -6,6 +6,7 @@ import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
 import { Id } from '../../../shared/schema/common.ts';
 import { publishEffective, waitFor } from '../../apply/rollout.ts';
+import { progressLines } from '../../bus/wait.ts';
 import { openSession } from '../../bus/session.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
 import { listDevices } from '../../state/devices.ts';
@@ -53,7 +54,7 @@ export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void>
       throw err;
     }
     progress(`[1/3] new placement published to ${plural(first.changed.length, 'device')}; ${plural(first.plan.diff.moved.length, 'instance')} move off ${flags.id}, which keeps running them for now`);
-    const replaced = await waitFor(paths, session, first.revisions, deadline - Date.now(), (done, total) => { progress(`[2/3] replacements healthy on ${done}/${total} devices`); }, hold);
+    const replaced = await waitFor(paths, session, first.revisions, deadline - Date.now(), progressLines(progress, (done, total) => `[2/3] replacements healthy on ${done}/${total} devices`), hold);
     if (replaced.pending.length > 0) {
       const why = replaced.pending.map((p) => `  ${p.device}: ${p.reason}`);
       if (flags.json) ctx.output.out(toJson({ drained: false, device: flags.id, phase: 1, pending: replaced.pending }));
@@ -62,7 +63,7 @@ export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void>
       return;
     }
     const second = await publishEffective(paths, session, spec);
-    const stopped = await waitFor(paths, session, new Map([[flags.id, second.revisions.get(flags.id) ?? 0]]), Math.max(1, deadline - Date.now()), () => { progress(`[3/3] ${flags.id} stopping its instances`); });
+    const stopped = await waitFor(paths, session, new Map([[flags.id, second.revisions.get(flags.id) ?? 0]]), Math.max(1, deadline - Date.now()), progressLines(progress, () => `[3/3] ${flags.id} stopping its instances`));
     const done = stopped.pending.length === 0;
     if (flags.json) ctx.output.out(toJson({ drained: done, device: flags.id, moved: first.plan.diff.moved, pending: stopped.pending }));
     else ctx.output.out(done ? `drained ${flags.id}: its instances run elsewhere (new addresses: export the bundles again)` : `replacements are healthy, but ${flags.id} has not confirmed stopping: ${stopped.pending.map((p) => p.reason).join('; ')}`);

@@ -6,6 +6,7 @@ import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
 import { Id } from '../../../shared/schema/common.ts';
 import { publishEffective, waitFor } from '../../apply/rollout.ts';
+import { progressLines } from '../../bus/wait.ts';
 import { openSession } from '../../bus/session.ts';
 import { syncAccess } from '../../enroll/access.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
@@ -55,7 +56,7 @@ export async function deviceRevoke(opts: unknown, ctx: CliContext): Promise<void
       ctx.output.out(flags.json ? toJson(summary) : `revoked ${flags.id}; export the bundles again: its instances have new addresses`);
       return;
     }
-    const waited = await waitFor(paths, session, result.revisions, flags.timeout * 1000, (done, total) => { progress(`[3/3] converged ${done}/${total} devices`); });
+    const waited = await waitFor(paths, session, result.revisions, flags.timeout * 1000, progressLines(progress, (done, total) => `[3/3] converged ${done}/${total} devices`));
     if (flags.json) ctx.output.out(toJson({ ...summary, converged: waited.pending.length === 0, pending: waited.pending }));
     else if (waited.pending.length === 0) ctx.output.out(`revoked ${flags.id}; the fleet converged without it — export the bundles again: its instances have new addresses`);
     else ctx.output.out([`revoked ${flags.id}, but timed out after ${flags.timeout}s; not converged:`, ...waited.pending.map((p) => `  ${p.device}: ${p.reason}`)].join('\n'));
