@@ -1,17 +1,27 @@
 /**
  * Reads a JSON document and parses it with a schema at the boundary. Problems name the file and field.
  */
-import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
 import { issuesToProblems, messages } from '../schema/format-issues.ts';
+import { readCapped } from './read-capped.ts';
 
-/** Throws {@link InvalidInputError} (exit 2) when the file is missing, not JSON, or not a `schema`. */
-export async function loadJson<S extends z.ZodType>(path: string, schema: S, what: string): Promise<z.infer<S>> {
+/**
+ * The most {@link loadJson} reads unless told otherwise: far above any plan, desired state or record
+ * onionfleet writes, far below what would hurt a Raspberry Pi.
+ */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Throws {@link InvalidInputError} (exit 2) when the file is missing, larger than `maxBytes`, not JSON,
+ * or not a `schema`. Reads at most `maxBytes` + 1 bytes (see read-capped.ts).
+ */
+export async function loadJson<S extends z.ZodType>(path: string, schema: S, what: string, maxBytes = MAX_JSON_BYTES): Promise<z.infer<S>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = new TextDecoder().decode(await readCapped(path, maxBytes));
   } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot be read: ${(err as Error).message}`;
     throw new InvalidInputError([{ source: path, message: why }], { cause: err });
   }
