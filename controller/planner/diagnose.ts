@@ -8,6 +8,7 @@ import { GroupWork } from './group-work.ts';
 import { emptyLoad, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome } from './place-group.ts';
 import { roomWithinCaps } from './place-smp.ts';
+import { minSmpForTier } from './tier-rules.ts';
 import type { Unmet } from './types.ts';
 
 export function diagnose(model: Model, g: GroupInfo, failure: Extract<GroupOutcome, { ok: false }>, placedBefore: readonly string[]): Unmet {
@@ -28,6 +29,11 @@ export function diagnose(model: Model, g: GroupInfo, failure: Extract<GroupOutco
 
   work.reset();
   const eligible = model.devices.filter((d) => rejectDevice(work, g, d.index, 'smp') === null);
+  const capacity = (available: number): Unmet =>
+    ({ rule: 'capacity', ...base, kind: 'smp', needed: g.smp, available, maxPerOperator: rules.maxPerOperator, maxPerDevice: rules.maxPerDevice, filtered });
+  // No device can take even one SMP: room is missing, whatever the tier asks of the spread (a
+  // standard group on a full or draining fleet lacks devices, not operators).
+  if (eligible.length === 0) return capacity(0);
   const distinct = (pick: (d: (typeof eligible)[number]) => number, names: readonly string[]) =>
     [...new Set(eligible.map(pick))].map((i) => names[i] ?? '').sort();
   const operators = distinct((d) => d.operator, model.operators);
@@ -39,8 +45,7 @@ export function diagnose(model: Model, g: GroupInfo, failure: Extract<GroupOutco
     return { rule: 'jurisdictions', ...base, needed: rules.minJurisdictions, eligible: jurisdictions, filtered };
   }
   const available = roomWithinCaps(work, g, eligible.map((d) => d.index));
-  if (available < g.smp) {
-    return { rule: 'capacity', ...base, kind: 'smp', needed: g.smp, available, maxPerOperator: rules.maxPerOperator, maxPerDevice: rules.maxPerDevice, filtered };
-  }
+  // A tier that asks for no spread (standard, elevated) can only lack room.
+  if (available < g.smp || minSmpForTier(rules) <= 1) return capacity(available);
   return { rule: 'diversity', ...base, operators: rules.minOperators, locations: rules.minLocations, jurisdictions: rules.minJurisdictions, filtered };
 }

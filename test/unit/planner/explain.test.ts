@@ -61,7 +61,7 @@ const cases: Case[] = [
     devices: [{ id: 'pi', operator: 'o' }],
     groups: [{ id: 'fam', smp: 20, xftp: 0 }],
     rule: 'capacity',
-    says: [/needs room for 20 SMP instances .* eligible devices hold 11/, /raise capacity/],
+    says: [/needs room for 20 SMP instances; eligible devices hold 11 — add devices, raise capacity \(maxInstances, memoryMb\), or lower smp\.$/],
   },
   {
     name: 'SMP caps per operator make the room too small',
