@@ -18,6 +18,8 @@ export const PlannedInstance = z.object({
 const IdList = z.array(z.string());
 
 export const PlanFile = z.looseObject({
+  /** The fleet planned (`plan --out` writes it); a plan without one is taken for any fleet. */
+  fleet: z.string().optional(),
   feasible: z.boolean(),
   placements: z.array(PlannedInstance),
   diff: z.object({ added: IdList, moved: IdList, removed: IdList, kept: IdList }),
