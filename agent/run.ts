@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { EnvelopeError, open, refuseOlder, seal } from '../shared/crypto/envelope.ts';
 import { InvalidInputError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
 import { connectNats } from '../shared/nats/connect.ts';
 import { DeviceLink } from '../shared/nats/device-link.ts';
 import { DesiredState } from '../shared/schema/desired-state.ts';
@@ -19,6 +20,7 @@ import { prepareTorForNats } from './onion/nats-client-auth.ts';
 import { hostOwners, noOwners } from './owners.ts';
 import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
+import { describeStep, type Step } from './reconcile/steps.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status-report.ts';
 import { selfProbeFor } from './probes/self-probe.ts';
@@ -29,7 +31,8 @@ export interface RunOptions {
   readonly system: SystemActions;
   readonly signal: AbortSignal;
   /** Progress lines (never secrets). */
-  readonly log: (line: string) => void;
+  /** The agent's logger (its lines carry the device; steps add `step` and `instance`). Never given a secret. */
+  readonly log: Logger;
 }
 
 export async function runAgent(config: ResolvedConfig, options: RunOptions): Promise<void> {
@@ -49,10 +52,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       root: config.root, onHost: config.system === 'host', clientAuthDir: config.tor.clientAuthDir, socksPort: Number(config.tor.socks.split(':')[1] ?? 9050),
       onionHostname: url.hostname, privateKeyBase32: secrets.onionClientKey, owners: config.system === 'host' ? hostOwners() : noOwners, system: options.system,
     });
-    if (prepared) options.log('wrote the NATS onion client key; tor reloaded');
+    if (prepared) options.log.info('wrote the NATS onion client key; tor reloaded');
     const [socksHost = '127.0.0.1', socksPort = '9050'] = nats.socks.split(':');
     tunnel = await SocksTunnel.open({ socks: { host: socksHost, port: Number(socksPort) }, target: { host: url.hostname, port: Number(url.port) }, onError: (e) => {
-      options.log(`tunnel: ${e.reason}`);
+      options.log.warn({ reason: e.reason }, `tunnel: ${e.reason}`);
     } });
     servers = `nats://127.0.0.1:${tunnel.port}`;
   }
@@ -70,20 +73,24 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
-      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes });
+      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {
+        options.log.info(stepBindings(step, revision), describeStep(step));
+      } });
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
       if (result.steps.length > 0 || result.refused !== null) {
-        options.log(result.refused ? `refused revision ${revision}` : result.converged ? `converged on revision ${revision} (${result.steps.length} steps)` : `not converged on revision ${revision}`);
+        if (result.refused !== null) options.log.warn({ revision, reasons: result.refused }, `refused revision ${revision}: the owner's limits`);
+        else if (result.converged) options.log.info({ revision, steps: result.steps.length }, `converged on revision ${revision} (${result.steps.length} steps)`);
+        else options.log.warn({ revision, blocked: result.blocked }, `not converged on revision ${revision}`);
       }
     } catch (err) {
       if (!(err instanceof EnvelopeError)) {
         last = { ...last, error: err instanceof Error ? err.message : String(err), converged: false };
-        options.log(`apply failed: ${last.error ?? ''}`);
+        options.log.error({ revision: last.desiredRevision }, `apply failed: ${last.error ?? ''}`);
       } else {
         // Keep running the last good state; say why the document was refused.
         const record = await readRecord(config.root);
         await writeRecord(config.root, { ...record, refused: { revision: record.revision, reasons: [err.message] } });
-        options.log(`refused a desired state: ${err.reason}`);
+        options.log.warn({ reason: err.reason }, `refused a desired state: ${err.reason}`);
       }
     }
   };
@@ -102,7 +109,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       waiting = null;
       if (next !== null) await handle(next);
       await putStatus().catch((err: unknown) => {
-        options.log(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
+        options.log.warn(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
       });
     });
   };
@@ -112,9 +119,9 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const opened = await DeviceLink.open(nc, device, (push) => {
     heard = push.revision;
     enqueue(push.value);
-  }, (why) => { options.log(`ignored a message from the gateway: ${why}`); });
+  }, (why) => { options.log.warn(`ignored a message from the gateway: ${why}`); });
   link = opened;
-  options.log(`connected as ${device}`);
+  options.log.info('connected to the controller\'s NATS');
   const regets = (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'reconnect') opened.requestDesired(heard);
@@ -139,4 +146,12 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     await regets.catch(() => undefined);
     await tunnel?.close();
   }
+}
+
+/** A step's log bindings: what it does, to which instance or service, for which revision. */
+function stepBindings(step: Step, revision: number): Record<string, string | number> {
+  const bindings: Record<string, string | number> = { step: step.action, revision };
+  if ('instance' in step && typeof step.instance === 'string') bindings.instance = step.instance;
+  else if ('service' in step && typeof step.service === 'string') bindings.service = step.service;
+  return bindings;
 }

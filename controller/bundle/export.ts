@@ -8,7 +8,7 @@
  * export leaves the next one to produce the same version again.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { base32 } from '@scure/base';
 import { toBuffer, toString as qrString } from 'qrcode';
@@ -18,6 +18,7 @@ import { keyFingerprint } from '../../shared/crypto/sign.ts';
 import { InvalidInputError, OperationFailedError } from '../../shared/errors.ts';
 import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
 import { parseJsonText } from '../../shared/fs/load-json.ts';
+import { readCapped } from '../../shared/fs/read-capped.ts';
 import type { FleetSpec, Member } from '../../shared/schema/fleet-spec.ts';
 import { appliedPlacement } from '../apply/publish.ts';
 import { kvStore } from '../apply/store.ts';
@@ -185,9 +186,10 @@ export async function groupServers(session: ControllerSession, devices: Paramete
  * @throws {InvalidInputError} naming the line of each problem (never quoting a passphrase).
  */
 export async function readMemberPassphrases(file: string, members: readonly Member[]): Promise<Map<string, string>> {
-  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+  const text = new TextDecoder().decode(await readCapped(file, 1024 * 1024).catch((err: unknown) => {
+    if (err instanceof InvalidInputError) throw err;
     throw new InvalidInputError([{ source: file, message: 'cannot read the member passphrase file' }], { cause: err });
-  });
+  }));
   const byPassphrase = new Set(members.filter((m) => m.passphrase === true).map((m) => m.id));
   const out = new Map<string, string>();
   const problems: { source: string; line: number; message: string }[] = [];

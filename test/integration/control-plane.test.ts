@@ -147,6 +147,22 @@ describe('control plane', () => {
     await h.startServe();
   }, 60_000);
 
+  it("the agents log one JSON line per event with time, level and device, and a line per step they ran", () => {
+    for (const [id, d] of h.devices) {
+      const lines = d.log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { time?: string; level?: number; device?: string; step?: string; instance?: string; msg?: string });
+      expect(lines.length).toBeGreaterThan(5);
+      for (const line of lines) {
+        expect(line.time).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+        expect(typeof line.level).toBe('number');
+        expect(line.device).toBe(id);
+      }
+      const steps = lines.filter((l) => l.step !== undefined);
+      expect(steps.map((l) => l.step)).toEqual(expect.arrayContaining(['writeFile', 'startService', 'recordRevision']));
+      expect(steps.some((l) => l.instance !== undefined && l.msg?.startsWith('init ') === true)).toBe(true);
+      expect(lines.some((l) => /^converged on revision \d+/.test(l.msg ?? ''))).toBe(true);
+    }
+  });
+
   it('logs none of the passwords, onion addresses or key material the run handled', async () => {
     const secrets: string[] = [];
     for (const [id, d] of h.devices) {

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
+import { processOutput } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
+import { createLogger, lineStream } from '../../../shared/log.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { runAgent } from '../../run.ts';
 import { Supervisor } from '../../services/supervisor.ts';
@@ -22,9 +24,8 @@ export async function runCommand(opts: unknown, ctx: CliContext): Promise<void> 
   const managers = managersFor(config);
   const watching = managers.services instanceof Supervisor ? managers.services.watch(abort.signal) : Promise.resolve();
   try {
-    await runAgent(config, { ...managers, signal: abort.signal, log: (line) => {
-      ctx.output.err(line);
-    } });
+    const log = createLogger({ name: 'onionfleet-agent', base: config.device === undefined ? {} : { device: config.device }, stream: ctx.output === processOutput ? process.stderr : lineStream(ctx.output.err) });
+    await runAgent(config, { ...managers, signal: abort.signal, log });
   } finally {
     abort.abort();
     await watching;

@@ -1,4 +1,4 @@
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import { decryptWith, decryptWithPassphrase } from '../../../shared/crypto/age.t
 import { keyFingerprint } from '../../../shared/crypto/sign.ts';
 import { InvalidInputError } from '../../../shared/errors.ts';
 import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
+import { readCapped } from '../../../shared/fs/read-capped.ts';
 import { Id } from '../../../shared/schema/common.ts';
 import { parseBundleBody, verifyBundle, type BundleInput } from '../../bundle/document.ts';
 import { exportBundles, terminalQr, type ExportResult } from '../../bundle/export.ts';
@@ -99,7 +100,8 @@ async function exportText(r: ExportResult, qr: boolean): Promise<string> {
 export async function bundleOpen(file: unknown, opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(OpenFlags, opts);
   const path = z.string().min(1).parse(file);
-  const raw = await readFile(path).catch((err: unknown) => {
+  const raw = await readCapped(path, BUNDLE_MAX_BYTES).catch((err: unknown) => {
+    if (err instanceof InvalidInputError) throw err;
     throw new InvalidInputError([{ source: path, message: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot read' }], { cause: err });
   });
   const text = new TextDecoder().decode(await decrypt(path, raw, flags));
@@ -145,9 +147,7 @@ async function decrypt(path: string, raw: Uint8Array, flags: z.infer<typeof Open
   if (flags.identity !== undefined && flags.passphraseFile !== undefined) throw new InvalidInputError([{ source: '-i', message: 'give either -i IDENTITY or --passphrase-file, not both' }]);
   if (flags.identity !== undefined) return decryptWith(await readIdentities(flags.identity), raw);
   if (flags.passphraseFile !== undefined) {
-    const passphrase = (await readFile(flags.passphraseFile, 'utf8').catch((err: unknown) => {
-      throw new InvalidInputError([{ source: flags.passphraseFile ?? '', message: 'cannot read the passphrase file' }], { cause: err });
-    })).split('\n')[0]?.trim() ?? '';
+    const passphrase = (await readSmallText(flags.passphraseFile, 'cannot read the passphrase file')).split('\n')[0]?.trim() ?? '';
     return decryptWithPassphrase(passphrase, raw);
   }
   // On a terminal, a bundle locked with a passphrase asks for it (no echo).
@@ -164,9 +164,7 @@ async function isPassphraseFile(raw: Uint8Array): Promise<boolean> {
 
 /** The age identities of an identity file: `AGE-SECRET-KEY-1…` lines; blank lines and `#` comments skipped. */
 async function readIdentities(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch((err: unknown) => {
-    throw new InvalidInputError([{ source: file, message: 'cannot read the identity file' }], { cause: err });
-  });
+  const text = await readSmallText(file, 'cannot read the identity file');
   const identities: string[] = [];
   const problems: { source: string; line: number; message: string }[] = [];
   text.split('\n').forEach((raw, i) => {
@@ -180,6 +178,20 @@ async function readIdentities(file: string): Promise<string[]> {
   return identities;
 }
 
+/** A bundle is a few KiB; more than this is not one. */
+const BUNDLE_MAX_BYTES = 4 * 1024 * 1024;
+/** Passphrase, identity and pin files: a few lines. */
+const SMALL_FILE_BYTES = 64 * 1024;
+
+/** A small text file the member named (at most {@link SMALL_FILE_BYTES}); exit 2 with `problem` when it cannot be read. */
+async function readSmallText(file: string, problem: string): Promise<string> {
+  const bytes = await readCapped(file, SMALL_FILE_BYTES).catch((err: unknown) => {
+    if (err instanceof InvalidInputError) throw err;
+    throw new InvalidInputError([{ source: file, message: problem }], { cause: err });
+  });
+  return new TextDecoder().decode(bytes);
+}
+
 /** $ONIONFLEET_PIN_FILE, else ~/.config/onionfleet/pinned-controller. */
 function pinFile(): string {
   return process.env.ONIONFLEET_PIN_FILE ?? join(homedir(), '.config/onionfleet/pinned-controller');
@@ -191,7 +203,9 @@ function pinFile(): string {
  */
 async function checkPin(path: string, key: string, fingerprint: string, ctx: CliContext): Promise<void> {
   const file = pinFile();
-  const pinned = await readFile(file, 'utf8').then(
+  const pinned = await readCapped(file, SMALL_FILE_BYTES).then(
+    (bytes) => new TextDecoder().decode(bytes),
+  ).then(
     (text) => text.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#')) ?? null,
     (err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;

@@ -10,7 +10,7 @@ import { loadJson } from '../../../shared/fs/load-json.ts';
 import { compileDesired } from '../../compile/index.ts';
 import { explain, plan } from '../../planner/index.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
-import { loadPrevious } from './plan.ts';
+import { loadPreviousPlan } from '../../spec/previous-plan.ts';
 
 const Flags = z.object({
   file: z.string().min(1),
@@ -33,7 +33,7 @@ export async function desiredCommand(opts: unknown, ctx: CliContext): Promise<vo
     throw new InvalidInputError([{ source: '--device', message: `no device "${flags.device}" in ${flags.file} (have: ${spec.devices.map((d) => d.id).join(', ')})` }]);
   }
   if (device.state === 'revoked') throw new InvalidInputError([{ source: '--device', message: `device "${device.id}" is revoked: it gets no desired state` }]);
-  const previousPlan = flags.previous === undefined ? null : await loadPrevious(flags.previous);
+  const previousPlan = flags.previous === undefined ? null : await loadPreviousPlan(flags.previous, spec.fleet, flags.file);
   const previousDesired = flags.previousDesired === undefined ? null : await loadJson(flags.previousDesired, DesiredState, 'a desired state');
   if (previousDesired !== null && previousDesired.device !== device.id) {
     throw new InvalidInputError([{ source: flags.previousDesired ?? '', path: 'device', message: `is "${previousDesired.device}", not "${device.id}"` }]);

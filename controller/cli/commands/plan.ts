@@ -1,7 +1,7 @@
 import { effectiveSpec } from '../../apply/rollout.ts';
 import { z } from 'zod';
 import { parseFlags } from '../../../shared/cli/flags.ts';
-import { table, toJson } from '../../../shared/cli/output.ts';
+import { plural, table, toJson } from '../../../shared/cli/output.ts';
 import type { CliContext } from '../../../shared/cli/run-main.ts';
 import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
 import { appliedPlacement } from '../../apply/publish.ts';
@@ -10,10 +10,9 @@ import { openSession } from '../../bus/session.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { statePassphrase } from '../passphrase.ts';
 import { writeOutputFile } from '../../../shared/cli/output-file.ts';
-import { loadJson } from '../../../shared/fs/load-json.ts';
-import { PlanFile } from '../../../shared/schema/plan-file.ts';
 import { explain, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
+import { loadPreviousPlan } from '../../spec/previous-plan.ts';
 
 const Flags = z.object({
   file: z.string().min(1),
@@ -33,7 +32,7 @@ export async function planCommand(opts: unknown, ctx: CliContext): Promise<void>
   // Against what is deployed, the states `device drain` / `device revoke` set count as they do for apply.
   const spec = flags.deployed ? await effectiveSpec(statePaths(stateDir(flags.state)), loaded) : loaded;
   if (flags.deployed && flags.previous !== undefined) throw new InvalidInputError([{ source: '--deployed', message: 'give either --previous or --deployed, not both' }]);
-  const previous = flags.deployed ? await deployedPlacement(flags.state, flags.passphraseFile) : flags.previous === undefined ? null : await loadPrevious(flags.previous);
+  const previous = flags.deployed ? await deployedPlacement(flags.state, flags.passphraseFile) : flags.previous === undefined ? null : await loadPreviousPlan(flags.previous, spec.fleet, flags.file);
   const result = plan(spec, previous, { rebalance: flags.rebalance });
   const document = planDocument(spec.fleet, result);
   if (flags.out !== undefined) await writeOutputFile(flags.out, toJson(document));
@@ -41,7 +40,7 @@ export async function planCommand(opts: unknown, ctx: CliContext): Promise<void>
   if (!result.feasible) ctx.setExitCode(EXIT.refused);
 }
 
-/** The `plan --json` object of fleet-spec.md, plus `fleet` and `metrics`. */
+/** The `plan --json` object (docs/reference/fleet-yaml.md), with `fleet` and `metrics`. */
 export function planDocument(fleet: string, result: PlanResult) {
   return {
     feasible: result.feasible,
@@ -64,24 +63,19 @@ async function deployedPlacement(state: string | undefined, passphraseFile: stri
   }
 }
 
-/** The placements of a plan written by `plan --json --out`. */
-export async function loadPrevious(path: string): Promise<PreviousPlacement[]> {
-  return (await loadJson(path, PlanFile, 'a JSON plan written by `plan --json --out`')).placements;
-}
-
 function renderPlan(fleet: string, result: PlanResult, explanations: readonly string[]): string {
   if (!result.feasible) {
     return [`fleet ${fleet}: infeasible — nothing would be published`, ...explanations.map((e) => `  ✗ ${e}`)].join('\n');
   }
   const { metrics, diff } = result;
   const devices = new Set(result.placement.map((p) => p.device)).size;
-  const lines = [`fleet ${fleet}: feasible — ${result.placement.length} instances on ${devices} devices (${metrics.mode} plan)`];
+  const lines = [`fleet ${fleet}: feasible — ${plural(result.placement.length, 'instance')} on ${plural(devices, 'device')} (${metrics.mode} plan)`];
   for (const g of metrics.groups) {
     const rows = result.placement.filter((p) => p.group === g.group);
     lines.push(
       '',
-      `${g.group} (${g.tier}${g.dedicated ? ', dedicated' : ''}): ${g.devices} devices, SMP over ${g.operators} operators, ` +
-        `${g.locations} locations, ${g.jurisdictions} jurisdictions`,
+      `${g.group} (${g.tier}${g.dedicated ? ', dedicated' : ''}): ${plural(g.devices, 'device')}, SMP over ${plural(g.operators, 'operator')}, ` +
+        `${plural(g.locations, 'location')}, ${plural(g.jurisdictions, 'jurisdiction')}`,
       table([['instance', 'device', 'operator', 'location', 'jurisdiction'], ...rows.map((p) => [p.instance, p.device, p.operator, p.location, p.jurisdiction])]),
     );
   }

@@ -21,6 +21,8 @@ import type { TorProcess } from '../../tor/tor-process.ts';
 import { statePassphrase } from '../passphrase.ts';
 import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
 import { connectNats } from '../../../shared/nats/connect.ts';
+import { processOutput } from '../../../shared/cli/output.ts';
+import { createLogger, lineStream } from '../../../shared/log.ts';
 
 const Flags = z.object({
   state: z.string().optional(),
@@ -41,7 +43,8 @@ const Flags = z.object({
 export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
-  for (const line of await stopLeftBehind(paths)) ctx.output.err(line);
+  const logger = createLogger({ name: 'onionfleet serve', stream: ctx.output === processOutput ? process.stderr : lineStream(ctx.output.err) });
+  for (const line of await stopLeftBehind(paths)) logger.warn(line);
   const running = await readRuntime(paths);
   if (running !== null) throw new OperationFailedError('nats-already-running', `a NATS server for ${paths.dir} already runs (pid ${running.pid}, ${running.url})`);
   if (flags.torConfig !== undefined && !flags.tor) throw new InvalidInputError([{ source: 'flags', path: 'tor-config', message: 'needs --tor' }]);
@@ -51,7 +54,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   // The passphrase is checked before anything starts; tor needs the state's secret keys.
   const secrets = await loadSecrets(paths, await statePassphrase(paths, flags.passphraseFile));
   const port = flags.port === 0 ? await freeLoopbackPort() : flags.port;
-  if (await moveStoreToControlAccount(paths.natsStore)) ctx.output.err('moved the JetStream store to the CONTROL account (buckets kept)');
+  if (await moveStoreToControlAccount(paths.natsStore)) logger.info('moved the JetStream store to the CONTROL account (buckets kept)');
   // The gateway's nkey lives only in this process; its public half goes into the config (and every re-render while serve runs).
   const gatewayKey = createUser();
   await mkdir(paths.nats, { recursive: true, mode: 0o700 });
@@ -71,8 +74,8 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     }
     const started = tor;
     void started.waitBootstrapped().then(
-      () => { ctx.output.err('tor bootstrapped: the NATS onion is being published'); },
-      (err: unknown) => { ctx.output.err(`tor has not bootstrapped: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`); },
+      () => { logger.info('tor bootstrapped: the NATS onion is being published'); },
+      (err: unknown) => { logger.error(`tor has not bootstrapped: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`); },
     );
   }
   const stopped = new Promise<string>((resolve) => {
@@ -85,11 +88,11 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
   });
   let closeBus = async (): Promise<void> => { /* nothing open yet */ };
   try {
-    const log = (line: string): void => { ctx.output.err(line); };
+    const log = (line: string): void => { logger.info(line); };
     const session = await openSession(paths, secrets.passphrase, { create: true, secrets });
     const gatewayNc = await connectNats({ servers: server.url, nkeySeed: gatewayKey.getSeed(), name: 'onionfleet-gateway', timeoutMs: 10_000, reconnect: false });
     const gateway = await startGateway({
-      nc: gatewayNc, desired: session.desired, status: session.status, log,
+      nc: gatewayNc, desired: session.desired, status: session.status, log: (line) => { logger.child({ part: 'gateway' }).warn(line); },
       onJoin: (token, data, send) => handleJoinRequest(paths, session, token, data, send, log),
     }).catch(async (err: unknown) => { await gatewayNc.close(); throw err; });
     const torRunning = tor;
@@ -101,7 +104,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     const why = await Promise.race([stopped, server.exited().then(() => 'exited'), ...(tor === null ? [] : [tor.exited().then(() => 'tor-exited')])]);
     if (why === 'tor-exited') throw new OperationFailedError('tor-exited', `the controller's tor exited unexpectedly (see ${paths.tor}/notice.log)`);
     if (why === 'exited') throw new OperationFailedError('nats-server-exited', `nats-server exited unexpectedly (see ${paths.natsLog})`);
-    ctx.output.err(`stopping on ${why}`);
+    logger.info(`stopping on ${why}`);
   } finally {
     await closeBus();
     if (tor !== null) await stopControllerTor(paths, tor);

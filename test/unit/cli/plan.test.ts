@@ -28,6 +28,23 @@ describe('onionfleet plan', () => {
     expect(plan.explanations).toEqual([]);
   });
 
+  it('counts in words that agree with the number: 1 device, 11 instances', async () => {
+    const run = await onionfleet('plan', '-f', join(EXAMPLES, 'family.yaml'));
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/feasible — \d+ instances on 1 device \(/);
+    expect(run.stdout).toMatch(/: 1 device, SMP over 1 operator, 1 location, 1 jurisdiction/);
+    expect(run.stdout).not.toMatch(/\b1 (devices|operators|locations|jurisdictions)\b/);
+  });
+
+  it('refuses a --previous plan of another fleet (exit 2, naming both fleets)', async () => {
+    const out = join(tmp(), 'newsroom-plan.json');
+    expect((await onionfleet('plan', '-f', newsroom, '--out', out)).code).toBe(0);
+    const family = join(EXAMPLES, 'family.yaml');
+    const run = await onionfleet('plan', '-f', family, '--previous', out);
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toMatch(new RegExp(`^${out}: fleet: a plan of fleet "[a-z0-9-]+", but ${family} is fleet "[a-z0-9-]+"`));
+  });
+
   it('is byte-for-byte deterministic', async () => {
     const a = await onionfleet('plan', '-f', join(EXAMPLES, 'network.yaml'), '--json');
     const b = await onionfleet('plan', '-f', join(EXAMPLES, 'network.yaml'), '--json');
