@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { AgeRecipient, Id } from '../shared/schema/common.ts';
-import { SigningPublicKey } from '../shared/schema/enrollment.ts';
-import { loadJson } from '../shared/fs/load-json.ts';
+import { AgeRecipient, Id } from '#shared/schema/common.ts';
+import { SigningPublicKey } from '#shared/schema/enrollment.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/onionfleet/agent.json';
 

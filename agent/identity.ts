@@ -6,12 +6,12 @@
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ageRecipientOf, generateAgeIdentity } from '../shared/crypto/age.ts';
-import { clientAuthKeyPair, clientAuthPublicKeyOf } from '../shared/crypto/onion.ts';
-import { generateSigningKey, publicKeyOf } from '../shared/crypto/sign.ts';
-import { OperationFailedError } from '../shared/errors.ts';
-import { writeFileAtomic } from '../shared/fs/atomic-write.ts';
-import type { EnrollmentRecord } from '../shared/schema/enrollment.ts';
+import { ageRecipientOf, generateAgeIdentity } from '#shared/crypto/age.ts';
+import { clientAuthKeyPair, clientAuthPublicKeyOf } from '#shared/crypto/onion.ts';
+import { generateSigningKey, publicKeyOf } from '#shared/crypto/sign.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 
 export const KEYS_DIR = '/etc/onionfleet/keys';
 

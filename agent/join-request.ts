@@ -5,13 +5,13 @@
  * of the signed answer.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { keyFingerprint, verify } from '../shared/crypto/sign.ts';
-import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions } from '../shared/errors.ts';
-import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '../shared/nats/connect.ts';
-import { downSubject, downTree, upSubject, type Party } from '../shared/nats/names.ts';
-import type { EnrollmentRecord } from '../shared/schema/enrollment.ts';
-import { JoinReply, joinReplySignedBytes, type JoinAccepted, type JoinRefusal, type JoinRequest, type JoinToken } from '../shared/schema/join-token.ts';
-import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
+import { keyFingerprint, verify } from '#shared/crypto/sign.ts';
+import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions } from '#shared/errors.ts';
+import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '#shared/nats/connect.ts';
+import { downSubject, downTree, upSubject, type Party } from '#shared/nats/names.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import { JoinReply, joinReplySignedBytes, type JoinAccepted, type JoinRefusal, type JoinRequest, type JoinToken } from '#shared/schema/join-token.ts';
+import { SocksTunnel } from '#shared/tor/socks-tunnel.ts';
 
 /** The controller refused the join (or its NATS refused the token). Nothing was enrolled. Exit 2. */
 export class JoinRefusedError extends OnionfleetError {

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { chown, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { OperationFailedError } from '../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 
 const run = promisify(execFile);
 

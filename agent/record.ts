@@ -6,7 +6,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../shared/fs/atomic-write.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { PATHS } from './render/paths.ts';
 
 export const AgentRecord = z.object({

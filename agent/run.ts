@@ -7,13 +7,13 @@
  * the newest revision, so a push lost in an outage costs nothing.
  */
 import { join } from 'node:path';
-import { EnvelopeError, open, refuseOlder, seal } from '../shared/crypto/envelope.ts';
-import { InvalidInputError } from '../shared/errors.ts';
-import type { Logger } from '../shared/log.ts';
-import { connectNats } from '../shared/nats/connect.ts';
-import { DeviceLink } from '../shared/nats/device-link.ts';
-import { DesiredState } from '../shared/schema/desired-state.ts';
-import { SocksTunnel } from '../shared/tor/socks-tunnel.ts';
+import { EnvelopeError, open, refuseOlder, seal } from '#shared/crypto/envelope.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import type { Logger } from '#shared/log.ts';
+import { connectNats } from '#shared/nats/connect.ts';
+import { DeviceLink } from '#shared/nats/device-link.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
+import { SocksTunnel } from '#shared/tor/socks-tunnel.ts';
 import type { ResolvedConfig } from './config.ts';
 import { loadAgentSecrets } from './identity.ts';
 import { prepareTorForNats } from './onion/nats-client-auth.ts';

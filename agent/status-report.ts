@@ -1,8 +1,8 @@
 /** The status document an agent reports (signed by the device, encrypted to the controller). */
 import { join } from 'node:path';
-import { loadJson } from '../shared/fs/load-json.ts';
-import { DesiredState } from '../shared/schema/desired-state.ts';
-import type { DeviceStatus } from '../shared/schema/status.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
+import type { DeviceStatus } from '#shared/schema/status.ts';
 import type { ResolvedConfig } from './config.ts';
 import { instanceHealth } from './instance-health.ts';
 import type { SelfProbe } from './probes/self-probe.ts';
@@ -12,7 +12,7 @@ import { PATHS } from './render/paths.ts';
 import { SSH_ONION } from './render/torrc.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
 import type { ServiceManager } from './services/service-manager.ts';
-import { ONIONFLEET_VERSION } from '../shared/version.ts';
+import { ONIONFLEET_VERSION } from '#shared/version.ts';
 
 export const AGENT_VERSION = ONIONFLEET_VERSION;
 

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { OperationFailedError } from '../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 
 const run = promisify(execFile);
 

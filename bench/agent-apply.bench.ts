@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { managersFor } from '../agent/cli/commands/shared.ts';
 import { AgentConfig, resolveConfig } from '../agent/config.ts';
 import { reconcile } from '../agent/reconcile/loop.ts';
-import type { DesiredState } from '../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../test/builders/desired.ts';
 import { freePort, stopSupervised } from '../test/support/processes.ts';
 

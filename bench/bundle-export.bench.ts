@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderBundle, signBundle } from '../controller/bundle/document.ts';
 import { writeMemberBundles, type MemberTarget } from '../controller/bundle/export.ts';
-import { encryptTo, generateAgeIdentity } from '../shared/crypto/age.ts';
-import { generateSigningKey } from '../shared/crypto/sign.ts';
+import { encryptTo, generateAgeIdentity } from '#shared/crypto/age.ts';
+import { generateSigningKey } from '#shared/crypto/sign.ts';
 
 const MEMBERS = 1000;
 const RUNS = 3;

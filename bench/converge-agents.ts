@@ -4,11 +4,11 @@
  * verify, parse) and reports a sealed status — with a no-op reconciler. Input: JSON on argv[2]; prints "ready" once
  * every agent watches, and the bytes it sent and received on exit (SIGTERM).
  */
-import { open, seal } from '../shared/crypto/envelope.ts';
-import { connectNats } from '../shared/nats/connect.ts';
-import { DeviceLink } from '../shared/nats/device-link.ts';
-import { DesiredState } from '../shared/schema/desired-state.ts';
-import type { DeviceStatus } from '../shared/schema/status.ts';
+import { open, seal } from '#shared/crypto/envelope.ts';
+import { connectNats } from '#shared/nats/connect.ts';
+import { DeviceLink } from '#shared/nats/device-link.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
+import type { DeviceStatus } from '#shared/schema/status.ts';
 
 interface AgentKeys {
   device: string;

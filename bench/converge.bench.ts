@@ -4,7 +4,7 @@
  * every device reports its new revision, the bytes per agent for that apply, and the steady-state
  * bytes per agent per minute (one sealed status per heartbeat of 30 s). Target: ≤ 5,000 ms.
  */
-import { clientAuthKeyPair } from '../shared/crypto/onion.ts';
+import { clientAuthKeyPair } from '#shared/crypto/onion.ts';
 import { createUser } from '@nats-io/nkeys';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -17,15 +17,15 @@ import { openSession } from '../controller/bus/session.ts';
 import { waitForConvergence } from '../controller/bus/wait.ts';
 import { startGateway } from '../controller/gateway/gateway.ts';
 import { NatsServer } from '../controller/nats-server/server.ts';
-import { connectNats } from '../shared/nats/connect.ts';
+import { connectNats } from '#shared/nats/connect.ts';
 import { writeNatsConfig } from '../controller/nats-server/sync.ts';
 import { saveDevice, listDevices } from '../controller/state/devices.ts';
 import { initState } from '../controller/state/keys.ts';
 import { statePaths } from '../controller/state/paths.ts';
-import { writeFileAtomic } from '../shared/fs/atomic-write.ts';
-import { generateAgeIdentity } from '../shared/crypto/age.ts';
-import { generateSigningKey } from '../shared/crypto/sign.ts';
-import { FleetSpec } from '../shared/schema/fleet-spec.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { generateAgeIdentity } from '#shared/crypto/age.ts';
+import { generateSigningKey } from '#shared/crypto/sign.ts';
+import { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { freePort } from '../test/support/processes.ts';
 
 const AGENTS = 200;

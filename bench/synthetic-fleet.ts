@@ -2,7 +2,7 @@
  * A synthetic fleet for benchmarks: `devices` Pis of 50 operators in 4 jurisdictions, 2% draining,
  * groups of mixed tiers adding up to `instances`. Deterministic for given sizes.
  */
-import { FleetSpec, type Tier } from '../shared/schema/fleet-spec.ts';
+import { FleetSpec, type Tier } from '#shared/schema/fleet-spec.ts';
 
 const JURISDICTIONS = ['DE', 'NL', 'CH', 'IS'] as const;
 const RECIPIENT = 'age1r5qxjnjeq9u55kydte0kk5p7rv0m4fa2529n8rpxq4lszuaw4yxqvm92lp';

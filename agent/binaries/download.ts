@@ -12,8 +12,8 @@ import * as https from 'node:https';
 import { basename, dirname, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { SocksProxyAgent } from 'socks-proxy-agent';
-import { EXIT, OnionfleetError, type ErrorOptions, type ExitCode } from '../../shared/errors.ts';
-import { sha256OfFile } from '../../shared/fs/sha256.ts';
+import { EXIT, OnionfleetError, type ErrorOptions, type ExitCode } from '#shared/errors.ts';
+import { sha256OfFile } from '#shared/fs/sha256.ts';
 
 export interface InstallPinnedBinaryOptions {
   /** https://…, or http://<56>.onion/… */

@@ -3,10 +3,10 @@
  * and is loaded when it runs, so `--help` stays instant.
  */
 import { Command, Option } from 'commander';
-import type { Output } from '../../shared/cli/output.ts';
-import { runMain, type CliContext } from '../../shared/cli/run-main.ts';
-import type { ExitCode } from '../../shared/errors.ts';
-import { ONIONFLEET_VERSION } from '../../shared/version.ts';
+import type { Output } from '#shared/cli/output.ts';
+import { runMain, type CliContext } from '#shared/cli/run-main.ts';
+import type { ExitCode } from '#shared/errors.ts';
+import { ONIONFLEET_VERSION } from '#shared/version.ts';
 
 const ROOT = ['--root <DIR>', 'place every managed path below DIR (default /, or the config\'s root)'] as const;
 const CONFIG = ['--config <FILE>', 'the agent config (default /etc/onionfleet/agent.json when present)'] as const;

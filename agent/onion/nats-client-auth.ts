@@ -9,8 +9,8 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { clientAuthPrivateLine } from '../../shared/crypto/onion.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { clientAuthPrivateLine } from '#shared/crypto/onion.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { Owners } from '../owners.ts';
 import { PATHS } from '../render/paths.ts';
 import { renderTorrcMain } from '../render/torrc.ts';

@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import {
   isOnionAddress,
   onionAddress,
@@ -19,7 +19,7 @@ import {
   publicKeyFromSecretKeyFile,
   SECRET_KEY_FILE_BYTES,
   SECRET_KEY_FILE_HEADER,
-} from '../../shared/crypto/onion.ts';
+} from '#shared/crypto/onion.ts';
 
 export const ONION_DIR_FILES = {
   secretKey: 'hs_ed25519_secret_key',

@@ -4,10 +4,10 @@
  * background (never blocking reconciliation or a status report), starts at most one round per
  * interval (the heartbeat), and keeps the last result per instance for the status to carry.
  */
-import { InvalidInputError } from '../../shared/errors.ts';
-import { forEachBounded } from '../../shared/async/bounded.ts';
-import { probeThroughSocks, parseSocksAddress, type SocksAddress } from '../../shared/probes/over-socks.ts';
-import type { OnionProbeResult } from '../../shared/schema/status.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { forEachBounded } from '#shared/async/bounded.ts';
+import { probeThroughSocks, parseSocksAddress, type SocksAddress } from '#shared/probes/over-socks.ts';
+import type { OnionProbeResult } from '#shared/schema/status.ts';
 import type { ResolvedConfig } from '../config.ts';
 
 /** One instance to probe: its onion and what it must prove. */

@@ -1,5 +1,5 @@
 /** The owner's limits (agent config), checked against a desired state before anything is done. Pure. */
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import type { OwnerLimits } from '../config.ts';
 
 /** Why the device's owner does not allow `desired`; empty when allowed. */

@@ -4,8 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import type { ResolvedConfig } from '../config.ts';
 import { readRecord, writeRecord } from '../record.ts';
 import type { ServiceManager } from '../services/service-manager.ts';

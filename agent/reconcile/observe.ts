@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { onionKeysFromSeed } from '../../shared/crypto/onion.ts';
-import { sha256OfFile } from '../../shared/fs/sha256.ts';
-import type { DesiredState, InstanceKind } from '../../shared/schema/desired-state.ts';
+import { onionKeysFromSeed } from '#shared/crypto/onion.ts';
+import { sha256OfFile } from '#shared/fs/sha256.ts';
+import type { DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
 import { readRecord } from '../record.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
 import type { ServiceManager } from '../services/service-manager.ts';

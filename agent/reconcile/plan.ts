@@ -9,7 +9,7 @@
  * files before the reloads and restarts that read them; the applied revision is recorded last, in a
  * round of its own, so it is only ever recorded for a device that converged.
  */
-import type { DesiredState, InstanceKind } from '../../shared/schema/desired-state.ts';
+import type { DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
 import type { AgentRecord } from '../record.ts';
 import { renderDevice, type RenderedFile } from '../render/index.ts';
 import { PATHS, serviceName } from '../render/paths.ts';

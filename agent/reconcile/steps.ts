@@ -2,7 +2,7 @@
  * Steps as data: what the agent does to a device, one discriminated union, executed by an
  * exhaustive record of executors (execute.ts). Pure: types and descriptions only.
  */
-import type { InstanceKind } from '../../shared/schema/desired-state.ts';
+import type { InstanceKind } from '#shared/schema/desired-state.ts';
 import type { RenderedFile } from '../render/index.ts';
 
 export type BinaryName = 'smp-server' | 'xftp-server';

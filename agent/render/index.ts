@@ -3,7 +3,7 @@
  * and the onion hostnames tor assigned. Pure (see README.md): the reconcile shell compares the
  * result with the disk and writes what differs.
  */
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { PATHS } from './paths.ts';
 import { renderSmpIni } from './smp-ini.ts';
 import { renderFirewall } from './nftables.ts';
@@ -11,7 +11,7 @@ import { renderSshdDropIn } from './sshd.ts';
 import { renderFirewallUnit, renderInstanceUnit } from './systemd-unit.ts';
 import { renderTorrcFragment, renderTorrcMain, SSH_ONION } from './torrc.ts';
 import { renderXftpIni } from './xftp-ini.ts';
-import { InternalError } from '../../shared/errors.ts';
+import { InternalError } from '#shared/errors.ts';
 
 export { renderSmpIni, INACTIVE_CLIENTS, type SmpIniContext } from './smp-ini.ts';
 export { renderXftpIni, type XftpIniContext } from './xftp-ini.ts';

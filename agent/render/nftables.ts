@@ -13,7 +13,7 @@
  *   drops everything inbound but loopback, replies and IPv6 neighbour discovery (the manual guide);
  * - with no ports the table is empty: no chain, nothing dropped.
  */
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 
 /** The one table onionfleet manages. */
 export const FIREWALL_TABLE = { family: 'inet', name: 'onionfleet' } as const;

@@ -6,7 +6,7 @@
  * (docs/reference/simplex-servers.md) — no symlink or BindPaths trick. Onion service directories sit under
  * /var/lib/tor, the only place AppArmor lets Debian's tor write.
  */
-import type { InstanceKind } from '../../shared/schema/desired-state.ts';
+import type { InstanceKind } from '#shared/schema/desired-state.ts';
 
 export const PATHS = {
   /** SMP_SERVER_CFG_PATH / XFTP_SERVER_CFG_PATH of an instance. */

@@ -12,8 +12,8 @@
  *   (a metrics file is opt-in and onionfleet does not offer it yet), so the extreme tier leaves no
  *   statistics file behind.
  */
-import type { DesiredInstance } from '../../shared/schema/desired-state.ts';
-import { InternalError } from '../../shared/errors.ts';
+import type { DesiredInstance } from '#shared/schema/desired-state.ts';
+import { InternalError } from '#shared/errors.ts';
 
 /** Values the SMP ini needs beyond the instance itself. */
 export interface SmpIniContext {

@@ -9,7 +9,7 @@
  * - keys only, no forwarding, no root: the only way in is the SSH onion (whose descriptor only
  *   authorized clients can fetch) to 127.0.0.1:22.
  */
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { PATHS } from './paths.ts';
 import { SSH_ONION } from './torrc.ts';
 

@@ -12,7 +12,7 @@
  * - the servers run unprivileged (ports ≥ 1024), without capabilities, and may write only their own
  *   directories.
  */
-import type { InstanceKind } from '../../shared/schema/desired-state.ts';
+import type { InstanceKind } from '#shared/schema/desired-state.ts';
 import { PATHS } from './paths.ts';
 
 /** The Unix account the servers run as (created by the agent's installer). */

@@ -8,7 +8,7 @@
  * Every HiddenServiceDir sits under /var/lib/tor (AppArmor): the executor creates them owned by
  * `debian-tor`, mode 0700.
  */
-import { hardeningFor, type DesiredInstance, type DesiredState, type InstanceHardening } from '../../shared/schema/desired-state.ts';
+import { hardeningFor, type DesiredInstance, type DesiredState, type InstanceHardening } from '#shared/schema/desired-state.ts';
 import { PATHS } from './paths.ts';
 
 /** The part of an instance's hardening that applies to its onion service. */

@@ -5,9 +5,9 @@
  * ASCII, one local port, no control port. Statistics: `log_stats: on` unless the tier asks for none;
  * `prometheus_interval` is never written.
  */
-import type { DesiredInstance } from '../../shared/schema/desired-state.ts';
+import type { DesiredInstance } from '#shared/schema/desired-state.ts';
 import { INACTIVE_CLIENTS } from './smp-ini.ts';
-import { InternalError } from '../../shared/errors.ts';
+import { InternalError } from '#shared/errors.ts';
 
 /** Values the XFTP ini needs beyond the instance itself. */
 export interface XftpIniContext {

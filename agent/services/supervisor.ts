@@ -4,16 +4,16 @@
  * process's command, to survive pid reuse) lets a later agent find, stop and restart them.
  * {@link Supervisor.watch} restarts crashed services with exponential backoff while an agent runs.
  */
-import { pidAlive } from '../../shared/os/live-process.ts';
+import { pidAlive } from '#shared/os/live-process.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { ServiceManager, ServiceSpec, ServiceState } from './service-manager.ts';
-import { pollUntil, sleep } from '../../shared/async/poll.ts';
+import { pollUntil, sleep } from '#shared/async/poll.ts';
 
 const READY_DEADLINE_MS = 15_000;
 const STOP_DEADLINE_MS = 10_000;

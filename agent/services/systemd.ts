@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 import type { ServiceManager, ServiceSpec, ServiceState } from './service-manager.ts';
 
 const run = promisify(execFile);

@@ -4,7 +4,7 @@
  * stay in its state directory, so the next offline apply is sticky and keeps passwords.
  */
 import { join } from 'node:path';
-import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { listDevices } from '../state/devices.ts';
 import { loadIdentity } from '../state/identity.ts';
 import { loadSecrets } from '../state/keys.ts';

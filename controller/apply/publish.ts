@@ -6,18 +6,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { open, seal } from '../../shared/crypto/envelope.ts';
-import { InvalidInputError, PlanRefusedError } from '../../shared/errors.ts';
-import { DesiredState, type OnionClientKey } from '../../shared/schema/desired-state.ts';
-import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
-import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
-import { PlannedInstance } from '../../shared/schema/plan-file.ts';
+import { open, seal } from '#shared/crypto/envelope.ts';
+import { InvalidInputError, PlanRefusedError } from '#shared/errors.ts';
+import { DesiredState, type OnionClientKey } from '#shared/schema/desired-state.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
+import { PlannedInstance } from '#shared/schema/plan-file.ts';
 import type { ControllerIdentity } from '../state/identity.ts';
 import type { ControllerSecrets } from '../state/keys.ts';
 import type { Store } from './store.ts';
 import { compileDesired } from '../compile/index.ts';
 import { explain, plan, type PlanResult } from '../planner/index.ts';
-import { forEachBounded } from '../../shared/async/bounded.ts';
+import { forEachBounded } from '#shared/async/bounded.ts';
 
 const AppliedPlan = z.object({ fleet: z.string(), placements: z.array(PlannedInstance) });
 

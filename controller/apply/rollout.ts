@@ -2,7 +2,7 @@
  * Publishing with the current device-state overrides, and waiting for the devices to converge: the
  * steps `apply`, `device drain` and `device revoke` share.
  */
-import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import type { ControllerSession } from '../bus/session.ts';
 import { waitForConvergence, type WaitProgress, type WaitResult } from '../bus/wait.ts';
 import { ADMIN_CLIENT, adminClientPublicKey } from '../enroll/onion-clients.ts';

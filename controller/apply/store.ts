@@ -5,8 +5,8 @@
 import type { KV } from '@nats-io/kv';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { ConcurrentUpdateError, getEntry, putIfRevision } from '../../shared/nats/kv.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { ConcurrentUpdateError, getEntry, putIfRevision } from '#shared/nats/kv.ts';
 
 export interface Store {
   /** The value and its revision, or null when the key is absent. */

@@ -10,8 +10,8 @@
  * `-----BEGIN ONIONFLEET SIGNATURE-----` line (the body, ending with a newline). The body is
  * canonical: {@link parseBundleBody} accepts only a text {@link renderBundle} would write.
  */
-import { InvalidInputError } from '../../shared/errors.ts';
-import { keyFingerprint, publicKeyOf, sign, verify } from '../../shared/crypto/sign.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { keyFingerprint, publicKeyOf, sign, verify } from '#shared/crypto/sign.ts';
 
 /** An address members should remove from their clients after a date. */
 export interface RetiredAddress {

@@ -5,8 +5,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
-import { connectNats, NatsUnreachableError } from '../../shared/nats/connect.ts';
-import { openBucket, openDesired, openStatus } from '../../shared/nats/kv.ts';
+import { connectNats, NatsUnreachableError } from '#shared/nats/connect.ts';
+import { openBucket, openDesired, openStatus } from '#shared/nats/kv.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { loadIdentity, type ControllerIdentity } from '../state/identity.ts';
 import { loadSecrets, type ControllerSecrets } from '../state/keys.ts';

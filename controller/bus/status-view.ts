@@ -3,10 +3,10 @@
  * checked against the reporting device's own signing key. A status that does not verify is shown
  * as such, never trusted.
  */
-import { EnvelopeError, open } from '../../shared/crypto/envelope.ts';
-import { getEntry } from '../../shared/nats/kv.ts';
-import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
-import { DeviceStatus } from '../../shared/schema/status.ts';
+import { EnvelopeError, open } from '#shared/crypto/envelope.ts';
+import { getEntry } from '#shared/nats/kv.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import { DeviceStatus } from '#shared/schema/status.ts';
 import type { ControllerSession } from './session.ts';
 
 export interface DeviceView {

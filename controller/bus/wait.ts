@@ -3,7 +3,7 @@
  * and healthy, or the deadline passes. Event-driven (a KV watch), with progress on every change —
  * and, while nothing changes, a line every {@link STILL_WAITING_MS} naming what it waits on.
  */
-import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import type { ControllerSession } from './session.ts';
 import { isConverged, notConvergedReason, openStatus, type DeviceView } from './status-view.ts';
 

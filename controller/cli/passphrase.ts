@@ -3,9 +3,9 @@
  * $ONIONFLEET_PASSPHRASE, else — when the state has one and stdin is a terminal — asked for without
  * echo. Never on a command line, never in a log.
  */
-import { canPrompt, promptHidden } from '../../shared/cli/prompt.ts';
-import { InvalidInputError } from '../../shared/errors.ts';
-import { readCapped } from '../../shared/fs/read-capped.ts';
+import { canPrompt, promptHidden } from '#shared/cli/prompt.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { readCapped } from '#shared/fs/read-capped.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { hasPassphrase } from '../state/secret-files.ts';
 

@@ -4,8 +4,8 @@
  * share come from options.ts; `--debug` is the program's own and works after any verb.
  */
 import { Command, Option } from 'commander';
-import type { CliContext } from '../../shared/cli/run-main.ts';
-import { ONIONFLEET_VERSION } from '../../shared/version.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { ONIONFLEET_VERSION } from '#shared/version.ts';
 import { options } from './options.ts';
 
 export function buildProgram(ctx: CliContext): Command {

@@ -1,10 +1,10 @@
 /**
  * Compiles the fleet spec and a placement into one DesiredState per device (see README.md). Pure.
  */
-import { DesiredState, hardeningFor, ONION_PORT, type DesiredInstance, type OnionClientKey } from '../../shared/schema/desired-state.ts';
-import type { FleetSpec, Group } from '../../shared/schema/fleet-spec.ts';
+import { DesiredState, hardeningFor, ONION_PORT, type DesiredInstance, type OnionClientKey } from '#shared/schema/desired-state.ts';
+import type { FleetSpec, Group } from '#shared/schema/fleet-spec.ts';
 import type { Placement } from '../planner/index.ts';
-import { InternalError } from '../../shared/errors.ts';
+import { InternalError } from '#shared/errors.ts';
 
 export const LOCAL_PORT_BASE = { smp: 15223, xftp: 18443 } as const;
 const PORT_RANGE = 1100; // more than the most instances a device may hold (maxInstances ≤ 1024)

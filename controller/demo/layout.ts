@@ -8,7 +8,7 @@
  */
 import { mkdir, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { InvalidInputError } from '../../shared/errors.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { statePaths } from '../state/paths.ts';
 

@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { DemoLayout } from './layout.ts';
 
 /** The demo was interrupted (Ctrl-C, SIGTERM, SIGHUP); whatever ran has been asked to stop. */

@@ -16,9 +16,9 @@
  */
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
-import type { Output } from '../../shared/cli/output.ts';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import type { Output } from '#shared/cli/output.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { loadIdentity } from '../state/identity.ts';
 import { statePaths } from '../state/paths.ts';

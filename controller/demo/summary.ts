@@ -3,7 +3,7 @@
  * and the summary it prints at the end. Pure.
  */
 import { z } from 'zod';
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 
 /** The part of `onionfleet status --json` the demo uses. */
 export const StatusJson = z.object({

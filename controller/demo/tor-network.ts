@@ -19,8 +19,8 @@
  */
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import { statePaths } from '../state/paths.ts';
 import { TorControl } from '../tor/control-port.ts';

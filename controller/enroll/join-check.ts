@@ -3,8 +3,8 @@
  * beforehand (the token, the registered and pending devices, the clock). No I/O: the responder reads
  * the facts, calls {@link decideJoin}, and acts on the answer.
  */
-import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
-import type { JoinRefusal, JoinRequest } from '../../shared/schema/join-token.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import type { JoinRefusal, JoinRequest } from '#shared/schema/join-token.ts';
 import type { PendingDevice } from '../state/pending.ts';
 import { secretMatches, tokenState, type TokenRecord } from '../state/tokens.ts';
 

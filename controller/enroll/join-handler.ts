@@ -6,8 +6,8 @@
  * checks them against the fingerprint in its token), and then removes the token's one-time NATS
  * account. Logs name tokens, devices and fingerprints, never secrets.
  */
-import { keyFingerprint, sign } from '../../shared/crypto/sign.ts';
-import { JoinRequest, joinReplySignedBytes, type JoinAccepted, type JoinRefusal, type JoinRefused } from '../../shared/schema/join-token.ts';
+import { keyFingerprint, sign } from '#shared/crypto/sign.ts';
+import { JoinRequest, joinReplySignedBytes, type JoinAccepted, type JoinRefusal, type JoinRefused } from '#shared/schema/join-token.ts';
 import { listDevices } from '../state/devices.ts';
 import type { ControllerIdentity } from '../state/identity.ts';
 import type { ControllerSecrets } from '../state/keys.ts';

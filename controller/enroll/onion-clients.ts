@@ -7,9 +7,9 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { authorizedClientLine, clientAuthKeyPair, clientAuthPublicKeyOf } from '../../shared/crypto/onion.ts';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { authorizedClientLine, clientAuthKeyPair, clientAuthPublicKeyOf } from '#shared/crypto/onion.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
 import { liveTokens } from '../state/tokens.ts';
 import type { StatePaths } from '../state/paths.ts';

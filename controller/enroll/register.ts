@@ -1,6 +1,6 @@
 /** Registering a device from its enrollment record: checks, saves, and opens the bus to it. */
-import { InvalidInputError } from '../../shared/errors.ts';
-import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import { listDevices, saveDevice } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { syncAccess, type AccessSync } from './access.ts';

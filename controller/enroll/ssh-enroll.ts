@@ -5,9 +5,9 @@
  * device) → register the record → start the agent. A failure rolls the device back to what it had
  * (install-agent.sh uninstall, the config and keys it had) and the registry to what it held.
  */
-import { formatProblem, InternalError, OperationFailedError, type ErrorCode } from '../../shared/errors.ts';
-import { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
-import { issuesToProblems, messages } from '../../shared/schema/format-issues.ts';
+import { formatProblem, InternalError, OperationFailedError, type ErrorCode } from '#shared/errors.ts';
+import { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import { issuesToProblems, messages } from '#shared/schema/format-issues.ts';
 import { listDevices, removeDevice, saveDevice } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { syncAccess } from './access.ts';

@@ -5,8 +5,8 @@
 import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, posix } from 'node:path';
-import { InvalidInputError, type Problem } from '../../shared/errors.ts';
-import { packageFile } from '../../shared/os/package-root.ts';
+import { InvalidInputError, type Problem } from '#shared/errors.ts';
+import { packageFile } from '#shared/os/package-root.ts';
 import { loadIdentity } from '../state/identity.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';

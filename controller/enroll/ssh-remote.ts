@@ -3,7 +3,7 @@
  * commands run there (POSIX sh, through `sudo -n` when the login user is not root and the root is
  * the real one), and the agent config the controller writes for it.
  */
-import { OperationFailedError, type ErrorCode } from '../../shared/errors.ts';
+import { OperationFailedError, type ErrorCode } from '#shared/errors.ts';
 import type { SshSession } from './ssh-session.ts';
 
 /** The paths install-agent.sh uses below `root` (`/` on a Pi; a directory in tests and the demo). */

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
-import { EXIT, InvalidInputError, OnionfleetError, OperationFailedError, type ErrorOptions } from '../../shared/errors.ts';
-import { dialSocks, TunnelError } from '../../shared/tor/socks-tunnel.ts';
+import { EXIT, InvalidInputError, OnionfleetError, OperationFailedError, type ErrorOptions } from '#shared/errors.ts';
+import { dialSocks, TunnelError } from '#shared/tor/socks-tunnel.ts';
 import { describeEndpoint, hostKeyFingerprint, hostKeyType, type HostPort, type SshEndpoint } from './ssh-target.ts';
 
 /** The device cannot be reached (refused, timed out, the SOCKS proxy failed). Exit 4. */

@@ -14,10 +14,10 @@
  */
 import type { KV, KvEntry } from '@nats-io/kv';
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { decodeDesiredRequest, REVISION_HEADER } from '../../shared/nats/device-wire.ts';
-import { PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '../../shared/nats/limits.ts';
-import { downSubject, GATEWAY_UP_SUBJECTS, parseUpSubject, type Party } from '../../shared/nats/names.ts';
-import { Id } from '../../shared/schema/common.ts';
+import { decodeDesiredRequest, REVISION_HEADER } from '#shared/nats/device-wire.ts';
+import { PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '#shared/nats/limits.ts';
+import { downSubject, GATEWAY_UP_SUBJECTS, parseUpSubject, type Party } from '#shared/nats/names.ts';
+import { Id } from '#shared/schema/common.ts';
 import { LatestWinsThrottle, type Rate } from './throttle.ts';
 
 export interface GatewayOptions {

@@ -6,14 +6,14 @@
  * stream imports of that party's own subjects. Pure: no I/O; the caller writes the file atomically
  * and starts or reloads the server.
  */
-import { InvalidInputError, type Problem } from '../../shared/errors.ts';
+import { InvalidInputError, type Problem } from '#shared/errors.ts';
 import {
   CONTROL_ACCOUNT, CONTROLLER_PERMISSIONS, downTree, GATEWAY_PERMISSIONS, partyAccount, partyPermissions, upTree, type Party, type UserPermissions,
-} from '../../shared/nats/names.ts';
-import { PARTY_LIMITS } from '../../shared/nats/limits.ts';
-import { Id } from '../../shared/schema/common.ts';
-import { NatsUserKey } from '../../shared/schema/enrollment.ts';
-import { TokenId } from '../../shared/schema/join-token.ts';
+} from '#shared/nats/names.ts';
+import { PARTY_LIMITS } from '#shared/nats/limits.ts';
+import { Id } from '#shared/schema/common.ts';
+import { NatsUserKey } from '#shared/schema/enrollment.ts';
+import { TokenId } from '#shared/schema/join-token.ts';
 
 /** One enrolled agent: its device id and the public nkey (`U…`) its connection authenticates with. */
 export interface NatsAgentUser {

@@ -6,8 +6,8 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { z } from 'zod';
-import { pollUntil } from '../../shared/async/poll.ts';
-import { pidAlive } from '../../shared/os/live-process.ts';
+import { pollUntil } from '#shared/async/poll.ts';
+import { pidAlive } from '#shared/os/live-process.ts';
 import type { StatePaths } from '../state/paths.ts';
 
 const Runtime = z.object({ pid: z.int().min(1), servePid: z.int().optional() });

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions, InternalError } from '../../shared/errors.ts';
+import { EXIT, OnionfleetError, OperationFailedError, type ErrorOptions, InternalError } from '#shared/errors.ts';
 
 export interface NatsServerOptions {
   /** The config file (see renderNatsConfig); it holds the port and the JetStream store dir. */

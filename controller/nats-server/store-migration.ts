@@ -6,7 +6,7 @@
  */
 import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CONTROL_ACCOUNT } from '../../shared/nats/names.ts';
+import { CONTROL_ACCOUNT } from '#shared/nats/names.ts';
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 

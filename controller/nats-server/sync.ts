@@ -4,16 +4,16 @@
  * (removed users — a used or expired token's — are cut off).
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { pidAlive, readLiveRuntime } from '../../shared/os/live-process.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { pidAlive, readLiveRuntime } from '#shared/os/live-process.ts';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { listDevices } from '../state/devices.ts';
 import { loadIdentity } from '../state/identity.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { liveTokens } from '../state/tokens.ts';
 import { renderNatsConfig } from './config.ts';
-import { pollUntil } from '../../shared/async/poll.ts';
+import { pollUntil } from '#shared/async/poll.ts';
 
 /** What `serve` leaves for other commands while it runs: its server's url and pid, and its own pid. */
 export const NatsRuntime = z.object({ url: z.string(), port: z.int(), pid: z.int(), servePid: z.int().optional() });

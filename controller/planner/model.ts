@@ -3,7 +3,7 @@
  * locations and jurisdictions as small integers, and stable hashes for tie-breaks.
  * {@link Load} is the mutable state of one planning attempt (typed arrays, cheap to reset).
  */
-import type { DeviceState, FleetSpec, Tier } from '../../shared/schema/fleet-spec.ts';
+import type { DeviceState, FleetSpec, Tier } from '#shared/schema/fleet-spec.ts';
 import { MEMORY_MB, tierRules, type TierRules } from './tier-rules.ts';
 
 export interface DeviceInfo {

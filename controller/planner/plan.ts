@@ -17,7 +17,7 @@
  * Nothing partial is returned: if every attempt fails the placement is empty and `metrics.unmet`
  * says why, group by group.
  */
-import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { diagnose } from './diagnose.ts';
 import { EXACT_MAX_DEVICES, exactSearch } from './exact.ts';
 import { GroupWork } from './group-work.ts';

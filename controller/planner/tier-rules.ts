@@ -1,4 +1,4 @@
-import type { Tier } from '../../shared/schema/fleet-spec.ts';
+import type { Tier } from '#shared/schema/fleet-spec.ts';
 
 /** The tier table of docs/reference/fleet-yaml.md for a group with `n` SMP instances. */
 export interface TierRules {

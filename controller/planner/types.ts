@@ -1,4 +1,4 @@
-import type { Tier } from '../../shared/schema/fleet-spec.ts';
+import type { Tier } from '#shared/schema/fleet-spec.ts';
 import type { FilterCounts } from './filters.ts';
 import type { Kind } from './group-work.ts';
 

@@ -7,8 +7,8 @@
  * reports another fingerprint for a pinned instance and onion is an alarm, and so is an onion that
  * presents anything but the pin — an alarm is never downgraded to "unreachable".
  */
-import { EXIT, type ExitCode } from '../../shared/errors.ts';
-import type { DeviceStatus } from '../../shared/schema/status.ts';
+import { EXIT, type ExitCode } from '#shared/errors.ts';
+import type { DeviceStatus } from '#shared/schema/status.ts';
 import {
   ALARM_REASONS, type Alarm, type DeviceProblem, type GroupResult, type GroupVerdict, type InstanceResult,
   type InstanceVerdict, type Pin, type PinsFile, type ProbeOutcome, type ProbeReport, type ProbeTarget,

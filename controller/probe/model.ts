@@ -4,8 +4,8 @@
  * Pure: types and schemas only.
  */
 import { z } from 'zod';
-import { Id } from '../../shared/schema/common.ts';
-import { InstanceId, InstanceKind } from '../../shared/schema/desired-state.ts';
+import { Id } from '#shared/schema/common.ts';
+import { InstanceId, InstanceKind } from '#shared/schema/desired-state.ts';
 
 /** One instance as its device reports it (`status.<device>`). */
 export interface ProbeTarget {

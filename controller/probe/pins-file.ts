@@ -3,7 +3,7 @@
  * onion. A secret file (it holds onion addresses): mode 0600, sealed when the state has a passphrase.
  */
 import { join } from 'node:path';
-import { parseJsonText } from '../../shared/fs/load-json.ts';
+import { parseJsonText } from '#shared/fs/load-json.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { NO_PINS, PinsFile } from './model.ts';

@@ -2,7 +2,7 @@
  * The human form of a probe report: a table per group, then its one-line verdict. Onions appear
  * only truncated, fingerprints only shortened (the JSON form has them in full). Pure.
  */
-import { table } from '../../shared/cli/output.ts';
+import { table } from '#shared/cli/output.ts';
 import type { InstanceResult, ProbeReport } from './model.ts';
 
 const VERDICT_WORD = { ok: 'ok', degraded: 'DEGRADED', unreachable: 'UNREACHABLE', alarm: 'ALARM' } as const;

@@ -3,9 +3,9 @@
  * at a time, each with its own deadline. The shell around `aggregate.ts`: it does the network I/O
  * and nothing else.
  */
-import { forEachBounded } from '../../shared/async/bounded.ts';
-import { probeThroughSocks, type SocksAddress, type SocksProbe } from '../../shared/probes/over-socks.ts';
-import { ONION_PORT } from '../../shared/schema/desired-state.ts';
+import { forEachBounded } from '#shared/async/bounded.ts';
+import { probeThroughSocks, type SocksAddress, type SocksProbe } from '#shared/probes/over-socks.ts';
+import { ONION_PORT } from '#shared/schema/desired-state.ts';
 import { probeIndices, shortOnion, type ProbePlan } from './aggregate.ts';
 import type { ProbeOutcome, ProbeTarget } from './model.ts';
 

@@ -2,8 +2,8 @@
  * Which SOCKS proxy `probe` uses: `--socks HOST:PORT`, else the controller's own tor (the runtime
  * file `serve --tor` writes while it runs), else the system tor on 127.0.0.1:9050.
  */
-import { InvalidInputError } from '../../shared/errors.ts';
-import { parseSocksAddress, type SocksAddress } from '../../shared/probes/over-socks.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { parseSocksAddress, type SocksAddress } from '#shared/probes/over-socks.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readTorRuntime } from '../tor/runtime.ts';
 

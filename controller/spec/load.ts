@@ -1,6 +1,6 @@
-import { InvalidInputError, OperationFailedError } from '../../shared/errors.ts';
-import { readCapped } from '../../shared/fs/read-capped.ts';
-import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import { InvalidInputError, OperationFailedError } from '#shared/errors.ts';
+import { readCapped } from '#shared/fs/read-capped.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { MAX_SPEC_BYTES, parseFleetSpec } from './parse.ts';
 
 /**

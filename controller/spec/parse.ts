@@ -4,9 +4,9 @@
  * the schema with its cross-references — each stage reports everything it finds before stopping.
  */
 import { parseDocument } from 'yaml';
-import type { Problem } from '../../shared/errors.ts';
-import { issuesToProblems, messages } from '../../shared/schema/format-issues.ts';
-import { FleetSpec } from '../../shared/schema/fleet-spec.ts';
+import type { Problem } from '#shared/errors.ts';
+import { issuesToProblems, messages } from '#shared/schema/format-issues.ts';
+import { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { findDeepNesting } from './nesting.ts';
 
 /** Larger files are refused before parsing: a real fleet is a few hundred KB at most. */

@@ -3,9 +3,9 @@
  * cap, checked as a plan file, and refused when it is another fleet's (keeping another fleet's
  * placement would silently re-plan everything, or keep instances that are not this fleet's).
  */
-import { InvalidInputError } from '../../shared/errors.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
-import { PlanFile } from '../../shared/schema/plan-file.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { PlanFile } from '#shared/schema/plan-file.ts';
 import type { PreviousPlacement } from '../planner/index.ts';
 
 /**

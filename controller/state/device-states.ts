@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import type { FleetSpec } from '../../shared/schema/fleet-spec.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
 import type { StatePaths } from './paths.ts';
 
 const Override = z.strictObject({ state: z.enum(['draining', 'revoked']), since: z.string() });

@@ -1,9 +1,9 @@
 /** Registered devices: one enrollment record per file (public halves only). */
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
-import { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import type { StatePaths } from './paths.ts';
 
 export async function saveDevice(paths: StatePaths, record: EnrollmentRecord): Promise<void> {

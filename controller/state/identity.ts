@@ -1,10 +1,10 @@
 /** The controller's public identity (`controller.json`): its signing key, age recipient and NATS user. */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { InvalidInputError } from '../../shared/errors.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
-import { AgeRecipient } from '../../shared/schema/common.ts';
-import { NatsUserKey, SigningPublicKey } from '../../shared/schema/enrollment.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { AgeRecipient } from '#shared/schema/common.ts';
+import { NatsUserKey, SigningPublicKey } from '#shared/schema/enrollment.ts';
 import type { StatePaths } from './paths.ts';
 
 export const ControllerIdentity = z.strictObject({

@@ -7,10 +7,10 @@
  */
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { mkdir, readFile } from 'node:fs/promises';
-import { decryptWithPassphrase, encryptWithPassphrase, generateAgeIdentity } from '../../shared/crypto/age.ts';
-import { generateSigningKey, publicKeyOf } from '../../shared/crypto/sign.ts';
-import { InvalidInputError, OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { decryptWithPassphrase, encryptWithPassphrase, generateAgeIdentity } from '#shared/crypto/age.ts';
+import { generateSigningKey, publicKeyOf } from '#shared/crypto/sign.ts';
+import { InvalidInputError, OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { loadIdentity, type ControllerIdentity } from './identity.ts';
 import type { StatePaths } from './paths.ts';
 import { isSealed, readSecret, writeSecret } from './secret-files.ts';

@@ -6,10 +6,10 @@
  */
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { pidAlive } from '../../shared/os/live-process.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { pidAlive } from '#shared/os/live-process.ts';
 import type { StatePaths } from './paths.ts';
-import { pollUntil } from '../../shared/async/poll.ts';
+import { pollUntil } from '#shared/async/poll.ts';
 
 const RETRY_MS = 25;
 

@@ -9,9 +9,9 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isSecretKeyFile, onionAddress, publicKeyFromSecretKeyFile, randomOnionKeys } from '../../shared/crypto/onion.ts';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { isSecretKeyFile, onionAddress, publicKeyFromSecretKeyFile, randomOnionKeys } from '#shared/crypto/onion.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { StatePaths } from './paths.ts';
 import { hasPassphrase, readSecret, writeSecret, type SecretKeys } from './secret-files.ts';
 

@@ -1,7 +1,7 @@
 /** The controller's state directory: keys (0600), registered devices, the NATS server's files. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { InvalidInputError } from '../../shared/errors.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 
 /**
  * `--state DIR`, else $ONIONFLEET_STATE, else ~/.local/share/onionfleet. An empty `--state` or

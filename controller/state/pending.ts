@@ -6,11 +6,11 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
-import { Id } from '../../shared/schema/common.ts';
-import { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
-import { TokenId } from '../../shared/schema/join-token.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { Id } from '#shared/schema/common.ts';
+import { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import { TokenId } from '#shared/schema/join-token.ts';
 import type { StatePaths } from './paths.ts';
 
 /** One device waiting for approval: its public keys and where they came from. */

@@ -9,10 +9,10 @@
  * sealed afresh the first time they are read with the identity at hand.
  */
 import { readFile } from 'node:fs/promises';
-import { decryptWith, decryptWithPassphrase, encryptTo } from '../../shared/crypto/age.ts';
-import { InvalidInputError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
+import { decryptWith, decryptWithPassphrase, encryptTo } from '#shared/crypto/age.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
 import type { StatePaths } from './paths.ts';
 import { ControllerIdentity } from './identity.ts';
 

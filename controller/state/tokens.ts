@@ -8,11 +8,11 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { loadJson } from '../../shared/fs/load-json.ts';
-import { Id, Sha256Hex } from '../../shared/schema/common.ts';
-import { NatsUserKey, OnionClientPublicKey } from '../../shared/schema/enrollment.ts';
-import { TokenId } from '../../shared/schema/join-token.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { Id, Sha256Hex } from '#shared/schema/common.ts';
+import { NatsUserKey, OnionClientPublicKey } from '#shared/schema/enrollment.ts';
+import { TokenId } from '#shared/schema/join-token.ts';
 import type { StatePaths } from './paths.ts';
 
 /** One token as the controller keeps it (see the module comment). */

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 import { isEvent, parseGetinfo, parseProtocolInfo, ReplyAssembler, replyText, type ControlReply } from './control-reply.ts';
 
 /** An asynchronous event (`650 …`): its type (the first word) and its lines' texts. */

@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { syncOnionClients } from '../enroll/onion-clients.ts';
 import { placeNatsOnionKeyForTor, removeNatsOnionKeyForTor } from '../state/nats-onion.ts';
 import { hasPassphrase, type SecretKeys } from '../state/secret-files.ts';

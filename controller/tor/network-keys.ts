@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 import { parseCertificateFingerprint, parseListFingerprint, type AuthorityIdentity } from './torrc.ts';
 
 export interface AuthorityKeyOptions {

@@ -11,9 +11,9 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InvalidInputError, OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { freeLoopbackPort } from '../../shared/net/free-port.ts';
+import { InvalidInputError, OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { freeLoopbackPort } from '#shared/net/free-port.ts';
 import { consensusEntries, missingFromConsensus } from './consensus.ts';
 import { makeAuthorityKeys } from './network-keys.ts';
 import { TorProcess, type TorProcessOptions } from './tor-process.ts';

@@ -2,9 +2,9 @@
  * The controller's tor while `onionfleet serve --tor` runs: where its SOCKS port is (probes, SSH to the
  * devices' onions) and how other commands make it re-read the onion's client list (`device revoke`).
  */
-import { readLiveRuntime } from '../../shared/os/live-process.ts';
+import { readLiveRuntime } from '#shared/os/live-process.ts';
 import { z } from 'zod';
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { TorControl } from './control-port.ts';
 

@@ -7,14 +7,14 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { clientAuthPrivateLine } from '../../shared/crypto/onion.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { clientAuthPrivateLine } from '#shared/crypto/onion.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { ControllerSession } from '../bus/session.ts';
 import { openStatus } from '../bus/status-view.ts';
 import { adminClientPrivateKey } from '../enroll/onion-clients.ts';
 import type { SecretKeys } from '../state/secret-files.ts';
 import { listDevices } from '../state/devices.ts';
-import type { EnrollmentRecord } from '../../shared/schema/enrollment.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import type { StatePaths } from '../state/paths.ts';
 
 const SUFFIX = '-ssh.auth_private';

@@ -9,13 +9,13 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { TorControl } from './control-port.ts';
 import { bootstrapProgress, parseQuotedList } from './control-reply.ts';
 import { classifyExit, isProgressLine } from './tor-log.ts';
 import { checkTorrcLines, parseControlPortFile, processLines, renderTorrc, type ProcessFiles } from './torrc.ts';
-import { pollUntil } from '../../shared/async/poll.ts';
+import { pollUntil } from '#shared/async/poll.ts';
 
 export interface TorProcessOptions {
   /** For messages only. */

@@ -2,7 +2,7 @@
  * torrc lines for tor child processes and for a private Tor network on loopback (docs/reference/tor.md, "A private
  * Tor network on loopback"), and parsers for what tor and tor-gencert print. Pure: no I/O.
  */
-import { InvalidInputError, type Problem } from '../../shared/errors.ts';
+import { InvalidInputError, type Problem } from '#shared/errors.ts';
 
 /**
  * Options a TorProcess (tor-process.ts) sets itself: where tor keeps its data, how

@@ -11,8 +11,8 @@ import {
   hardeningFor,
   ONION_PORT,
   type InstanceKind,
-} from '../../shared/schema/desired-state.ts';
-import type { Tier } from '../../shared/schema/fleet-spec.ts';
+} from '#shared/schema/desired-state.ts';
+import type { Tier } from '#shared/schema/fleet-spec.ts';
 
 /** First local port of each kind (as the controller's compiler assigns them). */
 export const LOCAL_PORT_BASE = { smp: 15223, xftp: 18443 } as const;

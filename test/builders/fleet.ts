@@ -2,7 +2,7 @@
  * Builders for fleet specs with sensible defaults, so a test states only what it is about.
  * `fleet()` returns a parsed FleetSpec (defaults filled in), exactly what `plan()` receives.
  */
-import { FleetSpec, type Tier } from '../../shared/schema/fleet-spec.ts';
+import { FleetSpec, type Tier } from '#shared/schema/fleet-spec.ts';
 
 export interface DeviceInput {
   id: string;

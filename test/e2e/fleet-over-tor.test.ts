@@ -11,10 +11,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsOnion } from '../../controller/state/nats-onion.ts';
-import { clientAuthPrivateLine } from '../../shared/crypto/onion.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '../../shared/nats/connect.ts';
-import { dialSocks, TunnelError } from '../../shared/tor/socks-tunnel.ts';
+import { clientAuthPrivateLine } from '#shared/crypto/onion.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '#shared/nats/connect.ts';
+import { dialSocks, TunnelError } from '#shared/tor/socks-tunnel.ts';
 import { BIN, runBin, type CliRun } from '../support/cli.ts';
 import type { FleetHarness } from '../support/fleet-harness.ts';
 import { until } from '../support/processes.ts';
@@ -181,7 +181,7 @@ describe('a fleet over onions', () => {
       } catch (err) {
         return err;
       }
-      const { SocksTunnel } = await import('../../shared/tor/socks-tunnel.ts');
+      const { SocksTunnel } = await import('#shared/tor/socks-tunnel.ts');
       const tunnel = await SocksTunnel.open({ socks, target: { host: natsOnion.hostname, port: 4222 } });
       try {
         await connectNats({ servers: `nats://127.0.0.1:${tunnel.port}`, nkeySeed: seed, name: victim, timeoutMs: 60_000, reconnect: false });

@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivateTorNetwork } from '../../controller/tor/private-network.ts';
 import type { TorProcess } from '../../controller/tor/tor-process.ts';
-import { authorizedClientLine, clientAuthKeyPair, clientAuthPrivateLine, randomOnionKeys, type ClientAuthKeyPair } from '../../shared/crypto/onion.ts';
-import { dialSocks, SocksTunnel, TunnelError } from '../../shared/tor/socks-tunnel.ts';
+import { authorizedClientLine, clientAuthKeyPair, clientAuthPrivateLine, randomOnionKeys, type ClientAuthKeyPair } from '#shared/crypto/onion.ts';
+import { dialSocks, SocksTunnel, TunnelError } from '#shared/tor/socks-tunnel.ts';
 import { listenersOf, pidsWithCommandLine } from '../support/listeners.ts';
 import { alive, until } from '../support/processes.ts';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgeError, ageRecipientOf, decryptWith, decryptWithPassphrase, encryptTo, encryptWithPassphrase, generateAgeIdentity,
-} from '../../shared/crypto/age.ts';
+} from '#shared/crypto/age.ts';
 
 const TIMEOUT_MS = 20_000;
 const hasAge = spawnSync('age', ['--version']).status === 0 && spawnSync('age-keygen', ['--version']).status === 0;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PATHS } from '../../agent/render/paths.ts';
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../builders/desired.ts';
 import { BIN, runBin } from '../support/cli.ts';
 import { freePort, stopSupervised } from '../support/processes.ts';

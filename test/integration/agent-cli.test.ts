@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DesiredState } from '../../shared/schema/desired-state.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../builders/desired.ts';
 import { BIN, onionfleet, runBin } from '../support/cli.ts';
 

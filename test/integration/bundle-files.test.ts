@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMemberBundles, type MemberTarget } from '../../controller/bundle/export.ts';
-import { decryptWith, decryptWithPassphrase, generateAgeIdentity, type AgeKeyPair } from '../../shared/crypto/age.ts';
+import { decryptWith, decryptWithPassphrase, generateAgeIdentity, type AgeKeyPair } from '#shared/crypto/age.ts';
 
 const TEXT = 'ONIONFLEET SERVER BUNDLE\nsmp://example\n';
 const MEMBERS = 24;

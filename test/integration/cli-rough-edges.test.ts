@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderBundle, signBundle } from '../../controller/bundle/document.ts';
 import { writeMemberBundles } from '../../controller/bundle/export.ts';
-import { generateSigningKey, keyFingerprint } from '../../shared/crypto/sign.ts';
+import { generateSigningKey, keyFingerprint } from '#shared/crypto/sign.ts';
 import { BIN, onionfleet, runBin } from '../support/cli.ts';
 import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
 import { until } from '../support/processes.ts';

@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsAuthFailedError, connectNats } from '../../shared/nats/connect.ts';
-import { DesiredState } from '../../shared/schema/desired-state.ts';
+import { NatsAuthFailedError, connectNats } from '#shared/nats/connect.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
 import { BIN, runBin } from '../support/cli.ts';
 import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
 import { alive, until } from '../support/processes.ts';

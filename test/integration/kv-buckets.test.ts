@@ -12,9 +12,9 @@ import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsConfig } from '../../controller/nats-server/config.ts';
 import { NatsServer } from '../../controller/nats-server/server.ts';
-import { connectNats } from '../../shared/nats/connect.ts';
-import { ConcurrentUpdateError, getEntry, jetStreamFor, openDesired, openStatus, putIfRevision, type KV } from '../../shared/nats/kv.ts';
-import { STATUS_MAX_BYTES } from '../../shared/nats/limits.ts';
+import { connectNats } from '#shared/nats/connect.ts';
+import { ConcurrentUpdateError, getEntry, jetStreamFor, openDesired, openStatus, putIfRevision, type KV } from '#shared/nats/kv.ts';
+import { STATUS_MAX_BYTES } from '#shared/nats/limits.ts';
 import { freePort } from '../support/processes.ts';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { prepareTorForNats } from '../../agent/onion/nats-client-auth.ts';
 import { noOwners } from '../../agent/owners.ts';
 import { PATHS } from '../../agent/render/paths.ts';
-import { clientAuthKeyPair, randomOnionKeys } from '../../shared/crypto/onion.ts';
+import { clientAuthKeyPair, randomOnionKeys } from '#shared/crypto/onion.ts';
 
 describe('prepareTorForNats', () => {
   it("on a Pi with the distribution's torrc: writes the key and onionfleet's main torrc, reloads once, then nothing", async () => {

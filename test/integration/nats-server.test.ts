@@ -10,10 +10,10 @@ import { createUser } from '@nats-io/nkeys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsConfig, type NatsAgentUser } from '../../controller/nats-server/config.ts';
 import { NatsServer, NatsServerMissingError } from '../../controller/nats-server/server.ts';
-import { OperationFailedError } from '../../shared/errors.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
-import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '../../shared/nats/connect.ts';
-import { getEntry, openDesired } from '../../shared/nats/kv.ts';
+import { OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { connectNats, NatsAuthFailedError, NatsUnreachableError } from '#shared/nats/connect.ts';
+import { getEntry, openDesired } from '#shared/nats/kv.ts';
 import { moveStoreToControlAccount } from '../../controller/nats-server/store-migration.ts';
 import { alive, freePort, until } from '../support/processes.ts';
 

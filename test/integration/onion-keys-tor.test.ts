@@ -10,9 +10,9 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { onionKeysFromSeed, randomOnionKeys } from '../../shared/crypto/onion.ts';
+import { onionKeysFromSeed, randomOnionKeys } from '#shared/crypto/onion.ts';
 import { ensureOnionDir, readOnionHostname } from '../../agent/onion/onion-dir.ts';
-import { OperationFailedError } from '../../shared/errors.ts';
+import { OperationFailedError } from '#shared/errors.ts';
 
 const RFC8032_SEED = new Uint8Array(Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex'));
 const DEADLINE_MS = 20_000;

@@ -95,7 +95,7 @@ describe('the installed package', () => {
     expect(valid.stdout).toMatch(/newsroom\.yaml: valid — fleet acme-press/);
     const plan = await bin('onionfleet', ['plan', '-f', fleet]);
     expect(plan.code).toBe(0);
-    expect(plan.stdout).toMatch(/fleet family-garcia: feasible — 11 instances on 1 devices/);
+    expect(plan.stdout).toMatch(/fleet family-garcia: feasible — 11 instances on 1 device \(/);
     const invalid = await bin('onionfleet', ['validate', '-f', join(installed.elsewhere, 'missing.yaml')]);
     expect(invalid.code).toBe(2);
   });

@@ -20,8 +20,8 @@ import { loadPins, pinsPath, savePins } from '../../controller/probe/pins-file.t
 import { runProbes } from '../../controller/probe/runner.ts';
 import { chooseSocks, SYSTEM_TOR_SOCKS } from '../../controller/probe/socks.ts';
 import { statePaths } from '../../controller/state/paths.ts';
-import { InvalidInputError } from '../../shared/errors.ts';
-import { probeThroughSocks } from '../../shared/probes/over-socks.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { probeThroughSocks } from '#shared/probes/over-socks.ts';
 import { freePort, startMicrosocks, stopChild } from '../support/processes.ts';
 import { startDouble, type RunningDouble } from '../support/simplex-server.ts';
 

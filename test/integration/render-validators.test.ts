@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATHS, renderDevice, type RenderedFile } from '../../agent/render/index.ts';
-import type { DesiredState } from '../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState, hostsFor } from '../builders/desired.ts';
 
 const BIN = {

@@ -10,7 +10,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentConfig, resolveConfig } from '../../agent/config.ts';
 import { SelfProbe, selfProbeEnabled, selfProbeFor, type SelfProbeTarget } from '../../agent/probes/self-probe.ts';
-import { OnionProbeResult } from '../../shared/schema/status.ts';
+import { OnionProbeResult } from '#shared/schema/status.ts';
 import { startMicrosocks, stopChild } from '../support/processes.ts';
 import { startDouble, type RunningDouble } from '../support/simplex-server.ts';
 

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HELLO_BLOCK_SIZE, parseServerHello, probeIdentity } from '../../shared/probes/tls-identity.ts';
-import { caFingerprint, simplexAddress, type SimplexKind } from '../../shared/crypto/fingerprint.ts';
+import { HELLO_BLOCK_SIZE, parseServerHello, probeIdentity } from '#shared/probes/tls-identity.ts';
+import { caFingerprint, simplexAddress, type SimplexKind } from '#shared/crypto/fingerprint.ts';
 
 const EXE: Record<SimplexKind, string> = {
   smp: fileURLToPath(new URL('../doubles/smp-server', import.meta.url)),

@@ -17,9 +17,9 @@ import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsConfig } from '../../controller/nats-server/config.ts';
 import { NatsServer } from '../../controller/nats-server/server.ts';
-import { connectNats, NatsUnreachableError } from '../../shared/nats/connect.ts';
-import { getEntry, openDesired } from '../../shared/nats/kv.ts';
-import { SocksTunnel, socksReplyError, TunnelError } from '../../shared/tor/socks-tunnel.ts';
+import { connectNats, NatsUnreachableError } from '#shared/nats/connect.ts';
+import { getEntry, openDesired } from '#shared/nats/kv.ts';
+import { SocksTunnel, socksReplyError, TunnelError } from '#shared/tor/socks-tunnel.ts';
 import { freePort, stopChild, until } from '../support/processes.ts';
 
 const ONION = 'secretsecretsecretsecretsecretsecretsecretsecretsecretxx.onion';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TorControl } from '../../controller/tor/control-port.ts';
 import { TorProcess } from '../../controller/tor/tor-process.ts';
-import { InvalidInputError, OperationFailedError } from '../../shared/errors.ts';
+import { InvalidInputError, OperationFailedError } from '#shared/errors.ts';
 import { listenersOf, pidsWithCommandLine } from '../support/listeners.ts';
 import { alive, stopPid, until } from '../support/processes.ts';
 

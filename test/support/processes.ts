@@ -4,8 +4,8 @@ import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pollUntil } from '../../shared/async/poll.ts';
-import { freeLoopbackPort } from '../../shared/net/free-port.ts';
+import { pollUntil } from '#shared/async/poll.ts';
+import { freeLoopbackPort } from '#shared/net/free-port.ts';
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export const freePort = freeLoopbackPort;

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { caFingerprint, type SimplexKind } from '../../shared/crypto/fingerprint.ts';
+import { caFingerprint, type SimplexKind } from '#shared/crypto/fingerprint.ts';
 import { freePort, stopChild, until } from './processes.ts';
 
 const EXE: Record<SimplexKind, string> = {

@@ -10,7 +10,7 @@ import { PrivateTorNetwork } from '../../controller/tor/private-network.ts';
 import type { TorProcess } from '../../controller/tor/tor-process.ts';
 import { ensureNatsOnion, type NatsOnion } from '../../controller/state/nats-onion.ts';
 import { statePaths } from '../../controller/state/paths.ts';
-import { writeFileAtomic } from '../../shared/fs/atomic-write.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { alive } from './processes.ts';
 import { FleetHarness } from './fleet-harness.ts';
 

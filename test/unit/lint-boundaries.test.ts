@@ -34,8 +34,8 @@ describe('import boundaries', () => {
 
   it.each([
     ['controller/cli/x.ts', "import { readFile } from 'node:fs/promises';"],
-    ['controller/planner/x.ts', "import { FleetSpec } from '../../shared/schema/fleet-spec.ts';"],
-    ['agent/cli/x.ts', "import { EXIT } from '../../shared/errors.ts';"],
+    ['controller/planner/x.ts', "import { FleetSpec } from '#shared/schema/fleet-spec.ts';"],
+    ['agent/cli/x.ts', "import { EXIT } from '#shared/errors.ts';"],
   ])('%s may %s', async (path, code) => {
     expect(await problems(path, `${code}\n`)).toEqual([]);
   });

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { plural, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT } from '../../../shared/errors.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { plural, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { EXIT } from '#shared/errors.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { readRecord } from '../../record.ts';
 import { reconcile } from '../../reconcile/loop.ts';

@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { Id } from '../../../shared/schema/common.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { Id } from '#shared/schema/common.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { initAgentIdentity } from '../../identity.ts';
 import { RootFlags } from './shared.ts';

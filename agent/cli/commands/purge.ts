@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { archivedEntries } from '../../reconcile/execute.ts';
 import { PATHS } from '../../render/paths.ts';

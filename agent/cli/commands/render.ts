@@ -1,10 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { table, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { table, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { ensureOnionDir, ONION_DIR_FILES } from '../../onion/onion-dir.ts';
 import { renderDevice, type RenderedFile } from '../../render/index.ts';
 import { PATHS } from '../../render/paths.ts';

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { processOutput } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { createLogger, lineStream } from '../../../shared/log.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { processOutput } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { createLogger, lineStream } from '#shared/log.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { runAgent } from '../../run.ts';
 import { Supervisor } from '../../services/supervisor.ts';

@@ -1,12 +1,12 @@
 /** What the agent's commands share: flags, the desired-state file, the managers for a config. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { open } from '../../../shared/crypto/envelope.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
+import { open } from '#shared/crypto/envelope.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 import { loadAgentSecrets } from '../../identity.ts';
 import { z } from 'zod';
-import { DesiredState } from '../../../shared/schema/desired-state.ts';
-import { loadJson } from '../../../shared/fs/load-json.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import type { ServiceManager } from '../../services/service-manager.ts';
 import { Supervisor } from '../../services/supervisor.ts';

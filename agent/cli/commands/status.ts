@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { table, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT } from '../../../shared/errors.ts';
-import { DesiredState } from '../../../shared/schema/desired-state.ts';
-import { loadJson } from '../../../shared/fs/load-json.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { table, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { EXIT } from '#shared/errors.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
 import { loadAgentConfig } from '../../config.ts';
 import { instanceHealth } from '../../instance-health.ts';
 import { readRecord } from '../../record.ts';

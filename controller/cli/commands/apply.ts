@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { seconds } from '../../../shared/cli/flag-types.ts';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { makeOutputDir } from '../../../shared/cli/output-file.ts';
-import { plural, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT } from '../../../shared/errors.ts';
+import { seconds } from '#shared/cli/flag-types.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { makeOutputDir } from '#shared/cli/output-file.ts';
+import { plural, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { EXIT } from '#shared/errors.ts';
 import { effectiveSpec, publishEffective } from '../../apply/rollout.ts';
 import { offlineApply } from '../../apply/offline.ts';
 import { openSession } from '../../bus/session.ts';

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { keyFingerprint } from '../../../shared/crypto/sign.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { Id } from '../../../shared/schema/common.ts';
-import { KeyFingerprint } from '../../../shared/schema/join-token.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { keyFingerprint } from '#shared/crypto/sign.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { Id } from '#shared/schema/common.ts';
+import { KeyFingerprint } from '#shared/schema/join-token.ts';
 import { registerDevice } from '../../enroll/register.ts';
 import { listDevices } from '../../state/devices.ts';
 import { loadIdentity } from '../../state/identity.ts';

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { table, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { ageRecipientFingerprint } from '../../../shared/crypto/age-fingerprint.ts';
-import { keyFingerprint } from '../../../shared/crypto/sign.ts';
-import type { EnrollmentRecord } from '../../../shared/schema/enrollment.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { table, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { ageRecipientFingerprint } from '#shared/crypto/age-fingerprint.ts';
+import { keyFingerprint } from '#shared/crypto/sign.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import { readDeviceStates } from '../../state/device-states.ts';
 import { listDevices, listRevokedDevices } from '../../state/devices.ts';
 import { listPending } from '../../state/pending.ts';

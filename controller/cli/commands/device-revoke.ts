@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { seconds } from '../../../shared/cli/flag-types.ts';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { plural, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT, InvalidInputError } from '../../../shared/errors.ts';
-import { Id } from '../../../shared/schema/common.ts';
+import { seconds } from '#shared/cli/flag-types.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { plural, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { EXIT, InvalidInputError } from '#shared/errors.ts';
+import { Id } from '#shared/schema/common.ts';
 import { publishEffective, waitFor } from '../../apply/rollout.ts';
 import { progressLines } from '../../bus/wait.ts';
 import { openSession } from '../../bus/session.ts';

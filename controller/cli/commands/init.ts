@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { keyFingerprint } from '../../../shared/crypto/sign.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { keyFingerprint } from '#shared/crypto/sign.ts';
 import { initState } from '../../state/keys.ts';
 import { givenPassphrase } from '../passphrase.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { seconds } from '../../../shared/cli/flag-types.ts';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { Id } from '../../../shared/schema/common.ts';
+import { seconds } from '#shared/cli/flag-types.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { Id } from '#shared/schema/common.ts';
 import { openSession } from '../../bus/session.ts';
 import { readFleetStatus } from '../../bus/status-view.ts';
 import { exitCodeFor, judge, planProbes, targetsFromStatuses } from '../../probe/aggregate.ts';

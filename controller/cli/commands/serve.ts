@@ -1,11 +1,11 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { createUser } from '@nats-io/nkeys';
 import { z } from 'zod';
-import { wholeNumber } from '../../../shared/cli/flag-types.ts';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { InvalidInputError, OperationFailedError } from '../../../shared/errors.ts';
-import { writeFileAtomic } from '../../../shared/fs/atomic-write.ts';
+import { wholeNumber } from '#shared/cli/flag-types.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { InvalidInputError, OperationFailedError } from '#shared/errors.ts';
+import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { openSession } from '../../bus/session.ts';
 import { handleJoinRequest } from '../../enroll/join-handler.ts';
 import { startGateway } from '../../gateway/gateway.ts';
@@ -19,10 +19,10 @@ import { readTorConfigLines, startControllerTor, stopControllerTor } from '../..
 import { watchSshOnions } from '../../tor/ssh-onion-keys.ts';
 import type { TorProcess } from '../../tor/tor-process.ts';
 import { statePassphrase } from '../passphrase.ts';
-import { freeLoopbackPort } from '../../../shared/net/free-port.ts';
-import { connectNats } from '../../../shared/nats/connect.ts';
-import { processOutput } from '../../../shared/cli/output.ts';
-import { createLogger, lineStream } from '../../../shared/log.ts';
+import { freeLoopbackPort } from '#shared/net/free-port.ts';
+import { connectNats } from '#shared/nats/connect.ts';
+import { processOutput } from '#shared/cli/output.ts';
+import { createLogger, lineStream } from '#shared/log.ts';
 
 const Flags = z.object({
   state: z.string().optional(),

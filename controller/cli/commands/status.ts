@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { table, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import { EXIT } from '../../../shared/errors.ts';
-import type { InstanceStatus } from '../../../shared/schema/status.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { table, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import { EXIT } from '#shared/errors.ts';
+import type { InstanceStatus } from '#shared/schema/status.ts';
 import { appliedDesiredRevisions } from '../../apply/publish.ts';
 import { kvStore } from '../../apply/store.ts';
 import { openSession } from '../../bus/session.ts';

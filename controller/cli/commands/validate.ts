@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { parseFlags } from '../../../shared/cli/flags.ts';
-import { plural, toJson } from '../../../shared/cli/output.ts';
-import type { CliContext } from '../../../shared/cli/run-main.ts';
-import type { FleetSpec } from '../../../shared/schema/fleet-spec.ts';
+import { parseFlags } from '#shared/cli/flags.ts';
+import { plural, toJson } from '#shared/cli/output.ts';
+import type { CliContext } from '#shared/cli/run-main.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
 
 const Flags = z.object({ file: z.string().min(1), json: z.boolean().default(false) });

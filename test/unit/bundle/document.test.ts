@@ -10,8 +10,8 @@ import { runs } from '../../support/runs.ts';
 import {
   addDays, parseBundleBody, parseSignedBundle, planBundle, renderBundle, RETIRE_AFTER_DAYS, signBundle, verifyBundle, type BundleInput,
 } from '../../../controller/bundle/document.ts';
-import { generateSigningKey, keyFingerprint } from '../../../shared/crypto/sign.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
+import { generateSigningKey, keyFingerprint } from '#shared/crypto/sign.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const onion = (seed: number) => `${Array.from({ length: 56 }, (_, i) => B32[(seed * 7 + i * 3) % 32]).join('')}.onion`;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { compileDesired } from '../../../controller/compile/index.ts';
 import { plan } from '../../../controller/planner/index.ts';
-import { ServerPassword } from '../../../shared/schema/desired-state.ts';
-import type { FleetSpec } from '../../../shared/schema/fleet-spec.ts';
+import { ServerPassword } from '#shared/schema/desired-state.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { devicesOf, fleet } from '../../builders/fleet.ts';
 
 /** Deterministic "random" bytes, so tests can tell new passwords from kept ones. */

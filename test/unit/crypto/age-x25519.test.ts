@@ -9,8 +9,8 @@ import { armor, Decrypter, generateX25519Identity, identityToRecipient } from 'a
 import { bech32 } from '@scure/base';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runs } from '../../support/runs.ts';
-import { armorAgeFile, encryptX25519, x25519RecipientKey } from '../../../shared/crypto/age-x25519.ts';
-import { encryptTo, generateAgeIdentity, type AgeKeyPair } from '../../../shared/crypto/age.ts';
+import { armorAgeFile, encryptX25519, x25519RecipientKey } from '#shared/crypto/age-x25519.ts';
+import { encryptTo, generateAgeIdentity, type AgeKeyPair } from '#shared/crypto/age.ts';
 
 const KIB = 1024;
 /** Plaintext sizes and their payload chunks: the last chunk is full at 64 KiB, never empty after the first. */

@@ -7,11 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runs } from '../../support/runs.ts';
 import { desiredState } from '../../builders/desired.ts';
-import { generateAgeIdentity, encryptTo, type AgeKeyPair } from '../../../shared/crypto/age.ts';
-import { canonicalJson, EnvelopeError, open, refuseOlder, seal, type EnvelopeReason } from '../../../shared/crypto/envelope.ts';
-import { generateSigningKey, sign } from '../../../shared/crypto/sign.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { DesiredState } from '../../../shared/schema/desired-state.ts';
+import { generateAgeIdentity, encryptTo, type AgeKeyPair } from '#shared/crypto/age.ts';
+import { canonicalJson, EnvelopeError, open, refuseOlder, seal, type EnvelopeReason } from '#shared/crypto/envelope.ts';
+import { generateSigningKey, sign } from '#shared/crypto/sign.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
 
 const KIND = 'onionfleet/desired-state';
 const Body = z.strictObject({ password: z.string().min(16), ports: z.array(z.int()) });

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { runs } from '../../support/runs.ts';
 import {
   caFingerprint, derFingerprint, isFingerprint, isServerPassword, readFingerprintFile, simplexAddress,
-} from '../../../shared/crypto/fingerprint.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
+} from '#shared/crypto/fingerprint.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 
 const CA_PEM = `-----BEGIN CERTIFICATE-----
 MIIBazCCAR2gAwIBAgIUKdLgoPoKSOZgSrsvPJOH+NtZbPkwBQYDK2VwMCoxFjAU

@@ -20,7 +20,7 @@ import {
   parsePublicKeyFile,
   publicKeyFromSecretKeyFile,
   randomOnionKeys,
-} from '../../../shared/crypto/onion.ts';
+} from '#shared/crypto/onion.ts';
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const RFC8032_SEED = hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');

@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { runs } from '../../support/runs.ts';
-import { generateSigningKey, keyFingerprint, publicKeyOf, sign, verify } from '../../../shared/crypto/sign.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { SigningPublicKey } from '../../../shared/schema/enrollment.ts';
+import { generateSigningKey, keyFingerprint, publicKeyOf, sign, verify } from '#shared/crypto/sign.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { SigningPublicKey } from '#shared/schema/enrollment.ts';
 
 const hexToB64url = (hex: string): string => Buffer.from(hex, 'hex').toString('base64url');
 const RFC_SEED = hexToB64url('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');

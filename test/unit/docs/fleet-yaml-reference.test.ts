@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { FleetSpec } from '../../../shared/schema/fleet-spec.ts';
+import { FleetSpec } from '#shared/schema/fleet-spec.ts';
 
 const DOC_PATH = new URL('../../../docs/reference/fleet-yaml.md', import.meta.url);
 const KEY_TABLE_HEADER = '| key | type | required | default | constraints |';

@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { decideJoin, type JoinFacts } from '../../../controller/enroll/join-check.ts';
 import type { PendingDevice } from '../../../controller/state/pending.ts';
 import { secretDigest, type TokenRecord } from '../../../controller/state/tokens.ts';
-import { generateAgeIdentity } from '../../../shared/crypto/age.ts';
-import { clientAuthKeyPair } from '../../../shared/crypto/onion.ts';
-import { generateSigningKey } from '../../../shared/crypto/sign.ts';
-import type { EnrollmentRecord } from '../../../shared/schema/enrollment.ts';
-import type { JoinRequest } from '../../../shared/schema/join-token.ts';
+import { generateAgeIdentity } from '#shared/crypto/age.ts';
+import { clientAuthKeyPair } from '#shared/crypto/onion.ts';
+import { generateSigningKey } from '#shared/crypto/sign.ts';
+import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
+import type { JoinRequest } from '#shared/schema/join-token.ts';
 
 const SECRET = 'S'.repeat(43);
 const now = new Date('2030-01-01T12:00:00.000Z');

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { loadJson } from '../../../shared/fs/load-json.ts';
-import { formatBytes, readCapped } from '../../../shared/fs/read-capped.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { formatBytes, readCapped } from '#shared/fs/read-capped.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'onionfleet-read-capped-'));
 const fifo = () => {

@@ -1,7 +1,7 @@
 /** The logger: JSON lines with time, level and bindings for machines; one readable line for people; secrets under known keys redacted in both. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, REDACTED } from '../../../shared/log.ts';
+import { createLogger, REDACTED } from '#shared/log.ts';
 
 function capture(): { stream: Writable; lines: () => string[] } {
   let text = '';

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsConfig, type NatsConfigInput } from '../../../controller/nats-server/config.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { downTree, parseUpSubject, partyAccount, partyPermissions, upSubject } from '../../../shared/nats/names.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { downTree, parseUpSubject, partyAccount, partyPermissions, upSubject } from '#shared/nats/names.ts';
 
 const controller = createUser().getPublicKey();
 const gateway = createUser().getPublicKey();

@@ -1,6 +1,6 @@
 /** The agent ↔ gateway wire: requests round-trip; anything else is null, never an exception. */
 import { describe, expect, it } from 'vitest';
-import { decodeDesiredRequest, decodeRevision, encodeDesiredRequest } from '../../../shared/nats/device-wire.ts';
+import { decodeDesiredRequest, decodeRevision, encodeDesiredRequest } from '#shared/nats/device-wire.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

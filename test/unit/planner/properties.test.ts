@@ -6,7 +6,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { runs } from '../../support/runs.ts';
 import { plan } from '../../../controller/planner/index.ts';
-import { TIERS, type FleetSpec } from '../../../shared/schema/fleet-spec.ts';
+import { TIERS, type FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { fleet, type DeviceInput, type GroupInput } from '../../builders/fleet.ts';
 import { violations } from './rules.ts';
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { describeFiltered } from '../../../controller/planner/explain.ts';
 import { noFilterCounts } from '../../../controller/planner/filters.ts';
 import { explain, plan, type Unmet } from '../../../controller/planner/index.ts';
-import { TIERS, type Tier } from '../../../shared/schema/fleet-spec.ts';
+import { TIERS, type Tier } from '#shared/schema/fleet-spec.ts';
 import { fleet, type DeviceInput, type GroupInput } from '../../builders/fleet.ts';
 import { runs } from '../../support/runs.ts';
 

@@ -3,7 +3,7 @@
  * reuse the planner's code paths, so a planner bug cannot hide behind the same bug here.
  */
 import type { Placement } from '../../../controller/planner/index.ts';
-import type { FleetSpec } from '../../../shared/schema/fleet-spec.ts';
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 
 export function violations(spec: FleetSpec, placement: readonly Placement[]): string[] {
   const out: string[] = [];

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { exitCodeFor, judge, planProbes, probeIndices, shortOnion, targetsFromStatuses, type DeviceReport } from '../../../controller/probe/aggregate.ts';
 import { NO_PINS, PinsFile, type ProbeOutcome, type ProbeTarget } from '../../../controller/probe/model.ts';
 import { renderReport } from '../../../controller/probe/render.ts';
-import { EXIT } from '../../../shared/errors.ts';
+import { EXIT } from '#shared/errors.ts';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const hash = (seed: string | number) => createHash('sha256').update(String(seed));

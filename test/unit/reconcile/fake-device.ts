@@ -6,7 +6,7 @@ import type { Observation, ServiceState } from '../../../agent/reconcile/plan.ts
 import type { BinaryName, Step } from '../../../agent/reconcile/steps.ts';
 import { PATHS } from '../../../agent/render/paths.ts';
 import { emptyRecord, type AgentRecord } from '../../../agent/record.ts';
-import type { DesiredState, InstanceKind } from '../../../shared/schema/desired-state.ts';
+import type { DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
 import { onionHostname } from '../../builders/desired.ts';
 
 export class FakeDevice {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSteps } from '../../../agent/reconcile/plan.ts';
 import { describeStep, type Step } from '../../../agent/reconcile/steps.ts';
-import type { DesiredState } from '../../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../../builders/desired.ts';
 import { FakeDevice } from './fake-device.ts';
 

@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { renderDevice } from '../../../agent/render/index.ts';
-import type { DesiredState } from '../../../shared/schema/desired-state.ts';
+import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState, hostsFor } from '../../builders/desired.ts';
 
 const GOLDEN = fileURLToPath(new URL('../../golden/render/', import.meta.url));

@@ -6,8 +6,8 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { renderSmpIni, renderXftpIni } from '../../../agent/render/index.ts';
-import { hardeningFor, type DesiredInstance } from '../../../shared/schema/desired-state.ts';
-import { TIERS } from '../../../shared/schema/fleet-spec.ts';
+import { hardeningFor, type DesiredInstance } from '#shared/schema/desired-state.ts';
+import { TIERS } from '#shared/schema/fleet-spec.ts';
 import { instance, onionHostname } from '../../builders/desired.ts';
 import { runs } from '../../support/runs.ts';
 

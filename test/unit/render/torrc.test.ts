@@ -1,7 +1,7 @@
 /** Tor's configuration: one onion per instance with its tier's hardening, and the SSH onion. */
 import { describe, expect, it } from 'vitest';
 import { PATHS, renderTorrcFragment, renderTorrcMain, sshOnionHardening, TORRC_INCLUDE } from '../../../agent/render/index.ts';
-import { hardeningFor } from '../../../shared/schema/desired-state.ts';
+import { hardeningFor } from '#shared/schema/desired-state.ts';
 import { desiredState, instance } from '../../builders/desired.ts';
 
 const HARDENING_LINES = ['HiddenServiceEnableIntroDoSDefense 1', 'HiddenServicePoWDefensesEnabled 1', 'HiddenServiceMaxStreams 32', 'HiddenServiceMaxStreamsCloseCircuit 1'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DesiredState } from '../../../shared/schema/desired-state.ts';
+import { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../../builders/desired.ts';
 
 describe('DesiredState binaries', () => {

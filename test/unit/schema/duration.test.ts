@@ -1,6 +1,6 @@
 /** Durations on the command line (`--expires 24h`): units s, m, h, d; bounds; clear messages. */
 import { describe, expect, it } from 'vitest';
-import { durationSchema, parseDurationMs } from '../../../shared/schema/duration.ts';
+import { durationSchema, parseDurationMs } from '#shared/schema/duration.ts';
 
 describe('parseDurationMs', () => {
   it('reads a whole number and one unit', () => {

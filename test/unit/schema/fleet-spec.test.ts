@@ -1,7 +1,7 @@
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { describe, expect, it } from 'vitest';
-import { isAgeX25519Recipient, Sha256Hex } from '../../../shared/schema/common.ts';
-import { FleetSpec } from '../../../shared/schema/fleet-spec.ts';
+import { isAgeX25519Recipient, Sha256Hex } from '#shared/schema/common.ts';
+import { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { RECIPIENT } from '../../builders/fleet.ts';
 
 const minimal = {

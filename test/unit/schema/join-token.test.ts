@@ -6,10 +6,10 @@
 import { createUser } from '@nats-io/nkeys';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { clientAuthKeyPair } from '../../../shared/crypto/onion.ts';
-import { generateSigningKey, keyFingerprint } from '../../../shared/crypto/sign.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
-import { encodeJoinToken, JOIN_TOKEN_PREFIX, JoinReply, joinReplySignedBytes, parseJoinToken, type JoinToken } from '../../../shared/schema/join-token.ts';
+import { clientAuthKeyPair } from '#shared/crypto/onion.ts';
+import { generateSigningKey, keyFingerprint } from '#shared/crypto/sign.ts';
+import { InvalidInputError } from '#shared/errors.ts';
+import { encodeJoinToken, JOIN_TOKEN_PREFIX, JoinReply, joinReplySignedBytes, parseJoinToken, type JoinToken } from '#shared/schema/join-token.ts';
 
 const token: JoinToken = {
   id: 'abcdefgh23',

@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError, type Problem } from '../../../shared/errors.ts';
+import { InvalidInputError, type Problem } from '#shared/errors.ts';
 import { loadFleetSpec } from '../../../controller/spec/load.ts';
 import { parseFleetSpec } from '../../../controller/spec/parse.ts';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { plan } from '../../../controller/planner/index.ts';
 import { checkPlanFleet, loadPreviousPlan } from '../../../controller/spec/previous-plan.ts';
-import { formatProblem, InvalidInputError } from '../../../shared/errors.ts';
+import { formatProblem, InvalidInputError } from '#shared/errors.ts';
 import { fleet } from '../../builders/fleet.ts';
 
 const spec = fleet([{ id: 'pi', operator: 'o' }], [{ id: 'fam', smp: 2, xftp: 1 }]);

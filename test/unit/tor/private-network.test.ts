@@ -1,7 +1,7 @@
 /** PrivateTorNetwork refuses impossible shapes before it makes a key or starts a tor. */
 import { describe, expect, it } from 'vitest';
 import { PrivateTorNetwork } from '../../../controller/tor/private-network.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 
 describe('PrivateTorNetwork.start', () => {
   it('names every bad count, one problem each', async () => {

@@ -4,7 +4,7 @@ import {
   authorityLines, checkTorrcLines, dirAuthorityLine, isNickname, optionName, parseCertificateFingerprint, parseControlPortFile,
   parseListFingerprint, processLines, relayLines, renderNetworkTorrc, renderTorrc, RESERVED_OPTIONS, TEST_NETWORK_OPTIONS,
 } from '../../../controller/tor/torrc.ts';
-import { InvalidInputError } from '../../../shared/errors.ts';
+import { InvalidInputError } from '#shared/errors.ts';
 
 const FILES = { dataDir: '/t/data', controlPortFile: '/t/control-port', noticeLog: '/t/notice.log' };
 const AUTH = { nickname: 'auth1', orPort: 5000, dirPort: 5001, v3ident: 'BB27016E17D5AB06818D9C834C9F0152A9BDC935', fingerprint: 'DBA11C1F892D98A9AACCA6BACB56850B63818E00' };
