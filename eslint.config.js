@@ -26,14 +26,21 @@ const restrict = (paths, patterns) => ({
 });
 
 /** The import boundaries alone (also used by test/unit/lint-boundaries.test.ts). */
+// The demo and the private test Tor network (controller/demo/) and the test code (test/) are fenced
+// off: production code never imports them. Only the `demo` verb itself reaches into controller/demo/.
+const fenced = ['**/demo/**', '**/test/**'];
+
 export const boundaries = [
-  { files: ['shared/**/*.ts'], rules: restrict([], ['**/controller/**', '**/agent/**']) },
-  { files: ['controller/**/*.ts'], rules: restrict([], ['**/agent/**']) },
-  { files: ['agent/**/*.ts'], rules: restrict([], ['**/controller/**']) },
+  { files: ['shared/**/*.ts'], rules: restrict([], ['**/controller/**', '**/agent/**', ...fenced]) },
+  { files: ['controller/**/*.ts'], ignores: ['controller/demo/**'], rules: restrict([], ['**/agent/**', ...fenced]) },
+  { files: ['controller/cli/commands/demo.ts'], rules: restrict([], ['**/agent/**', '**/test/**']) },
+  { files: ['controller/demo/**/*.ts'], rules: restrict([], ['**/agent/**', '**/test/**']) },
+  { files: ['agent/**/*.ts'], rules: restrict([], ['**/controller/**', ...fenced]) },
   {
     files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts', 'controller/bundle/document.ts',
       'controller/probe/aggregate.ts', 'controller/probe/model.ts', 'controller/probe/render.ts',
-      'controller/tor/torrc.ts', 'controller/tor/control-reply.ts', 'controller/tor/consensus.ts', 'controller/tor/tor-log.ts',
+      'controller/tor/torrc.ts', 'controller/tor/control-reply.ts', 'controller/tor/tor-log.ts',
+      'controller/demo/private-tor/consensus.ts', 'controller/demo/private-tor/network-torrc.ts',
       'agent/render/**/*.ts', 'agent/reconcile/plan.ts', 'agent/reconcile/steps.ts'],
     rules: { ...restrict(io, [...ioPatterns, '**/controller/**', '**/agent/**']), 'no-restricted-syntax': ['error', noExit, ...noAmbient] },
   },

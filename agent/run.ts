@@ -22,7 +22,7 @@ import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
 import { describeStep, type Step } from './reconcile/steps.ts';
 import type { ServiceManager } from './services/service-manager.ts';
-import { buildStatus, type LastAttempt } from './status-report.ts';
+import { buildStatus, type LastAttempt } from './status/report.ts';
 import { selfProbeFor } from './probes/self-probe.ts';
 import type { SystemActions } from './system.ts';
 

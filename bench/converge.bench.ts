@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { publish } from '../controller/apply/publish.ts';
 import { kvStore } from '../controller/apply/store.ts';
 import { openSession } from '../controller/bus/session.ts';
-import { waitForConvergence } from '../controller/bus/wait.ts';
+import { waitForConvergence } from '../controller/status/wait.ts';
 import { startGateway } from '../controller/gateway/gateway.ts';
 import { NatsServer } from '../controller/nats-server/server.ts';
 import { connectNats } from '#shared/nats/connect.ts';

@@ -4,7 +4,7 @@
  */
 import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import type { ControllerSession } from '../bus/session.ts';
-import { waitForConvergence, type WaitProgress, type WaitResult } from '../bus/wait.ts';
+import { waitForConvergence, type WaitProgress, type WaitResult } from '../status/wait.ts';
 import { ADMIN_CLIENT, adminClientPublicKey } from '../enroll/onion-clients.ts';
 import { listDevices } from '../state/devices.ts';
 import { readDeviceStates, withDeviceStates } from '../state/device-states.ts';

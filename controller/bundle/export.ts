@@ -23,7 +23,7 @@ import type { FleetSpec, Member } from '#shared/schema/fleet-spec.ts';
 import { appliedPlacement } from '../apply/publish.ts';
 import { kvStore } from '../apply/store.ts';
 import { openSession, type ControllerSession } from '../bus/session.ts';
-import { readFleetStatus } from '../bus/status-view.ts';
+import { readFleetStatus } from '../status/view.ts';
 import { listDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';

@@ -7,7 +7,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '#shared/os/package-root.ts';
 import { generateAgeIdentity } from '#shared/crypto/age.ts';
 import { OperationFailedError } from '#shared/errors.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
@@ -17,20 +17,23 @@ import { DEMO_MEMBERS, demoFleetYaml } from './fleet.ts';
 import type { DemoLayout } from './layout.ts';
 import type { DeviceNetwork } from './network.ts';
 
-/** The programs the demo runs, from this checkout. The controller never imports the agent: it runs it. */
+/**
+ * The programs the demo runs, from this checkout or installed package (the package ships the
+ * doubles). The controller never imports the agent: it runs it.
+ */
 export const DEMO_BINS = {
-  onionfleet: fileURLToPath(new URL('../cli/bin.js', import.meta.url)),
-  agent: fileURLToPath(new URL('../../agent/cli/bin.js', import.meta.url)),
+  onionfleet: packageFile(import.meta.url, 'controller/cli/bin.js'),
+  agent: packageFile(import.meta.url, 'agent/cli/bin.js'),
   /** TEST DOUBLES of the SimpleX servers (the real ones cannot be built here). */
-  smpServer: fileURLToPath(new URL('../../test/doubles/smp-server', import.meta.url)),
-  xftpServer: fileURLToPath(new URL('../../test/doubles/xftp-server', import.meta.url)),
+  smpServer: packageFile(import.meta.url, 'test/doubles/smp-server'),
+  xftpServer: packageFile(import.meta.url, 'test/doubles/xftp-server'),
 } as const;
 
 /** @throws {OperationFailedError} `demo-needs-checkout` when a program the demo runs is missing. */
 export function checkDemoBins(): void {
   const missing = Object.values(DEMO_BINS).filter((p) => !existsSync(p));
   if (missing.length > 0) {
-    throw new OperationFailedError('demo-needs-checkout', `the demo needs ${missing.join(', ')}`, { hint: 'run the demo from a checkout of onionfleet (after `npm ci`)' });
+    throw new OperationFailedError('demo-needs-checkout', `the demo needs ${missing.join(', ')}`, { hint: 'run the demo from a checkout of onionfleet (after `npm ci`) or from the installed package' });
   }
 }
 

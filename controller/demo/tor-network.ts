@@ -24,7 +24,7 @@ import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import { statePaths } from '../state/paths.ts';
 import { TorControl } from '../tor/control-port.ts';
-import { PrivateTorNetwork } from '../tor/private-network.ts';
+import { PrivateTorNetwork } from './private-tor/private-network.ts';
 import { readTorRuntime } from '../tor/runtime.ts';
 import type { TorProcess } from '../tor/tor-process.ts';
 import type { DemoLayout, LogLink } from './layout.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { clientAuthPrivateLine } from '#shared/crypto/onion.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { ControllerSession } from '../bus/session.ts';
-import { openStatus } from '../bus/status-view.ts';
+import { openStatus } from '../status/view.ts';
 import { adminClientPrivateKey } from '../enroll/onion-clients.ts';
 import type { SecretKeys } from '../state/secret-files.ts';
 import { listDevices } from '../state/devices.ts';

@@ -14,7 +14,7 @@ import { SelfProbe } from '../../agent/probes/self-probe.ts';
 import { judge, planProbes } from '../../controller/probe/aggregate.ts';
 import { NO_PINS, type ProbeTarget } from '../../controller/probe/model.ts';
 import { runProbes } from '../../controller/probe/runner.ts';
-import { PrivateTorNetwork } from '../../controller/tor/private-network.ts';
+import { PrivateTorNetwork } from '../../controller/demo/private-tor/private-network.ts';
 import type { TorProcess } from '../../controller/tor/tor-process.ts';
 import { until } from '../support/processes.ts';
 import { startDouble, type RunningDouble } from '../support/simplex-server.ts';

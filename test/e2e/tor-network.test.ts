@@ -1,5 +1,5 @@
 /**
- * A private Tor network on loopback (3 authorities + 3 relays, controller/tor/private-network.ts)
+ * A private Tor network on loopback (3 authorities + 3 relays, controller/demo/private-tor/private-network.ts)
  * serving a v3 onion with client authorization, end to end with the real Debian tor:
  * - a service tor whose HiddenServiceDir holds only a Node-written key (shared/crypto/onion.ts) and
  *   `authorized_clients/{alice,bob}.auth`, forwarding to a local TCP echo server;
@@ -19,7 +19,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PrivateTorNetwork } from '../../controller/tor/private-network.ts';
+import { PrivateTorNetwork } from '../../controller/demo/private-tor/private-network.ts';
 import type { TorProcess } from '../../controller/tor/tor-process.ts';
 import { authorizedClientLine, clientAuthKeyPair, clientAuthPrivateLine, randomOnionKeys, type ClientAuthKeyPair } from '#shared/crypto/onion.ts';
 import { dialSocks, SocksTunnel, TunnelError } from '#shared/tor/socks-tunnel.ts';

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PrivateTorNetwork } from '../../controller/tor/private-network.ts';
+import { PrivateTorNetwork } from '../../controller/demo/private-tor/private-network.ts';
 import type { TorProcess } from '../../controller/tor/tor-process.ts';
 import { ensureNatsOnion, type NatsOnion } from '../../controller/state/nats-onion.ts';
 import { statePaths } from '../../controller/state/paths.ts';

@@ -26,6 +26,10 @@ describe('import boundaries', () => {
     ['agent/cli/x.ts', "import { plan } from '../../controller/planner/index.ts';", /import boundary/],
     ['shared/x.ts', "import { plan } from '../controller/planner/index.ts';", /import boundary/],
     ['controller/planner/x.ts', 'export const r = Math.random();', /randomness is an input/],
+    ['controller/apply/x.ts', "import { runDemo } from '../demo/run.ts';", /import boundary/],
+    ['controller/cli/commands/serve.ts', "import { PrivateTorNetwork } from '../../demo/private-tor/private-network.ts';", /import boundary/],
+    ['agent/x.ts', "import { until } from '../test/support/processes.ts';", /import boundary/],
+    ['shared/x.ts', "import { DEMO_DEVICES } from '../controller/demo/fleet.ts';", /import boundary/],
     ['agent/render/x.ts', 'export const t = Date.now();', /the clock is an input/],
   ])('%s may not %s', async (path, code, message) => {
     const found = await problems(path, `${code}\n`);
@@ -36,6 +40,8 @@ describe('import boundaries', () => {
     ['controller/cli/x.ts', "import { readFile } from 'node:fs/promises';"],
     ['controller/planner/x.ts', "import { FleetSpec } from '#shared/schema/fleet-spec.ts';"],
     ['agent/cli/x.ts', "import { EXIT } from '#shared/errors.ts';"],
+    ['controller/cli/commands/demo.ts', "import { runDemo } from '../../demo/run.ts';"],
+    ['controller/demo/x.ts', "import { PrivateTorNetwork } from './private-tor/private-network.ts';"],
   ])('%s may %s', async (path, code) => {
     expect(await problems(path, `${code}\n`)).toEqual([]);
   });

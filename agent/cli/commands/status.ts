@@ -7,7 +7,7 @@ import { EXIT } from '#shared/errors.ts';
 import { DesiredState } from '#shared/schema/desired-state.ts';
 import { loadJson } from '#shared/fs/load-json.ts';
 import { loadAgentConfig } from '../../config.ts';
-import { instanceHealth } from '../../instance-health.ts';
+import { instanceHealth } from '../../status/instance-health.ts';
 import { readRecord } from '../../record.ts';
 import { DESIRED_COPY } from '../../reconcile/loop.ts';
 import { managersFor, RootFlags } from './shared.ts';

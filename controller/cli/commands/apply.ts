@@ -8,7 +8,7 @@ import { EXIT } from '#shared/errors.ts';
 import { effectiveSpec, publishEffective } from '../../apply/rollout.ts';
 import { offlineApply } from '../../apply/offline.ts';
 import { openSession } from '../../bus/session.ts';
-import { progressLines, waitForConvergence } from '../../bus/wait.ts';
+import { progressLines, waitForConvergence } from '../../status/wait.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { loadFleetSpec } from '../../spec/load.ts';

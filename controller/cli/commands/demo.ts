@@ -73,6 +73,7 @@ export async function demoCommand(opts: unknown, ctx: CliContext): Promise<void>
     const stopped = (await processes.stopAll()) + (await network.stop());
     interrupt.dispose();
     progress(`stopped ${plural(stopped, 'process', 'processes')}; everything the demo wrote stays in ${layout.dir}`);
+    progress(`  it holds every private key of the demo (the controller's, each Pi's, the members'): remove it when you are done — rm -rf ${layout.dir}`);
   }
   if (interrupted) ctx.setExitCode(EXIT.interrupted);
 }

@@ -6,7 +6,7 @@ import type { CliContext } from '#shared/cli/run-main.ts';
 import { EXIT, InvalidInputError } from '#shared/errors.ts';
 import { Id } from '#shared/schema/common.ts';
 import { publishEffective, waitFor } from '../../apply/rollout.ts';
-import { progressLines } from '../../bus/wait.ts';
+import { progressLines } from '../../status/wait.ts';
 import { openSession } from '../../bus/session.ts';
 import { syncAccess } from '../../enroll/access.ts';
 import { loadFleetSpec } from '../../spec/load.ts';

@@ -6,7 +6,7 @@ import type { CliContext } from '#shared/cli/run-main.ts';
 import { InvalidInputError } from '#shared/errors.ts';
 import { Id } from '#shared/schema/common.ts';
 import { openSession } from '../../bus/session.ts';
-import { readFleetStatus } from '../../bus/status-view.ts';
+import { readFleetStatus } from '../../status/view.ts';
 import { exitCodeFor, judge, planProbes, targetsFromStatuses } from '../../probe/aggregate.ts';
 import { loadPins, savePins } from '../../probe/pins-file.ts';
 import { renderReport } from '../../probe/render.ts';

@@ -7,7 +7,7 @@ import type { InstanceStatus } from '#shared/schema/status.ts';
 import { appliedDesiredRevisions } from '../../apply/publish.ts';
 import { kvStore } from '../../apply/store.ts';
 import { openSession } from '../../bus/session.ts';
-import { isConverged, readFleetStatus, type DeviceView } from '../../bus/status-view.ts';
+import { isConverged, readFleetStatus, type DeviceView } from '../../status/view.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { statePassphrase } from '../passphrase.ts';

@@ -1,6 +1,6 @@
 /** Router entries of a consensus (a real `GETINFO ns/all` from the private network) and what is missing. */
 import { describe, expect, it } from 'vitest';
-import { consensusEntries, missingFromConsensus } from '../../../controller/tor/consensus.ts';
+import { consensusEntries, missingFromConsensus } from '../../../controller/demo/private-tor/consensus.ts';
 
 const NS_ALL = `r auth3 CeG2XiN9Fp8L+2AW1GecsujPaqM FWPHbuf5sTVfVrsEJTH4Qx/wWZA 2038-01-01 00:00:00 127.0.0.1 35349 37821
 s Authority Exit Fast Guard HSDir Running Stable V2Dir Valid

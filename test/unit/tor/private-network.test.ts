@@ -1,6 +1,6 @@
 /** PrivateTorNetwork refuses impossible shapes before it makes a key or starts a tor. */
 import { describe, expect, it } from 'vitest';
-import { PrivateTorNetwork } from '../../../controller/tor/private-network.ts';
+import { PrivateTorNetwork } from '../../../controller/demo/private-tor/private-network.ts';
 import { InvalidInputError } from '#shared/errors.ts';
 
 describe('PrivateTorNetwork.start', () => {

@@ -1,9 +1,9 @@
 /** torrc lines for tor child processes and the private network, and the parsers of tor's output (real samples). */
 import { describe, expect, it } from 'vitest';
 import {
-  authorityLines, checkTorrcLines, dirAuthorityLine, isNickname, optionName, parseCertificateFingerprint, parseControlPortFile,
-  parseListFingerprint, processLines, relayLines, renderNetworkTorrc, renderTorrc, RESERVED_OPTIONS, TEST_NETWORK_OPTIONS,
-} from '../../../controller/tor/torrc.ts';
+  authorityLines, dirAuthorityLine, isNickname, parseCertificateFingerprint, parseListFingerprint, relayLines, renderNetworkTorrc, TEST_NETWORK_OPTIONS,
+} from '../../../controller/demo/private-tor/network-torrc.ts';
+import { checkTorrcLines, optionName, parseControlPortFile, processLines, renderTorrc, RESERVED_OPTIONS } from '../../../controller/tor/torrc.ts';
 import { InvalidInputError } from '#shared/errors.ts';
 
 const FILES = { dataDir: '/t/data', controlPortFile: '/t/control-port', noticeLog: '/t/notice.log' };

@@ -4,8 +4,8 @@
  * and, while nothing changes, a line every {@link STILL_WAITING_MS} naming what it waits on.
  */
 import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
-import type { ControllerSession } from './session.ts';
-import { isConverged, notConvergedReason, openStatus, type DeviceView } from './status-view.ts';
+import type { ControllerSession } from '../bus/session.ts';
+import { isConverged, notConvergedReason, openStatus, type DeviceView } from './view.ts';
 
 export interface WaitResult {
   readonly pending: readonly { device: string; reason: string }[];

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OperationFailedError } from '#shared/errors.ts';
-import { parseCertificateFingerprint, parseListFingerprint, type AuthorityIdentity } from './torrc.ts';
+import { parseCertificateFingerprint, parseListFingerprint, type AuthorityIdentity } from './network-torrc.ts';
 
 export interface AuthorityKeyOptions {
   readonly nickname: string;

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { caFingerprint, readFingerprintFile, simplexAddress } from '#shared/crypto/fingerprint.ts';
 import type { DesiredInstance } from '#shared/schema/desired-state.ts';
 import { probeIdentity, type IdentityProbe } from '#shared/probes/tls-identity.ts';
-import { PATHS, serviceName } from './render/paths.ts';
-import type { ServiceManager, ServiceState } from './services/service-manager.ts';
+import { PATHS, serviceName } from '../render/paths.ts';
+import type { ServiceManager, ServiceState } from '../services/service-manager.ts';
 
 export interface InstanceHealth {
   readonly id: string;

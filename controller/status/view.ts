@@ -7,7 +7,7 @@ import { EnvelopeError, open } from '#shared/crypto/envelope.ts';
 import { getEntry } from '#shared/nats/kv.ts';
 import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import { DeviceStatus } from '#shared/schema/status.ts';
-import type { ControllerSession } from './session.ts';
+import type { ControllerSession } from '../bus/session.ts';
 
 export interface DeviceView {
   readonly device: string;

@@ -16,8 +16,8 @@ import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { freeLoopbackPort } from '#shared/net/free-port.ts';
 import { consensusEntries, missingFromConsensus } from './consensus.ts';
 import { makeAuthorityKeys } from './network-keys.ts';
-import { TorProcess, type TorProcessOptions } from './tor-process.ts';
-import { authorityLines, dirAuthorityLine, relayLines, renderNetworkTorrc, TEST_NETWORK_OPTIONS } from './torrc.ts';
+import { TorProcess, type TorProcessOptions } from '../../tor/tor-process.ts';
+import { authorityLines, dirAuthorityLine, relayLines, renderNetworkTorrc, TEST_NETWORK_OPTIONS } from './network-torrc.ts';
 
 export interface PrivateTorNetworkOptions {
   /** The network's directory: one subdirectory per authority (`auth1`…) and relay (`relay1`…), replaced on start. */
