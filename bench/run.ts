@@ -6,6 +6,7 @@ import { agentApply } from './agent-apply.bench.ts';
 import { bundleExport } from './bundle-export.bench.ts';
 import { cliStartup } from './cli-startup.bench.ts';
 import { converge } from './converge.bench.ts';
+import { fleetApply } from './fleet-apply.bench.ts';
 import { convergeTor } from './converge-tor.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 
@@ -16,6 +17,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'planner-churn': plannerChurn,
   'agent-apply': agentApply,
   converge,
+  'fleet-apply': fleetApply,
   'converge-tor': convergeTor,
   'bundle-export': bundleExport,
   'cli-startup': cliStartup,

@@ -95,7 +95,7 @@ function compileInstances(
 
 function freePort(kind: 'smp' | 'xftp', used: ReadonlySet<number>): number {
   for (let port = LOCAL_PORT_BASE[kind]; port < LOCAL_PORT_BASE[kind] + PORT_RANGE; port++) if (!used.has(port)) return port;
-  throw new Error(`no free ${kind} port between ${LOCAL_PORT_BASE[kind]} and ${LOCAL_PORT_BASE[kind] + PORT_RANGE - 1}`);
+  throw new InternalError(`no free ${kind} port between ${LOCAL_PORT_BASE[kind]} and ${LOCAL_PORT_BASE[kind] + PORT_RANGE - 1}`);
 }
 
 /** 32 characters of base64url from 24 random bytes: within what the servers allow (no @ : / or space). */

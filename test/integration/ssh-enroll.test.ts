@@ -144,7 +144,15 @@ describe('device add --ssh against a real sshd', () => {
     expect(Number(await readFile(join(root, 'var/lib/onionfleet/agent.pid'), 'utf8'))).toBe(out.agent.pid);
     expect(alive(out.agent.pid)).toBe(true);
     // The agent reaches NATS with the nkey user the enrollment registered (and the running server reloaded).
-    await until('the agent to connect to NATS', async () => ((await readFile(join(root, 'var/log/onionfleet/agent.log'), 'utf8')).includes('connected as pi-1') ? true : null), 30_000);
+    const connected = (line: string): boolean => {
+      try {
+        const event = JSON.parse(line) as { device?: string; msg?: string; time?: string; level?: number };
+        return event.device === 'pi-1' && event.msg === "connected to the controller's NATS" && typeof event.time === 'string' && event.level === 30;
+      } catch {
+        return false;
+      }
+    };
+    await until('the agent to connect to NATS', async () => ((await readFile(join(root, 'var/log/onionfleet/agent.log'), 'utf8')).split('\n').some(connected) ? true : null), 30_000);
     await stopPid(out.agent.pid);
   }, 90_000);
 

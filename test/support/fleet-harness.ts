@@ -31,21 +31,21 @@ export class FleetHarness {
   /** `--passphrase-file F` for the controller's commands when the state has a passphrase. */
   readonly passphraseFlags: readonly string[];
 
-  private constructor(readonly dir: string, readonly state: string, passphraseFile: string | null) {
+  private constructor(readonly dir: string, readonly state: string, passphraseFile: string | null, firstPortOffset: number | null) {
     this.passphraseFlags = passphraseFile === null ? [] : ['--passphrase-file', passphraseFile];
     // Simulated devices share this host: give each a distinct band of local ports.
-    this.nextOffset = 20_000 + Math.floor(Math.random() * 200) * 100;
+    this.nextOffset = firstPortOffset ?? 20_000 + Math.floor(Math.random() * 200) * 100;
   }
 
   /** A fresh controller state (with `passphrase`: protected by it, and every controller command given it). */
-  static async create(options: { passphrase?: string } = {}): Promise<FleetHarness> {
+  static async create(options: { passphrase?: string; firstPortOffset?: number } = {}): Promise<FleetHarness> {
     const dir = mkdtempSync(join(tmpdir(), 'onionfleet-fleet-'));
     let passphraseFile: string | null = null;
     if (options.passphrase !== undefined) {
       passphraseFile = join(dir, 'passphrase');
       writeFileSync(passphraseFile, `${options.passphrase}\n`, { mode: 0o600 });
     }
-    const h = new FleetHarness(dir, join(dir, 'state'), passphraseFile);
+    const h = new FleetHarness(dir, join(dir, 'state'), passphraseFile, options.firstPortOffset ?? null);
     const init = await onionfleet('init', '--state', h.state, ...h.passphraseFlags);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     return h;
