@@ -84,6 +84,14 @@ describe('onionfleet demo', () => {
     const logs = ls(join(dir, 'logs'));
     expect(logs).toEqual(expect.arrayContaining(['serve.log', 'apply.log', 'nats-server.log', ...DEVICES.map((id) => `agent-${id}.log`)]));
     expect(readFileSync(join(dir, 'logs', 'agent-pi-1.log'), 'utf8')).toMatch(/converged on revision 1/);
+    // Each agent's log: one line per event with its time and level, and a line per step it ran.
+    for (const id of DEVICES) {
+      const events = readFileSync(join(dir, 'logs', `agent-${id}.log`), 'utf8').split('\n').filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { time?: string; level?: number; device?: string; step?: string; msg?: string });
+      expect(events.length).toBeGreaterThan(5);
+      for (const e of events) expect([typeof e.time, typeof e.level, e.device]).toEqual(['string', 'number', id]);
+      expect(events.filter((e) => e.step === 'initInstance' || e.step === 'startService').length).toBeGreaterThanOrEqual(2);
+    }
 
     // No secret in any log: not the onion addresses (bundle open's output is not logged), not a member's key.
     const allLogs = logs.filter((f) => f.endsWith('.log')).map((f) => readFileSync(join(dir, 'logs', f), 'utf8')).join('\n');
