@@ -14,8 +14,6 @@ export interface ConnectNatsOptions {
   readonly nkeySeed: Uint8Array | string;
   /** The connection's name, shown by the server: the device id or `controller`. */
   readonly name: string;
-  /** `_INBOX_<device>` for agents (their nkey user may subscribe only there). Default `_INBOX`. */
-  readonly inboxPrefix?: string;
   /**
    * Handshake timeout of each attempt, and the deadline after which no new first-connect attempt
    * starts. Default 60 000 (one connect through Tor can take tens of seconds).
@@ -59,7 +57,7 @@ const RECONNECT_JITTER_MS = 1_000;
 /**
  * Connects with an nkey and the client options of docs/reference/nats.md: `maxReconnectAttempts: -1`,
  * `reconnectTimeWait: 5000` with 1 s jitter, `ignoreClusterUpdates`, `pingInterval: 30000`,
- * `maxPingOut: 3`, `noEcho`, `name` and `inboxPrefix`.
+ * `maxPingOut: 3`, `noEcho` and `name`.
  *
  * The library's `waitOnFirstConnect: true` would retry the first connection forever with no way to
  * stop it; connectNats retries the first connection itself instead (same cadence), bounded by
@@ -81,7 +79,6 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
         servers: options.servers,
         authenticator: nkeyAuthenticator(seed),
         name: options.name,
-        ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }),
         timeout: timeoutMs,
         reconnect,
         maxReconnectAttempts: -1,

@@ -1,6 +1,7 @@
 /**
  * The two KV buckets and the few operations onionfleet needs on them, in the shapes nats-server 2.9
- * supports (docs/reference/nats.md, "JetStream KV on 2.9.10"): get, compare-and-set put, single-key watch.
+ * supports (docs/reference/nats.md, "JetStream KV on 2.9.10"): get and compare-and-set put. Only the
+ * controller and `serve` touch them; devices speak through the gateway.
  */
 import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
@@ -127,41 +128,4 @@ export async function putIfRevision(kv: KV, key: string, value: Uint8Array, expe
     }
     throw err;
   }
-}
-
-/** One change seen by {@link watchKey}: the new value, or null when the key was deleted or purged. */
-export interface KvChange {
-  readonly value: Uint8Array | null;
-  readonly revision: number;
-}
-
-/**
- * Watches one key (2.9 has no multi-key filters) until `signal` aborts: `onChange` gets the current
- * value first (if the key exists), then its changes. Resolves on abort, or when the connection
- * closes for good. Throws when the watcher cannot be created (a PermissionViolationError for a key
- * the user may not watch) and rethrows what `onChange` throws (the watch stops then).
- * Under bursts of writes the watcher may skip intermediate revisions (seen on 2.9.10); the last
- * value always arrives. Treat a change as "reconcile now", not as a log.
- * The watcher is an ordered consumer and recreates itself after a reconnect, but after a long
- * outage that can take ~90 s: also re-get the key on every reconnect (docs/reference/nats.md).
- */
-export async function watchKey(kv: KV, key: string, onChange: (change: KvChange) => void, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return;
-  const iterator = await kv.watch({ key });
-  const stop = (): void => { iterator.stop(); };
-  signal.addEventListener('abort', stop, { once: true });
-  try {
-    if (isAborted(signal)) return; // aborted while the watcher was being created
-    for await (const entry of iterator) {
-      onChange({ value: entry.operation === 'PUT' ? entry.value : null, revision: entry.revision });
-    }
-  } finally {
-    signal.removeEventListener('abort', stop);
-    iterator.stop();
-  }
-}
-
-/** Reads `signal.aborted` afresh (a plain read is narrowed to false by an earlier check). */
-function isAborted(signal: AbortSignal): boolean {
-  return signal.aborted;
 }
