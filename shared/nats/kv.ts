@@ -23,9 +23,8 @@ export interface KvValue {
 
 export interface OpenBucketOptions {
   /**
-   * true (controller): create the bucket if missing, else open it (an existing bucket's settings
-   * are kept). false (agents, which may not create streams): bind without any API call — a missing
-   * bucket shows up only on the first get, put or watch.
+   * true (`serve`): create the bucket if missing, else open it (an existing bucket's settings are
+   * kept). false (the controller's one-shot commands): open it — `serve` made it.
    */
   readonly create: boolean;
 }
