@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withStateLock } from '../../controller/state/lock.ts';
+import { until } from '../support/processes.ts';
 
 describe('withStateLock', () => {
   it('runs one holder at a time and removes the lock afterwards', async () => {
@@ -12,8 +13,10 @@ describe('withStateLock', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => { release = resolve; });
     const first = withStateLock({ dir }, 'access', async () => { events.push('first in'); await gate; events.push('first out'); });
+    // The second comes once the first holds the lock (two opens racing may finish in either order).
+    await until('the first holder', () => (events.includes('first in') ? true : null), 10_000);
     const second = withStateLock({ dir }, 'access', () => { events.push('second in'); return Promise.resolve(); });
-    await new Promise<void>((resolve) => { const t = setInterval(() => { if (events.length > 0) { clearInterval(t); resolve(); } }, 5); });
+    await until('the second to be waiting on the lock', () => (existsSync(join(dir, 'access.lock')) ? true : null), 10_000);
     release();
     await Promise.all([first, second]);
     expect(events).toEqual(['first in', 'first out', 'second in']);

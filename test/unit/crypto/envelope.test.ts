@@ -61,7 +61,10 @@ describe('seal → open', () => {
     expect(opened.body).toEqual(desired);
   });
 
-  test.prop([fc.jsonValue(), fc.nat()], { numRuns: runs(40) })('round trips any JSON body', async (body, revision) => {
+  // A key named "__proto__" does not survive z.json()'s copy of the body (a JavaScript object cannot
+  // hold it as a plain key); onionfleet's documents are strict objects that never have one.
+  const jsonBody = fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"'));
+  test.prop([jsonBody, fc.nat()], { numRuns: runs(40) })('round trips any JSON body', async (body, revision) => {
     const sealed = await seal({ kind: KIND, device: 'b', revision, body }, { signingSecretKey: controller.secretKey, recipient: b.recipient });
     const opened = await open(sealed, { ...asB(), schema: z.json() });
     expect(opened.revision).toBe(revision);
