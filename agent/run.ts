@@ -30,7 +30,6 @@ export interface RunOptions {
   readonly services: ServiceManager;
   readonly system: SystemActions;
   readonly signal: AbortSignal;
-  /** Progress lines (never secrets). */
   /** The agent's logger (its lines carry the device; steps add `step` and `instance`). Never given a secret. */
   readonly log: Logger;
 }

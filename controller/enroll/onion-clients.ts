@@ -34,7 +34,7 @@ export async function adminClientPublicKey(paths: StatePaths): Promise<string> {
     await mkdir(paths.keys, { recursive: true, mode: 0o700 });
     await writeSecret(paths, paths.adminOnionKey, `${privateKey}\n`);
   } else if (isSealed(existing)) {
-    throw new OperationFailedError('key-missing', `${paths.adminOnionPublicKey} is missing`, { hint: 'run `onionfleet serve` once with the passphrase: it writes the public half again' });
+    throw new OperationFailedError('key-missing', `${paths.adminOnionPublicKey} is missing`, { hint: 'run `onionfleet serve --tor` once with the passphrase: it writes the public half again' });
   } else {
     privateKey = existing.toString('utf8').trim();
   }
@@ -43,14 +43,22 @@ export async function adminClientPublicKey(paths: StatePaths): Promise<string> {
   return publicKey;
 }
 
-/** The admin's private client key (base32), for the controller's tor. Made on first use like {@link adminClientPublicKey}. */
+/**
+ * The admin's private client key (base32), for the controller's tor. Made on first use like
+ * {@link adminClientPublicKey}; writes the public half again when it went missing.
+ */
 export async function adminClientPrivateKey(paths: StatePaths, keys: SecretKeys): Promise<string> {
-  const publicKey = await adminClientPublicKey(paths);
-  const bytes = await readSecret(paths, paths.adminOnionKey, keys);
-  const privateKey = bytes === null ? null : new TextDecoder().decode(bytes).trim();
-  if (privateKey === null || clientAuthPublicKeyOf(privateKey) !== publicKey) {
-    throw new OperationFailedError('keys-mismatch', `${paths.adminOnionKey} does not match ${paths.adminOnionPublicKey}`);
+  let bytes = await readSecret(paths, paths.adminOnionKey, keys);
+  if (bytes === null) {
+    await adminClientPublicKey(paths);
+    bytes = await readSecret(paths, paths.adminOnionKey, keys);
   }
+  if (bytes === null) throw new OperationFailedError('key-missing', `${paths.adminOnionKey} is missing (its public half is there)`);
+  const privateKey = new TextDecoder().decode(bytes).trim();
+  const publicKey = clientAuthPublicKeyOf(privateKey);
+  const known = (await readFile(paths.adminOnionPublicKey, 'utf8').catch(() => null))?.trim();
+  if (known === undefined || known === '') await writeFileAtomic(paths.adminOnionPublicKey, `${publicKey}\n`, { mode: 0o644 });
+  else if (known !== publicKey) throw new OperationFailedError('keys-mismatch', `${paths.adminOnionKey} does not match ${paths.adminOnionPublicKey}`);
   return privateKey;
 }
 

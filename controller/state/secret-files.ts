@@ -12,9 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { decryptWith, decryptWithPassphrase, encryptTo } from '#shared/crypto/age.ts';
 import { InvalidInputError } from '#shared/errors.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
-import { loadJson } from '#shared/fs/load-json.ts';
 import type { StatePaths } from './paths.ts';
-import { ControllerIdentity } from './identity.ts';
+import { loadIdentity } from './identity.ts';
 
 const ARMOR = '-----BEGIN AGE ENCRYPTED FILE-----';
 
@@ -39,7 +38,7 @@ export async function writeSecret(paths: StatePaths, path: string, plaintext: Ui
     await writeFileAtomic(path, bytes, { mode: 0o600 });
     return;
   }
-  const { ageRecipient } = await loadJson(paths.identity, ControllerIdentity, 'a controller identity');
+  const { ageRecipient } = await loadIdentity(paths);
   await writeFileAtomic(path, await encryptTo([ageRecipient], bytes, { armor: true }), { mode: 0o600 });
 }
 

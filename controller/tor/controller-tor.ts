@@ -7,7 +7,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
-import { syncOnionClients } from '../enroll/onion-clients.ts';
+import { adminClientPrivateKey, syncOnionClients } from '../enroll/onion-clients.ts';
 import { placeNatsOnionKeyForTor, removeNatsOnionKeyForTor } from '../state/nats-onion.ts';
 import { hasPassphrase, type SecretKeys } from '../state/secret-files.ts';
 import type { StatePaths } from '../state/paths.ts';
@@ -51,6 +51,7 @@ export interface ControllerTorOptions {
  */
 export async function startControllerTor(paths: StatePaths, o: ControllerTorOptions): Promise<TorProcess> {
   const onion = await placeNatsOnionKeyForTor(paths, o.keys);
+  await adminClientPrivateKey(paths, o.keys); // checks the admin key pair (and writes a lost public half)
   await syncOnionClients(paths);
   // The admin's keys to the devices' SSH onions (kept in step by serve: ssh-onion-keys.ts).
   await mkdir(adminClientAuthDir(paths), { recursive: true, mode: 0o700 });

@@ -157,6 +157,14 @@ export async function encryptWithPassphrase(passphrase: string, plaintext: Uint8
   return finish(encrypter, plaintext, options);
 }
 
+/**
+ * True when `ciphertext` (binary or ASCII-armored) is an age file locked with a passphrase: its
+ * header's stanza is scrypt. False for a file to recipients; throws {@link AgeError} for damaged armor.
+ */
+export function isPassphraseEncrypted(ciphertext: Uint8Array): boolean {
+  return new TextDecoder().decode(unarmored(ciphertext).subarray(0, 200)).includes('\n-> scrypt ');
+}
+
 /** The binary age file in `ciphertext`, decoding ASCII armor when the input starts with it (after whitespace). */
 function unarmored(ciphertext: Uint8Array): Uint8Array {
   const head = new TextDecoder().decode(ciphertext.subarray(0, 128)).trimStart();

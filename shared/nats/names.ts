@@ -70,7 +70,6 @@ function partyRoot(party: Party): string {
 
 /** What a party sends up, and what the gateway sends down. */
 export const UP_OPS = { device: ['desired', 'status'], join: ['request'] } as const;
-export type DeviceUpOp = (typeof UP_OPS.device)[number];
 
 /** Subjects a party publishes to: `onionfleet.<kind>.<id>.up.<op>` (exported to CONTROL). */
 export function upSubject(party: Party, op: string): string {

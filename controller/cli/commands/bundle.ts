@@ -6,7 +6,7 @@ import { parseFlags } from '#shared/cli/flags.ts';
 import { plural, table, toJson } from '#shared/cli/output.ts';
 import { canPrompt, promptHidden } from '#shared/cli/prompt.ts';
 import type { CliContext } from '#shared/cli/run-main.ts';
-import { decryptWith, decryptWithPassphrase } from '#shared/crypto/age.ts';
+import { decryptWith, decryptWithPassphrase, isPassphraseEncrypted } from '#shared/crypto/age.ts';
 import { keyFingerprint } from '#shared/crypto/sign.ts';
 import { InvalidInputError } from '#shared/errors.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
@@ -151,16 +151,10 @@ async function decrypt(path: string, raw: Uint8Array, flags: z.infer<typeof Open
     return decryptWithPassphrase(passphrase, raw);
   }
   // On a terminal, a bundle locked with a passphrase asks for it (no echo).
-  if (canPrompt() && (await isPassphraseFile(raw))) return decryptWithPassphrase(await promptHidden(`passphrase of ${path}: `), raw);
+  if (canPrompt() && isPassphraseEncrypted(raw)) return decryptWithPassphrase(await promptHidden(`passphrase of ${path}: `), raw);
   throw new InvalidInputError([{ source: path, message: 'the bundle is encrypted' }], { hint: 'pass -i IDENTITY (your age key file), or --passphrase-file F (a file holding your passphrase), or run it on a terminal to be asked' });
 }
 
-/** True when the age file `raw` (armored or not) is locked with a passphrase (its one stanza is scrypt). */
-async function isPassphraseFile(raw: Uint8Array): Promise<boolean> {
-  const text = new TextDecoder().decode(raw.subarray(0, 64)).trimStart();
-  const binary = text.startsWith(AGE_HEADS[0] ?? '') ? (await import('age-encryption')).armor.decode(new TextDecoder().decode(raw)) : raw;
-  return new TextDecoder().decode(binary.subarray(0, 200)).includes('\n-> scrypt ');
-}
 
 /** The age identities of an identity file: `AGE-SECRET-KEY-1…` lines; blank lines and `#` comments skipped. */
 async function readIdentities(file: string): Promise<string[]> {
