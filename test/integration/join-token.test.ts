@@ -21,7 +21,8 @@ import { until } from '../support/processes.ts';
 const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
 
 let h: FleetHarness;
-let nextOffset = 30_000 + Math.floor(Math.random() * 100) * 100;
+// A random band start with room for 40 devices below the agent's largest portOffset (40,000).
+let nextOffset = 30_000 + Math.floor(Math.random() * 60) * 100;
 /** Every token line this file made: none may appear in a log. */
 const tokens: JoinToken[] = [];
 

@@ -34,7 +34,8 @@ export class FleetHarness {
   private constructor(readonly dir: string, readonly state: string, passphraseFile: string | null, firstPortOffset: number | null) {
     this.passphraseFlags = passphraseFile === null ? [] : ['--passphrase-file', passphraseFile];
     // Simulated devices share this host: give each a distinct band of local ports.
-    this.nextOffset = firstPortOffset ?? 20_000 + Math.floor(Math.random() * 200) * 100;
+    // A random band start, with room for 50 devices below the agent's largest portOffset (40,000).
+    this.nextOffset = firstPortOffset ?? 20_000 + Math.floor(Math.random() * 150) * 100;
   }
 
   /** A fresh controller state (with `passphrase`: protected by it, and every controller command given it). */
