@@ -16,13 +16,15 @@ import { downTree, upSubject } from '#shared/nats/names.ts';
 import { encodeJoinToken, JoinReply, parseJoinToken, type JoinToken } from '#shared/schema/join-token.ts';
 import { BIN, onionfleet, runBin, type CliRun } from '../support/cli.ts';
 import { FleetHarness } from '../support/fleet-harness.ts';
+import { claimPortBlock } from '../support/port-bands.ts';
 import { until } from '../support/processes.ts';
 
 const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
 
 let h: FleetHarness;
-// A random band start with room for 40 devices below the agent's largest portOffset (40,000).
-let nextOffset = 30_000 + Math.floor(Math.random() * 60) * 100;
+// The joining devices' port bands: a block of this file's own (see port-bands.ts).
+const ports = claimPortBlock();
+let joined = 0;
 /** Every token line this file made: none may appear in a log. */
 const tokens: JoinToken[] = [];
 
@@ -33,6 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h.stop();
+  ports.release();
 }, 60_000);
 
 /** `onionfleet token create` for the harness's loopback NATS; returns the token and its file. */
@@ -55,11 +58,11 @@ function deviceDir(id: string): { root: string; config: string } {
   const config = join(dir, 'agent.json');
   mkdirSync(dir, { recursive: true });
   writeFileSync(config, JSON.stringify({
-    root, services: 'supervisor', system: 'sandbox', portOffset: nextOffset, heartbeatSeconds: 2,
+    root, services: 'supervisor', system: 'sandbox', portOffset: ports.offset(joined), heartbeatSeconds: 2,
     binaries: { 'smp-server': join(DOUBLES, 'smp-server'), 'xftp-server': join(DOUBLES, 'xftp-server') },
     limits: { maxInstances: 4, allowedGroups: ['fam'] },
   }));
-  nextOffset += 100;
+  joined++;
   return { root, config };
 }
 

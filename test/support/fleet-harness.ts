@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, onionfleet, runBin, type CliRun } from './cli.ts';
+import { claimPortBlock, BAND, type PortBlock } from './port-bands.ts';
 import { freePort, stopChild, stopSupervised, until } from './processes.ts';
 
 const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
@@ -26,16 +27,20 @@ export class FleetHarness {
   serve: ChildProcess | null = null;
   serveLog = '';
   private port: number | null = null;
-  private nextOffset: number;
+  /** The port offset of the `i`th enrolled device. */
+  private readonly portOffset: (i: number) => number;
+  private readonly block: PortBlock | null;
 
   /** `--passphrase-file F` for the controller's commands when the state has a passphrase. */
   readonly passphraseFlags: readonly string[];
 
   private constructor(readonly dir: string, readonly state: string, passphraseFile: string | null, firstPortOffset: number | null) {
     this.passphraseFlags = passphraseFile === null ? [] : ['--passphrase-file', passphraseFile];
-    // Simulated devices share this host: give each a distinct band of local ports.
-    // A random band start, with room for 50 devices below the agent's largest portOffset (40,000).
-    this.nextOffset = firstPortOffset ?? 20_000 + Math.floor(Math.random() * 150) * 100;
+    // Simulated devices share this host: each gets a band of local ports of its own, in a block no
+    // other test process holds (or from the given first offset: a benchmark running alone).
+    const block = firstPortOffset === null ? claimPortBlock() : null;
+    this.block = block;
+    this.portOffset = block === null ? (i) => (firstPortOffset ?? 0) + i * BAND : (i) => block.offset(i);
   }
 
   /** A fresh controller state (with `passphrase`: protected by it, and every controller command given it). */
@@ -97,8 +102,7 @@ export class FleetHarness {
     const root = join(this.dir, 'devices', id, 'root');
     const config = join(this.dir, 'devices', id, 'agent.json');
     const controller = JSON.parse(readFileSync(join(this.state, 'controller.json'), 'utf8')) as { signingKey: string; ageRecipient: string };
-    const portOffset = this.nextOffset;
-    this.nextOffset += 100;
+    const portOffset = this.portOffset(this.devices.size);
     const body = {
       root, device: id, services: 'supervisor', system: 'sandbox', portOffset, heartbeatSeconds: 2,
       binaries: { 'smp-server': join(DOUBLES, 'smp-server'), 'xftp-server': join(DOUBLES, 'xftp-server') },
@@ -163,6 +167,7 @@ export class FleetHarness {
     for (const id of this.devices.keys()) await this.stopAgent(id);
     await this.stopServe();
     for (const d of this.devices.values()) await stopSupervised(d.root);
+    this.block?.release();
   }
 }
 
