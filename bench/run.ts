@@ -9,12 +9,14 @@ import { converge } from './converge.bench.ts';
 import { fleetApply } from './fleet-apply.bench.ts';
 import { convergeTor } from './converge-tor.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
+import { plannerExact } from './planner-exact.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   planner,
   'planner-churn': plannerChurn,
+  'planner-exact': plannerExact,
   'agent-apply': agentApply,
   converge,
   'fleet-apply': fleetApply,

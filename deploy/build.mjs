@@ -9,7 +9,8 @@
 // Usage: node deploy/build.mjs            both, into deploy/dist/ (`npm run build`, and before `npm pack`)
 //        node deploy/build-agent.mjs [OUTFILE]   the agent alone (`npm run build:agent`)
 import { build } from 'esbuild';
-import { realpathSync, rmSync } from 'node:fs';
+import { copyFileSync, realpathSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -73,6 +74,8 @@ export async function buildController(outdir = CONTROLLER_DIR) {
     outExtension: { '.js': '.mjs' },
     banner: { js: prelude },
   });
+  // The planner's exact core loads HiGHS's WebAssembly at run time (controller/solver/highs.ts).
+  copyFileSync(createRequire(import.meta.url).resolve('highs/runtime'), `${outdir}/highs.wasm`);
 }
 
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -16,7 +16,8 @@ import type { ControllerIdentity } from '../state/identity.ts';
 import type { ControllerSecrets } from '../state/keys.ts';
 import type { Store } from './store.ts';
 import { compileDesired } from '../compile/index.ts';
-import { explain, plan, type PlanResult } from '../planner/index.ts';
+import { explainPlan, plan, type PlanResult } from '../planner/index.ts';
+import { loadSolver } from '../solver/highs.ts';
 import { forEachBounded } from '#shared/async/bounded.ts';
 
 const AppliedPlan = z.object({ fleet: z.string(), placements: z.array(PlannedInstance) });
@@ -75,8 +76,8 @@ export interface PublishOptions {
 
 export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
   const previous = await appliedPlacement(session);
-  const result = plan(spec, previous?.placements ?? null, {});
-  if (!result.feasible) throw new PlanRefusedError(explain(result.metrics.unmet), { hint: 'run `onionfleet plan -f FILE --deployed` for the details (it sees the drained and revoked devices, as apply does)' });
+  const result = plan(spec, previous?.placements ?? null, { solver: await loadSolver() });
+  if (!result.feasible) throw new PlanRefusedError(explainPlan(result), { hint: 'run `onionfleet plan -f FILE --deployed` for the details (it sees the drained and revoked devices, as apply does)' });
 
   const enrolled = new Map(devices.map((d) => [d.device, d]));
   const active = spec.devices.filter((d) => d.state !== 'revoked').map((d) => d.id);

@@ -1,91 +1,114 @@
 /**
- * Exact search for small fleets, the last resort after the heuristic attempts: it enumerates, group
- * by group in the given order, how many SMP and XFTP instances each eligible device takes, and
- * backtracks across groups. Complete within its node budget, so on a fleet of a few Pis (the
- * common case: a family, an NGO) "infeasible" means no placement exists.
+ * The exact core: the placement problem of exact-model.ts solved by a MIP solver (HiGHS). It
+ * proves a fleet infeasible, or finds a placement with the fewest moves against the previous one
+ * (and, among those, the spread the heuristic prefers).
+ *
+ * The solver is passed in (`MipSolver`): loading its WebAssembly is the shell's business
+ * (controller/planner-solver/), solving is a deterministic function of the model and the options
+ * below — single-threaded, with a node limit rather than only a clock. The time limit is a
+ * backstop for pathological models; hitting either limit gives an unproven answer, never a wrong one.
  */
-import { rejectDevice } from './filters.ts';
-import { GroupWork } from './group-work.ts';
-import { emptyLoad, type GroupInfo, type Load, type Model } from './model.ts';
+import { buildExactModel, col, type ExactCell } from './exact-model.ts';
+import { instanceId, type GroupInfo, type Model } from './model.ts';
 import type { GroupPlacement } from './place-group.ts';
 
-/** Fleets up to this many devices get the exact search; larger ones rely on the heuristics. */
-export const EXACT_MAX_DEVICES = 10;
-const NODE_BUDGET = 300_000;
-
-export function exactSearch(model: Model, order: readonly GroupInfo[]): Map<number, GroupPlacement> | null {
-  const load = emptyLoad(model);
-  const placements = new Map<number, GroupPlacement>();
-  let nodes = 0;
-
-  const placeFrom = (k: number): boolean => {
-    const g = order[k];
-    if (g === undefined) return true;
-    const work = new GroupWork(model, load);
-    const smpCandidates = model.devices.map((d) => d.index).filter((d) => rejectDevice(work, g, d, 'smp') === null);
-    const smpAt: number[] = [];
-
-    const afterSmp = (): boolean => {
-      const { rules } = g;
-      if (work.operators < rules.minOperators || work.locations < rules.minLocations || work.jurisdictions < rules.minJurisdictions) return false;
-      const xftpCandidates = model.devices.map((d) => d.index).filter((d) => rejectDevice(work, g, d, 'xftp') === null);
-      const xftpAt: number[] = [];
-      const enumXftp = (i: number, left: number): boolean => {
-        if (++nodes > NODE_BUDGET) return false;
-        if (left === 0) {
-          const saved = snapshot(load);
-          work.commit(g);
-          placements.set(g.index, { smp: [...smpAt], xftp: [...xftpAt] });
-          if (placeFrom(k + 1)) return true;
-          placements.delete(g.index);
-          restore(load, saved);
-          return false;
-        }
-        for (let j = i; j < xftpCandidates.length; j++) {
-          const d = xftpCandidates[j] ?? -1;
-          if (rejectDevice(work, g, d, 'xftp') !== null) continue;
-          work.add(d, 'xftp');
-          xftpAt.push(d);
-          const found = enumXftp(j, left - 1); // j, not j + 1: a device may take several
-          xftpAt.pop();
-          work.remove(d, 'xftp');
-          if (found) return true;
-        }
-        return false;
-      };
-      return enumXftp(0, g.xftp);
-    };
-
-    const enumSmp = (i: number, left: number): boolean => {
-      if (++nodes > NODE_BUDGET) return false;
-      if (left === 0) return afterSmp();
-      for (let j = i; j < smpCandidates.length; j++) {
-        const d = smpCandidates[j] ?? -1;
-        const dev = model.devices[d];
-        if (dev === undefined || rejectDevice(work, g, d, 'smp') !== null) continue;
-        if ((work.smpOn[d] ?? 0) >= g.rules.maxPerDevice || (work.opCount[dev.operator] ?? 0) >= g.rules.maxPerOperator) continue;
-        work.add(d, 'smp');
-        smpAt.push(d);
-        const found = enumSmp(j, left - 1);
-        smpAt.pop();
-        work.remove(d, 'smp');
-        if (found) return true;
-      }
-      return false;
-    };
-    return enumSmp(0, g.smp);
-  };
-
-  return placeFrom(0) ? placements : null;
+/** What the planner needs of a MIP solver: highs-js's `solve` fits it. */
+export interface MipSolver {
+  solve(lp: string, options: Readonly<Record<string, string | number | boolean>>): MipSolution;
 }
 
-function snapshot(load: Load) {
-  return { slots: load.slots.slice(), memory: load.memory.slice(), owner: load.owner.slice(), groupsOn: load.groupsOn.slice() };
+export interface MipSolution {
+  readonly Status: string;
+  readonly ObjectiveValue: number;
+  readonly Columns: Readonly<Record<string, { readonly Primal?: number } | undefined>>;
 }
 
-function restore(load: Load, saved: ReturnType<typeof snapshot>): void {
-  load.slots.set(saved.slots);
-  load.memory.set(saved.memory);
-  load.owner.set(saved.owner);
-  load.groupsOn.set(saved.groupsOn);
+/** Beyond this many (group, device) cells the exact core is not tried: the heuristic answers alone. */
+export const EXACT_MAX_CELLS = 40_000;
+export const EXACT_NODE_LIMIT = 50_000;
+export const EXACT_TIME_LIMIT_S = 10;
+
+export interface ExactStats {
+  readonly columns: number;
+  readonly rows: number;
+  readonly status: string;
+}
+
+export type ExactOutcome =
+  | { readonly kind: 'optimal'; readonly placements: Map<number, GroupPlacement>; readonly moves: number; readonly stats: ExactStats }
+  | { readonly kind: 'infeasible'; readonly stats: ExactStats }
+  /** A limit stopped the solver: `placements` is its best answer so far (null if none), not proven. */
+  | { readonly kind: 'limit'; readonly placements: Map<number, GroupPlacement> | null; readonly moves: number | null; readonly stats: ExactStats }
+  | { readonly kind: 'too-large'; readonly cells: number };
+
+export function exactPlan(
+  model: Model,
+  groups: readonly GroupInfo[],
+  previous: ReadonlyMap<string, number>,
+  previousIds: ReadonlySet<string>,
+  solver: MipSolver,
+): ExactOutcome {
+  const cells = groups.length * model.devices.length;
+  if (cells > EXACT_MAX_CELLS) return { kind: 'too-large', cells };
+  const built = buildExactModel(model, groups, previous, previousIds);
+  const base = { columns: built.columns, rows: built.rows };
+  if (built.impossible) return { kind: 'infeasible', stats: { ...base, status: 'Infeasible' } };
+  if (groups.length === 0) return { kind: 'optimal', placements: new Map(), moves: 0, stats: { ...base, status: 'Empty' } };
+  const result = solver.solve(built.lp, {
+    output_flag: false,
+    mip_rel_gap: 0,
+    mip_abs_gap: built.movesGap,
+    mip_max_nodes: EXACT_NODE_LIMIT,
+    time_limit: EXACT_TIME_LIMIT_S,
+    random_seed: 0,
+  });
+  const stats = { ...base, status: result.Status };
+  if (result.Status === 'Infeasible') return { kind: 'infeasible', stats };
+  const placements = hasSolution(result) ? decode(groups, built.cells, result, previous) : null;
+  const moves = placements === null ? null : built.previousInstances - keptBy(groups, placements, previous);
+  if (result.Status === 'Optimal' && placements !== null && moves !== null) return { kind: 'optimal', placements, moves, stats };
+  return { kind: 'limit', placements, moves, stats };
+}
+
+function hasSolution(result: MipSolution): boolean {
+  const first = Object.values(result.Columns)[0];
+  return first?.Primal !== undefined && Number.isFinite(result.ObjectiveValue);
+}
+
+/** Counts per device → one device per ordinal: an instance stays where it was whenever the counts allow. */
+function decode(groups: readonly GroupInfo[], cells: readonly ExactCell[], result: MipSolution, previous: ReadonlyMap<string, number>): Map<number, GroupPlacement> {
+  const value = (name: string) => Math.round(result.Columns[name]?.Primal ?? 0);
+  const out = new Map<number, GroupPlacement>();
+  for (const g of groups) {
+    const own = cells.filter((c) => c.group === g.index);
+    const smp = new Map(own.map((c) => [c.device, c.smpMax > 0 ? value(col.smp(c)) : 0]));
+    const xftp = new Map(own.map((c) => [c.device, g.xftp > 0 && c.xftpMax > 0 ? value(col.xftp(c)) : 0]));
+    out.set(g.index, { smp: ordinals(g, 'smp', g.smp, smp, previous), xftp: ordinals(g, 'xftp', g.xftp, xftp, previous) });
+  }
+  return out;
+}
+
+function ordinals(g: GroupInfo, kind: 'smp' | 'xftp', n: number, counts: Map<number, number>, previous: ReadonlyMap<string, number>): number[] {
+  const left = new Map(counts);
+  const at: (number | undefined)[] = new Array<number | undefined>(n).fill(undefined);
+  for (let i = 0; i < n; i++) {
+    const d = previous.get(instanceId(g.id, kind, i + 1));
+    if (d !== undefined && (left.get(d) ?? 0) > 0) {
+      at[i] = d;
+      left.set(d, (left.get(d) ?? 0) - 1);
+    }
+  }
+  const rest = [...left.entries()].sort((a, b) => a[0] - b[0]).flatMap(([d, k]) => new Array<number>(Math.max(0, k)).fill(d));
+  return at.map((d) => d ?? rest.shift() ?? -1);
+}
+
+function keptBy(groups: readonly GroupInfo[], placements: ReadonlyMap<number, GroupPlacement>, previous: ReadonlyMap<string, number>): number {
+  let kept = 0;
+  for (const g of groups) {
+    const p = placements.get(g.index);
+    if (p === undefined) continue;
+    p.smp.forEach((d, i) => (kept += previous.get(instanceId(g.id, 'smp', i + 1)) === d ? 1 : 0));
+    p.xftp.forEach((d, i) => (kept += previous.get(instanceId(g.id, 'xftp', i + 1)) === d ? 1 : 0));
+  }
+  return kept;
 }

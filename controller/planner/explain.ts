@@ -6,7 +6,7 @@
  * dedication turned devices away, an active device only where devices are draining.
  */
 import type { FilterCounts, FilterReason } from './filters.ts';
-import type { Unmet } from './types.ts';
+import type { PlanMetrics, PlanResult, Unmet } from './types.ts';
 
 /** What a filtered device is, for one device and for several. */
 const REASON_TEXT: Readonly<Record<FilterReason, readonly [string, string]>> = {
@@ -35,6 +35,27 @@ const when = (condition: boolean, option: string): string[] => (condition ? [opt
 
 export function explain(unmet: readonly Unmet[]): string[] {
   return unmet.map(sentence);
+}
+
+/** The sentences of an infeasible plan: one per unmet rule, then what the claim rests on. */
+export function explainPlan(result: PlanResult): string[] {
+  if (result.feasible) return [];
+  const claim = infeasibleClaim(result.metrics);
+  return [...explain(result.metrics.unmet), ...(claim === null ? [] : [claim])];
+}
+
+/**
+ * "Infeasible" is a claim: proven when the exact solver ruled out every placement, or a search that
+ * was not exhaustive. (A group too small for its tier needs no search: its sentence says it all.)
+ */
+function infeasibleClaim(m: PlanMetrics): string | null {
+  if (m.unmet.some((u) => u.rule === 'instances-for-tier')) return null;
+  if (m.proven) return `proven: no placement of these groups on these ${plural(m.activeDevices, 'active device')} keeps every rule (exact search).`;
+  const why =
+    m.solver === null ? 'the exact solver was not run'
+    : m.solver.status.startsWith('not tried') ? `the fleet is too large for the exact solver (${m.devices} devices × ${m.groups.length} groups)`
+    : `the exact solver stopped at its limit (${m.solver.status.toLowerCase()})`;
+  return `not proven: the search was not exhaustive — ${why}, so a placement may still exist; add room or operators where the sentences above say, or split the fleet.`;
 }
 
 function sentence(u: Unmet): string {

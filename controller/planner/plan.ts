@@ -13,13 +13,16 @@
  * 4. if sticky attempts fail, the groups that failed may take devices other groups held (those
  *    groups' instances there move), and failing that, previous devices become a mere preference:
  *    moves are then needed for the fleet to hold, and the diff shows them;
- * 5. on a small fleet, an exact search (exact.ts) before the plan is declared infeasible.
+ * 5. with previous devices only a preference and still no placement, a fresh placement.
+ * Then the exact core (exact.ts, when a solver is given and the fleet is not too large): it proves
+ * infeasibility, or the fewest moves against the previous placement; its placement replaces the
+ * heuristic's when the heuristic failed or moved more instances than needed.
  * Nothing partial is returned: if every attempt fails the placement is empty and `metrics.unmet`
  * says why, group by group.
  */
 import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { diagnose } from './diagnose.ts';
-import { EXACT_MAX_DEVICES, exactSearch } from './exact.ts';
+import { exactPlan } from './exact.ts';
 import { GroupWork } from './group-work.ts';
 import { buildModel, emptyLoad, instanceId, previousClaims, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome, type GroupPlacement } from './place-group.ts';
@@ -70,9 +73,91 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
   const order = [...model.groups].filter((g) => g.smp >= minSmpForTier(g.rules)).sort(mostConstrainedFirst);
 
   const baseMode: StickyMode = previous === null || previous.length === 0 ? 'none' : options.rebalance ? 'prefer' : 'hold';
+  const heuristic = tooSmall.length > 0 ? null : searchHeuristic(model, order, prevDevice, baseMode);
+  let success = heuristic?.success ?? null;
+  const moves = (placements: ReadonlyMap<number, GroupPlacement>) => diffOf(previous ?? [], toPlacements(model, placements)).moved.length;
+
+  // The exact core: proves infeasibility, or the fewest moves, and finds what the heuristic missed.
+  let proof: Proof = tooSmall.length > 0 ? { proven: true, minimumMoves: null, solver: null } : { proven: false, minimumMoves: null, solver: null };
+  if (tooSmall.length === 0 && options.solver !== undefined) {
+    if (success !== null && baseMode === 'none') {
+      proof = { proven: true, minimumMoves: 0, solver: null }; // nothing to move, and a placement in hand
+    } else {
+      const exact = exactPlan(model, order, prevDevice, new Set((previous ?? []).map((p) => p.instance)), options.solver);
+      const solver = exact.kind === 'too-large' ? { status: 'not tried: fleet too large', columns: 0, rows: 0 } : exact.stats;
+      if (exact.kind === 'optimal') {
+        proof = { proven: true, minimumMoves: exact.moves, solver };
+        // The heuristic's answer stands when it is as good (its spread is the one users know);
+        // --rebalance asked for moves that improve the spread, so its answer stands too.
+        if (success === null || (baseMode === 'hold' && moves(success.placements) > exact.moves)) {
+          success = { placements: exact.placements, stance: { sticky: 'none', waived: new Set() }, packing: 'exact' };
+        }
+      } else if (exact.kind === 'infeasible') {
+        proof = { proven: true, minimumMoves: null, solver };
+      } else if (exact.kind === 'limit') {
+        proof = { proven: false, minimumMoves: null, solver };
+        if (exact.placements !== null && (success === null || (baseMode === 'hold' && exact.moves !== null && moves(success.placements) > exact.moves))) {
+          success = { placements: exact.placements, stance: { sticky: 'none', waived: new Set() }, packing: 'exact' };
+        }
+      } else {
+        proof = { proven: false, minimumMoves: null, solver };
+      }
+    }
+  }
+  const mode: PlanMetrics['mode'] =
+    baseMode === 'none' ? 'fresh'
+    : baseMode === 'prefer' ? 'rebalance'
+    : success?.stance.sticky === 'hold' && success.stance.waived.size === 0 ? 'sticky'
+    : success !== null && moves(success.placements) === 0 ? 'sticky'
+    : 'replanned';
+
+  const unmet = [...tooSmall, ...(success === null ? (heuristic?.firstFailure?.failures ?? []).map((f) => diagnose(model, f.group, f.outcome, f.placedBefore)) : [])];
+  const placements = unmet.length === 0 && success !== null ? success.placements : null;
+  const feasible = placements !== null;
+  const placement = placements === null ? [] : toPlacements(model, placements);
+  const diff = feasible ? diffOf(previous ?? [], placement) : { added: [], moved: [], removed: [], kept: [] };
+  return {
+    feasible,
+    placement,
+    diff,
+    metrics: {
+      mode,
+      packing: success?.packing ?? null,
+      attempts: heuristic?.attempts ?? 0,
+      devices: model.devices.length,
+      activeDevices: model.devices.filter((d) => d.state === 'active').length,
+      instances: model.groups.reduce((n, g) => n + g.smp + g.xftp, 0),
+      moves: diff.moved.length,
+      minimumMoves: proof.minimumMoves,
+      proven: proof.proven,
+      solver: proof.solver,
+      groups: groupMetrics(model, placements ?? new Map()),
+      unmet,
+    },
+  };
+}
+
+interface Proof {
+  /** Infeasible: proven when the exact core (or a tier rule alone) rules out every placement. Feasible: proven when the moves are the fewest possible. */
+  readonly proven: boolean;
+  readonly minimumMoves: number | null;
+  readonly solver: PlanMetrics['solver'];
+}
+
+interface Success {
+  readonly placements: Map<number, GroupPlacement>;
+  readonly stance: Stance;
+  readonly packing: Packing | 'exact';
+}
+
+/**
+ * The heuristic attempts of the header comment: stances from holding the previous placement to a
+ * fresh one, each with both packings and promotions of the groups that failed.
+ */
+function searchHeuristic(model: Model, order: readonly GroupInfo[], prevDevice: ReadonlyMap<string, number>, baseMode: StickyMode) {
   let attempts = 0;
   let firstFailure: Extract<AttemptResult, { ok: false }> | null = null;
-  let success: { placements: Map<number, GroupPlacement>; stance: Stance; packing: Packing | 'exact' } | null = null;
+  let success: Success | null = null;
   const stances: Stance[] = [{ sticky: baseMode, waived: new Set() }];
   for (let s = 0; s < stances.length && success === null; s++) {
     const stance = stances[s] ?? { sticky: baseMode, waived: new Set() };
@@ -94,36 +179,10 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
       }
     }
     if (success === null && stance.sticky === 'hold') stances.push(relax(stance, failed, s));
+    // A previous placement that only gets in the way: the fresh placement, before "infeasible".
+    else if (success === null && stance.sticky === 'prefer') stances.push({ sticky: 'none', waived: new Set() });
   }
-  if (success === null && model.devices.length <= EXACT_MAX_DEVICES) {
-    const exact = exactSearch(model, order);
-    if (exact !== null) success = { placements: exact, stance: { sticky: 'none', waived: new Set() }, packing: 'exact' };
-  }
-  const mode: PlanMetrics['mode'] =
-    baseMode === 'none' ? 'fresh'
-    : baseMode === 'prefer' ? 'rebalance'
-    : success?.stance.sticky === 'hold' && success.stance.waived.size === 0 ? 'sticky'
-    : 'replanned';
-
-  const unmet = [...tooSmall, ...(success === null ? (firstFailure?.failures ?? []).map((f) => diagnose(model, f.group, f.outcome, f.placedBefore)) : [])];
-  const placements = unmet.length === 0 && success !== null ? success.placements : null;
-  const feasible = placements !== null;
-  const placement = placements === null ? [] : toPlacements(model, placements);
-  return {
-    feasible,
-    placement,
-    diff: feasible ? diffOf(previous ?? [], placement) : { added: [], moved: [], removed: [], kept: [] },
-    metrics: {
-      mode,
-      packing: success?.packing ?? null,
-      attempts,
-      devices: model.devices.length,
-      activeDevices: model.devices.filter((d) => d.state === 'active').length,
-      instances: model.groups.reduce((n, g) => n + g.smp + g.xftp, 0),
-      groups: groupMetrics(model, placements ?? new Map()),
-      unmet,
-    },
-  };
+  return { success, attempts, firstFailure };
 }
 
 function mostConstrainedFirst(a: GroupInfo, b: GroupInfo): number {

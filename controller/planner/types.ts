@@ -1,6 +1,7 @@
 import type { Tier } from '#shared/schema/fleet-spec.ts';
 import type { FilterCounts } from './filters.ts';
 import type { Kind } from './group-work.ts';
+import type { MipSolver } from './exact.ts';
 
 /** One instance on one device; the element of `plan --json`'s `placements` (docs/reference/fleet-yaml.md). */
 export interface Placement {
@@ -22,6 +23,11 @@ export interface PreviousPlacement {
 export interface PlanOptions {
   /** Permit optional moves that improve spread: stickiness becomes a tie-break, not a rule. */
   readonly rebalance?: boolean;
+  /**
+   * The MIP solver of the exact core (controller/planner-solver/ loads HiGHS). Without it only the
+   * heuristic runs, and neither an infeasible answer nor the number of moves is proven.
+   */
+  readonly solver?: MipSolver;
 }
 
 export interface Diff {
@@ -92,6 +98,18 @@ export interface PlanMetrics {
   readonly devices: number;
   readonly activeDevices: number;
   readonly instances: number;
+  /** Instances that change device (each gets a new address). */
+  readonly moves: number;
+  /** The fewest moves any valid placement needs, when the exact core proved it; null otherwise. */
+  readonly minimumMoves: number | null;
+  /**
+   * Feasible: the exact core proved `moves` the fewest possible (a fresh plan moves nothing).
+   * Infeasible: the exact core (or a tier rule on its own) proved that no placement exists;
+   * false means only the heuristic looked.
+   */
+  readonly proven: boolean;
+  /** What the exact core's solver did (null when it was not needed or not given). */
+  readonly solver: { readonly status: string; readonly columns: number; readonly rows: number } | null;
   readonly groups: readonly GroupMetrics[];
   readonly unmet: readonly Unmet[];
 }

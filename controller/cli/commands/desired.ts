@@ -8,7 +8,8 @@ import { writeOutputFile } from '#shared/cli/output-file.ts';
 import { DesiredState } from '#shared/schema/desired-state.ts';
 import { loadJson } from '#shared/fs/load-json.ts';
 import { compileDesired } from '../../compile/index.ts';
-import { explain, plan } from '../../planner/index.ts';
+import { explainPlan, plan } from '../../planner/index.ts';
+import { loadSolver } from '../../solver/highs.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
 import { loadPreviousPlan } from '../../spec/previous-plan.ts';
 
@@ -38,8 +39,8 @@ export async function desiredCommand(opts: unknown, ctx: CliContext): Promise<vo
   if (previousDesired !== null && previousDesired.device !== device.id) {
     throw new InvalidInputError([{ source: flags.previousDesired ?? '', path: 'device', message: `is "${previousDesired.device}", not "${device.id}"` }]);
   }
-  const result = plan(spec, previousPlan, {});
-  if (!result.feasible) throw new PlanRefusedError(explain(result.metrics.unmet), { hint: 'run `onionfleet plan` for the details' });
+  const result = plan(spec, previousPlan, { solver: await loadSolver() });
+  if (!result.feasible) throw new PlanRefusedError(explainPlan(result), { hint: 'run `onionfleet plan` for the details' });
   const states = compileDesired({
     spec,
     placement: result.placement,

@@ -10,7 +10,8 @@ import { openSession } from '../../bus/session.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { statePassphrase } from '../passphrase.ts';
 import { writeOutputFile } from '#shared/cli/output-file.ts';
-import { explain, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
+import { explainPlan, plan, type PlanResult, type PreviousPlacement } from '../../planner/index.ts';
+import { loadSolver, timedSolver } from '../../solver/highs.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
 import { loadPreviousPlan } from '../../spec/previous-plan.ts';
 
@@ -33,22 +34,32 @@ export async function planCommand(opts: unknown, ctx: CliContext): Promise<void>
   const spec = flags.deployed ? await effectiveSpec(statePaths(stateDir(flags.state)), loaded) : loaded;
   if (flags.deployed && flags.previous !== undefined) throw new InvalidInputError([{ source: '--deployed', message: 'give either --previous or --deployed, not both' }]);
   const previous = flags.deployed ? await deployedPlacement(flags.state, flags.passphraseFile) : flags.previous === undefined ? null : await loadPreviousPlan(flags.previous, spec.fleet, flags.file);
-  const result = plan(spec, previous, { rebalance: flags.rebalance });
-  const document = planDocument(spec.fleet, result);
+  const timed = timedSolver(await loadSolver());
+  const result = plan(spec, previous, { rebalance: flags.rebalance, solver: timed.solver });
+  const document = planDocument(spec.fleet, result, timed.ms());
   if (flags.out !== undefined) await writeOutputFile(flags.out, toJson(document));
   ctx.output.out(flags.json ? toJson(document) : renderPlan(spec.fleet, result, document.explanations));
   if (!result.feasible) ctx.setExitCode(EXIT.refused);
 }
 
 /** The `plan --json` object (docs/reference/fleet-yaml.md), with `fleet` and `metrics`. */
-export function planDocument(fleet: string, result: PlanResult) {
+export function planDocument(fleet: string, result: PlanResult, solverMs: number | null = null) {
+  const { metrics } = result;
   return {
     feasible: result.feasible,
     placements: result.placement,
     diff: result.diff,
-    explanations: explain(result.metrics.unmet),
+    explanations: explainPlan(result),
     fleet,
-    metrics: { mode: result.metrics.mode, packing: result.metrics.packing, groups: result.metrics.groups },
+    metrics: {
+      mode: metrics.mode,
+      packing: metrics.packing,
+      moves: metrics.moves,
+      minimumMoves: metrics.minimumMoves,
+      proven: metrics.proven,
+      solver: metrics.solver === null ? null : { ...metrics.solver, ms: solverMs },
+      groups: metrics.groups,
+    },
   };
 }
 
@@ -79,8 +90,16 @@ function renderPlan(fleet: string, result: PlanResult, explanations: readonly st
       table([['instance', 'device', 'operator', 'location', 'jurisdiction'], ...rows.map((p) => [p.instance, p.device, p.operator, p.location, p.jurisdiction])]),
     );
   }
-  lines.push('', `diff: +${diff.added.length} added  ~${diff.moved.length} moved  -${diff.removed.length} removed  =${diff.kept.length} kept`);
+  lines.push('', `diff: +${diff.added.length} added  ~${diff.moved.length} moved  -${diff.removed.length} removed  =${diff.kept.length} kept${movesNote(result)}`);
   for (const id of diff.moved) lines.push(`  ~ ${id} (new onion address: members need a new bundle)`);
   for (const id of diff.removed) lines.push(`  - ${id}`);
   return lines.join('\n');
+}
+
+/** Whether the moves are the fewest possible: said only when there was something to move. */
+function movesNote(result: PlanResult): string {
+  const { metrics, diff } = result;
+  if (diff.moved.length + diff.kept.length === 0) return '';
+  if (metrics.mode === 'rebalance') return metrics.minimumMoves === null ? '' : ` (rebalance; the fewest possible is ${metrics.minimumMoves})`;
+  return metrics.proven ? ' (the fewest moves possible: proven)' : ' (not proven the fewest: the exact solver did not finish)';
 }

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { plan, type Placement } from '../../../controller/planner/index.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { explainPlan, plan, type MipSolver, type Placement } from '../../../controller/planner/index.ts';
+import { loadSolver } from '../../../controller/solver/highs.ts';
 import { devicesOf, fleet } from '../../builders/fleet.ts';
 import { violations } from './rules.ts';
 
@@ -182,5 +183,42 @@ describe('plan: deterministic', () => {
     const a = plan(fleet(devices, groups), null);
     const b = plan(fleet([...devices].reverse(), groups), null);
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+  });
+});
+
+describe('plan: the exact core', () => {
+  let solver: MipSolver;
+  beforeAll(async () => {
+    solver = await loadSolver();
+  });
+  // An extreme group needs three operators; the fleet has two.
+  const twoOperators = fleet([...devicesOf('alice', 3), ...devicesOf('bob', 3)], [{ id: 'press', tier: 'extreme', smp: 3, xftp: 0 }]);
+
+  it('says an infeasible plan is proven when the exact core ruled out every placement', () => {
+    const result = plan(twoOperators, null, { solver });
+    expect(result.feasible).toBe(false);
+    expect(result.metrics.proven).toBe(true);
+    expect(result.metrics.solver?.status).toBe('Infeasible');
+    expect(explainPlan(result).at(-1)).toMatch(/^proven: no placement of these groups on these 6 active devices keeps every rule/);
+  });
+
+  it('says the search was not exhaustive when only the heuristic looked', () => {
+    const result = plan(twoOperators, null);
+    expect(result.metrics.proven).toBe(false);
+    expect(explainPlan(result).at(-1)).toMatch(/^not proven: the search was not exhaustive — the exact solver was not run/);
+  });
+
+  it('keeps every instance it can after a drain, proves the minimum, and reports it', () => {
+    // Two shared groups fill four small devices; draining one forces exactly its instances to move.
+    const spec = fleet(devicesOf('alice', 4, { maxInstances: 4 }), [{ id: 'a', smp: 6, xftp: 1 }, { id: 'b', smp: 5, xftp: 0 }]);
+    const first = plan(spec, null, { solver });
+    expect(first.metrics).toMatchObject({ moves: 0, minimumMoves: 0, proven: true, solver: null });
+    const drained = first.placement[0]!.device;
+    const onDrained = onDevice(first.placement, drained);
+    const after = plan({ ...spec, devices: spec.devices.map((d) => (d.id === drained ? { ...d, state: 'draining' as const } : d)) }, first.placement, { solver });
+    expect(after.feasible).toBe(true);
+    expect(after.metrics.minimumMoves).toBe(onDrained.length);
+    expect(after.metrics).toMatchObject({ moves: onDrained.length, proven: true });
+    expect(after.diff.moved).toEqual([...onDrained].sort());
   });
 });
