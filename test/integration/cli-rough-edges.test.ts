@@ -97,7 +97,8 @@ describe('passphrases on a terminal', () => {
     const key = generateSigningKey();
     const text = signBundle(renderBundle({ fleet: 'f', group: 'fam', version: 1, date: '2026-01-01', smp: [`smp://${'A'.repeat(43)}=:pw@${'a'.repeat(56)}.onion`], xftp: [], retire: [] }), key.secretKey, key.publicKey);
     const secret = 'member passphrase 7';
-    const [file] = await writeMemberBundles(text, [{ member: 'cleo', passphrase: secret }], dir);
+    const [written] = await writeMemberBundles(text, [{ member: 'cleo', passphrase: secret }], dir, { signer: key });
+    const file = written?.file;
     const run = await onTerminal(BIN.onionfleet, ['bundle', 'open', file ?? '', '--controller-key', keyFingerprint(key.publicKey)], /passphrase of .*cleo\.age: /, secret, { ONIONFLEET_PIN_FILE: join(dir, 'pin') });
     expect(run.screen).not.toContain(secret);
     expect(run.code, run.screen).toBe(0);
