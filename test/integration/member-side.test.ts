@@ -3,6 +3,7 @@
  * fleet names) and only stock tools where a member has only those:
  * - a demo bundle verifies with the real `ssh-keygen -Y verify` against the line the admin
  *   publishes (`bundle signer`), and fails after any one byte of it changes; `age -d` still opens it;
+ *   the member guide's two Linux commands (and the page's), pasted as printed, do both;
  * - one member machine opens bundles of both fleets one after the other without touching a pin,
  *   and refuses (exit 2) a bundle of a known fleet signed by another key, naming both fingerprints;
  *   `bundle trust`/`untrust`/`trusted` manage the entries; the old single pin is still read;
@@ -11,7 +12,7 @@
  *   its screenshot is attached to the test (and kept in .tmp/test-output/).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
@@ -24,7 +25,8 @@ import { generateSigningKey } from '#shared/crypto/sign.ts';
 import { sshFingerprint, sshSign, verifySshSignature } from '#shared/crypto/sshsig.ts';
 import { BIN, runBin, type CliRun } from '../support/cli.ts';
 
-const FLEETS = { newsroom: 'newsroom-demo', choir: 'choir-demo' } as const;
+/** The fleets' names: `newsroom` is the member guide's example, so its commands run here as printed. */
+const FLEETS = { newsroom: 'newsroom', choir: 'choir' } as const;
 type Fleet = keyof typeof FLEETS;
 /** Kept after the run (ignored by git): the page's screenshot. */
 const ARTIFACTS = join(import.meta.dirname, '../../.tmp/test-output');
@@ -103,6 +105,42 @@ describe('a demo bundle and the stock ssh-keygen', () => {
     for (const i of places) expect(sshVerify(published('newsroom'), FLEETS.newsroom, `${file}.sig`, flip(i)).status, `byte ${i}`).not.toBe(0);
     for (let i = 0; i < bytes.length; i++) expect(verifySshSignature(sig, 'onionfleet-bundle', flip(i)).ok, `byte ${i}`).toBe(false);
     expect(sshVerify(published('newsroom'), FLEETS.newsroom, `${file}.sig`, bytes).status).toBe(0);
+  });
+});
+
+/** The shell lines of the fenced block right after `heading` in the member guide. */
+function guideCommands(heading: string): string[] {
+  const guide = readFileSync(join(import.meta.dirname, '../../docs/member-guide.md'), 'utf8');
+  const at = guide.indexOf(heading);
+  expect(at, heading).toBeGreaterThanOrEqual(0);
+  const block = /```sh\n([\s\S]*?)```/.exec(guide.slice(at));
+  return (block?.[1] ?? '').trim().split('\n');
+}
+
+describe('the member guide\'s commands, pasted as printed', () => {
+  it('Linux: check with ssh-keygen, then decrypt with age; the same for the page', () => {
+    const folder = join(root, 'pasted');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(published('newsroom'), join(folder, 'newsroom.allowed_signers'));
+    copyFileSync(keyOf('newsroom', 'ana'), join(folder, 'key.txt'));
+    for (const f of ['ana.age', 'ana.age.sig', 'ana.html.age', 'ana.html.age.sig']) copyFileSync(join(demoDir('newsroom'), 'bundles', f), join(folder, f));
+    const sh = (line: string) => spawnSync('sh', ['-c', line], { cwd: folder, encoding: 'utf8' });
+    const [verify = '', decrypt = ''] = guideCommands('### Linux');
+    expect(verify).toMatch(/^ssh-keygen -Y verify /);
+    const checked = sh(verify);
+    expect(checked.status, checked.stderr).toBe(0);
+    expect(checked.stdout).toBe(`Good "onionfleet-bundle" signature for newsroom with ED25519 key ${signers.get('newsroom')?.sshFingerprint ?? '?'}\n`);
+    const opened = sh(decrypt);
+    expect(opened.status, opened.stderr).toBe(0);
+    expect(opened.stdout).toMatch(/^ONIONFLEET SERVER BUNDLE - group newsroom /);
+    const [pageVerify = '', pageDecrypt = ''] = guideCommands('### Your page with QR codes');
+    expect(sh(pageVerify).status).toBe(0);
+    expect(sh(pageDecrypt).status).toBe(0);
+    expect(readFileSync(join(folder, 'ana.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/);
+    // The guide's first command refuses an altered file.
+    writeFileSync(join(folder, 'ana.age'), readFileSync(join(folder, 'ana.age'), 'utf8').replace(/\n(.)/, (_, c: string) => `\n${c === 'A' ? 'B' : 'A'}`));
+    expect(sh(verify).status).not.toBe(0);
+    expect(existsSync(join(folder, 'ana.age'))).toBe(true);
   });
 });
 
