@@ -15,7 +15,7 @@ import { toBuffer, toString as qrString } from 'qrcode';
 import { z } from 'zod';
 import { encryptTo, encryptWithPassphrase } from '#shared/crypto/age.ts';
 import { keyFingerprint } from '#shared/crypto/sign.ts';
-import { sshFingerprint, sshSign } from '#shared/crypto/sshsig.ts';
+import { sshFingerprint, sshSigner } from '#shared/crypto/sshsig.ts';
 import { InvalidInputError, OperationFailedError } from '#shared/errors.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { parseJsonText } from '#shared/fs/load-json.ts';
@@ -296,14 +296,14 @@ export async function writeMemberBundles(text: string, targets: readonly MemberT
   const documents = [{ suffix: '.age', bytes: new TextEncoder().encode(text) }];
   if (options.page != null) documents.push({ suffix: '.html.age', bytes: new TextEncoder().encode(options.page) });
   const seal = (t: MemberTarget, bytes: Uint8Array) => ('recipient' in t ? encryptTo([t.recipient], bytes, { armor: true }) : encryptWithPassphrase(t.passphrase, bytes, { armor: true }));
-  const { signer } = options;
+  const signature = sshSigner(options.signer.secretKey, options.signer.publicKey, BUNDLE_NAMESPACE);
   const paths = targets.map((t) => documents.map((d) => join(outDir, `${t.member}${d.suffix}`)));
   await forEachBounded(targets, options.concurrency ?? WRITE_CONCURRENCY, async (t, i) => {
     for (const [j, d] of documents.entries()) {
       const path = paths[i]?.[j] ?? '';
       const sealed = await seal(t, d.bytes);
       await writeFileAtomic(path, sealed, { mode: 0o600 });
-      await writeFileAtomic(`${path}.sig`, sshSign(signer.secretKey, signer.publicKey, BUNDLE_NAMESPACE, sealed), { mode: 0o600 });
+      await writeFileAtomic(`${path}.sig`, signature(sealed), { mode: 0o600 });
     }
   });
   return paths.map(([file = '', page]) => ({ file, signature: `${file}.sig`, page: page === undefined ? null : { file: page, signature: `${page}.sig` } }));

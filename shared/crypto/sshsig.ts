@@ -13,14 +13,14 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors.ts';
-import { sign, verify } from './sign.ts';
+import { signerOf, verify } from './sign.ts';
 
 const MAGIC = Buffer.from('SSHSIG');
 const KEY_TYPE = 'ssh-ed25519';
 const BEGIN = '-----BEGIN SSH SIGNATURE-----';
 const END = '-----END SSH SIGNATURE-----';
 /** ssh-keygen wraps the armor's base64 at 70 columns. */
-const WRAP = 70;
+const WRAP_LINES = /.{1,70}/g;
 const PUBLIC_PREFIX = 'ed25519:';
 
 /** Why {@link verifySshSignature} refused: a closed set, with a sentence in `message`. */
@@ -100,19 +100,31 @@ function signedData(namespace: string, message: Uint8Array): Buffer {
 }
 
 /**
- * The armored SSH signature (`-----BEGIN SSH SIGNATURE-----` …, ending with a newline) of
- * `message` in `namespace`, byte for byte what `ssh-keygen -Y sign -n <namespace>` writes with the
- * same key (Ed25519 is deterministic).
+ * A function that makes the armored SSH signature (`-----BEGIN SSH SIGNATURE-----` …, ending with
+ * a newline) of a message in `namespace`, byte for byte what `ssh-keygen -Y sign -n <namespace>`
+ * writes with the same key (Ed25519 is deterministic). The key is parsed once: for many files.
+ *
+ * @throws {InvalidInputError} when a key is malformed.
+ */
+export function sshSigner(secretKey: string, publicKey: string, namespace: string): (message: Uint8Array) => string {
+  const signRaw = signerOf(secretKey);
+  const version = Buffer.alloc(4);
+  version.writeUInt32BE(1);
+  const head = Buffer.concat([MAGIC, version, str(keyBlob(publicKey)), str(namespace), str(''), str('sha512')]);
+  return (message) => {
+    const signature = Buffer.concat([str(KEY_TYPE), str(signRaw(signedData(namespace, message)))]);
+    const lines = Buffer.concat([head, str(signature)]).toString('base64').match(WRAP_LINES) ?? [];
+    return `${BEGIN}\n${lines.join('\n')}\n${END}\n`;
+  };
+}
+
+/**
+ * The armored SSH signature of one `message` in `namespace` ({@link sshSigner} for many).
  *
  * @throws {InvalidInputError} when a key is malformed.
  */
 export function sshSign(secretKey: string, publicKey: string, namespace: string, message: Uint8Array): string {
-  const signature = Buffer.from(sign(secretKey, signedData(namespace, message)), 'base64url');
-  const version = Buffer.alloc(4);
-  version.writeUInt32BE(1);
-  const blob = Buffer.concat([MAGIC, version, str(keyBlob(publicKey)), str(namespace), str(''), str('sha512'), str(Buffer.concat([str(KEY_TYPE), str(signature)]))]);
-  const lines = blob.toString('base64').match(new RegExp(`.{1,${WRAP}}`, 'g')) ?? [];
-  return `${BEGIN}\n${lines.join('\n')}\n${END}\n`;
+  return sshSigner(secretKey, publicKey, namespace)(message);
 }
 
 /** `count` SSH strings from the start of `buf`: their bytes and where the next field begins; null when short. */
