@@ -37,7 +37,7 @@ export const boundaries = [
   { files: ['controller/demo/**/*.ts'], rules: restrict([], ['**/agent/**', '**/test/**']) },
   { files: ['agent/**/*.ts'], rules: restrict([], ['**/controller/**', ...fenced]) },
   {
-    files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts', 'controller/bundle/document.ts',
+    files: ['shared/schema/**/*.ts', 'controller/planner/**/*.ts', 'controller/compile/**/*.ts', 'controller/bundle/document.ts', 'controller/bundle/page.ts', 'controller/bundle/trusted-signers.ts',
       'controller/probe/aggregate.ts', 'controller/probe/model.ts', 'controller/probe/render.ts',
       'controller/tor/torrc.ts', 'controller/tor/control-reply.ts', 'controller/tor/tor-log.ts',
       'controller/demo/private-tor/consensus.ts', 'controller/demo/private-tor/network-torrc.ts',

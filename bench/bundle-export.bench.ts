@@ -1,7 +1,7 @@
 /**
  * Member bundles: the pure and crypto part of `onionfleet bundle export` for a large group —
  * render and sign the bundle once, then encrypt it to each of 1000 members' X25519 recipients and
- * write the files (0600, atomically) to a temp dir. The bus read is left out (it does not depend
+ * write the files and their SSH signatures (`.age.sig`; 0600, atomically) to a temp dir. The bus read is left out (it does not depend
  * on the number of members). Target: ≤ 3000 ms.
  *
  * Beside the total, `encryptMs` is the median time of the 1000 encryptions alone (no file
@@ -70,6 +70,6 @@ async function exportOnce(input: Parameters<typeof renderBundle>[0], key: { secr
   await mkdir(dir, { mode: 0o700 });
   const t0 = performance.now();
   const text = signBundle(renderBundle(input), key.secretKey, key.publicKey);
-  await writeMemberBundles(text, targets, dir);
+  await writeMemberBundles(text, targets, dir, { signer: key });
   return performance.now() - t0;
 }

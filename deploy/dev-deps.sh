@@ -8,11 +8,13 @@ packages=(
   nats-server        # the control-plane bus (JetStream KV)
   tor                # tor and tor-gencert: onion services and the private test network
   openssh-server     # sshd: SSH over Tor, enrollment tests, `sshd -t` validation
+  openssh-client     # ssh-keygen -Y verify: members check bundle signatures with it (interop tests)
   age                # interop tests: members decrypt bundles with the age CLI
   openssl            # the SimpleX server doubles make their certificates with it
   nftables           # `nft -c -f` validates the rendered firewall
   systemd            # `systemd-analyze verify` validates the rendered units
   microsocks         # a plain SOCKS5 server for download-through-proxy tests
+  chromium           # headless: the member's printable page is drawn and its QR codes scanned
 )
 
 # Node.js 20+ comes from the machine (Debian 12's own nodejs is 18): say so instead of failing later.

@@ -62,7 +62,8 @@ const INTRO = [
   'In the app: Settings > Network & servers > Your servers > Add server, then paste each address',
   '(or scan its QR code). In the terminal client, run the two lines further down.',
 ];
-const SETTINGS = [
+/** The recommended client settings, one `- …` line each (the bundle's text and the member's page). */
+export const BUNDLE_SETTINGS: readonly string[] = [
   '- Preset servers: off (disable every preset SMP and XFTP server).',
   '- The servers above: enabled, with "Use for new connections" on.',
   '- Private message routing: Always.',
@@ -125,7 +126,7 @@ export function renderBundle(input: BundleInput): string {
     ...(xftp.length === 0 ? [] : [`/xftp ${xftp.join(' ')}`]),
     '',
     'Recommended client settings for a closed group',
-    ...SETTINGS,
+    ...BUNDLE_SETTINGS,
     '',
     'Servers to retire',
     ...(retire.length === 0 ? ['none'] : retire.map((r) => `${r.address}  retire after ${r.after}`)),

@@ -195,31 +195,59 @@ function busVerbs(program: Command, ctx: CliContext): void {
     .action(async (opts: unknown) => (await import('./commands/probe.ts')).probeCommand(opts, ctx));
 }
 
-/** `bundle export|open`: the members' side. */
+/** `bundle export|signer|open|trust|untrust|trusted`: the members' side. */
 function bundleVerbs(program: Command, ctx: CliContext): void {
   const bundle = program.command('bundle').description("members' server bundles: signed, encrypted to each member");
   bundle
     .command('export')
-    .description("write one signed, encrypted bundle per member of a group (DIR/<member>.age, 0600); exit 1 when an instance reports no address yet")
+    .description('write one signed, encrypted bundle per member of a group (DIR/<member>.age, 0600) and its SSH signature (.age.sig); exit 1 when an instance reports no address yet')
     .requiredOption('--group <G>', 'the group')
     .requiredOption('--out <DIR>', 'where to write the bundles')
     .addOption(options.fleet('the fleet.yaml (groups and members)'))
     .addOption(options.state())
     .addOption(options.passphrase())
-    .option('--member-passphrases <FILE>', '`member: passphrase` lines for passphrase members (others get a generated one, printed once)')
+    .option('--member-passphrases <FILE>', '`member: passphrase` lines for passphrase members (others get a generated one, printed once); not inside --out')
     .option('--qr <MODE>', 'QR codes of the addresses: png (DIR/<member>/qr/<instance>.png), terminal or none', 'none')
+    .option('--page', "also each member's printable page: servers, one QR code per address, settings, retire list (DIR/<member>.html.age, encrypted like the bundle, + .sig)")
     .addOption(options.json())
-    .action(async (opts: unknown) => (await import('./commands/bundle.ts')).bundleExport(opts, ctx));
+    .action(async (opts: unknown) => (await import('./commands/bundle-export.ts')).bundleExport(opts, ctx));
+  bundle
+    .command('signer')
+    .description('the allowed_signers line (and fingerprint) to give members once: they check bundles with `ssh-keygen -Y verify`')
+    .addOption(options.fleet('the fleet.yaml (its name is the principal)'))
+    .addOption(options.state())
+    .addOption(options.json('the line, the key and its fingerprints'))
+    .action(async (opts: unknown) => (await import('./commands/bundle-signer.ts')).bundleSigner(opts, ctx));
   bundle
     .command('open')
-    .description('decrypt a bundle, check its signature (pinned on first use) and print its servers; exit 2 when altered or foreign')
-    .argument('<FILE>', 'the bundle (DIR/<member>.age)')
+    .description("check a bundle's signatures, decrypt it and print its servers; the signer must be the key trusted for its fleet (recorded on first use); exit 2 when altered or foreign")
+    .argument('<FILE>', 'the bundle (DIR/<member>.age); its SSH signature FILE.sig is checked when it is there')
     .option('-i, --identity <FILE>', 'your age identity file (from age-keygen)')
-    .option('--passphrase-file <FILE>', 'a file whose first line is your bundle passphrase')
-    .option('--controller-key <FPR>', "the controller's fingerprint (SHA256:…) or key; default: the key pinned on first use")
+    .option('--passphrase-file <FILE>', 'a file whose first line is your bundle passphrase (without -i or this, a terminal asks for it)')
+    .option('--controller-key <KEY>', "the controller's fingerprint (SHA256:…) or key (ssh-ed25519 AAAA…); default: the key trusted for the bundle's fleet")
+    .option('--signature <SIG>', 'the SSH signature of FILE (default FILE.sig)')
     .option('--qr <MODE>', 'terminal: also draw each address as a QR code', 'none')
     .addOption(options.json('the servers'))
-    .action(async (file: unknown, opts: unknown) => (await import('./commands/bundle.ts')).bundleOpen(file, opts, ctx));
+    .action(async (file: unknown, opts: unknown) => (await import('./commands/bundle-open.ts')).bundleOpen(file, opts, ctx));
+  bundle
+    .command('trust')
+    .description("trust a fleet's controller key from now on (replacing the one it had): an allowed_signers FILE from `bundle signer`, or --fleet and --key")
+    .argument('[FILE]', 'an allowed_signers file, as `onionfleet bundle signer` prints it')
+    .option('--fleet <NAME>', 'the fleet')
+    .option('--key <KEY>', "its controller's key: ssh-ed25519 AAAA…")
+    .addOption(options.json())
+    .action(async (file: unknown, opts: unknown) => (await import('./commands/bundle-trust.ts')).bundleTrust(file, opts, ctx));
+  bundle
+    .command('untrust')
+    .description("forget a fleet's controller key (its next bundle is trusted on first use again); exit 2 when not trusted")
+    .argument('<FLEET>', 'the fleet')
+    .addOption(options.json())
+    .action(async (fleet: unknown, opts: unknown) => (await import('./commands/bundle-untrust.ts')).bundleUntrust(fleet, opts, ctx));
+  bundle
+    .command('trusted')
+    .description('the fleets whose bundles this machine accepts, with their controllers\' fingerprints')
+    .addOption(options.json('the fleets'))
+    .action(async (opts: unknown) => (await import('./commands/bundle-trusted.ts')).bundleTrusted(opts, ctx));
 }
 
 /** `demo`: the whole story on this machine (fenced in controller/demo/). */
@@ -228,6 +256,7 @@ function demoVerbs(program: Command, ctx: CliContext): void {
     .command('demo')
     .description('the whole story on this machine: nats-server, 4 simulated Pis (agents; SimpleX test doubles), apply, status, bundles; stops it all on exit or Ctrl-C (130)')
     .option('--dir <DIR>', 'the demo directory (new or empty; default: a new temporary one)')
+    .option('--fleet <NAME>', "the demo fleet's name (default demo): members trust bundles per fleet, so two demos with two names share a member's machine")
     .option('--tor', 'over a private Tor network on this machine: NATS as an onion with client authorization, a tor per Pi, then `probe` (a few minutes)')
     .option('--keep', 'leave everything running until Ctrl-C')
     .option('--force', 'reuse the directory of a previous demo (its files are deleted)')

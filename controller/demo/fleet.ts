@@ -36,11 +36,14 @@ export const DEMO_MEMBERS: readonly string[] = DEMO_GROUPS.flatMap((g) => g.memb
 /** The member whose bundle the demo opens. */
 export const DEMO_READER = 'ana';
 
+/** The demo fleet's name unless `onionfleet demo --fleet` gives another. */
+export const DEMO_FLEET = 'demo';
+
 /**
- * The fleet.yaml text. `recipients` maps each of {@link DEMO_MEMBERS} to its age recipient.
- * Throws Error when one is missing (a bug of the caller, not user input).
+ * The fleet.yaml text, for the fleet named `fleet`. `recipients` maps each of {@link DEMO_MEMBERS}
+ * to its age recipient. Throws Error when one is missing (a bug of the caller, not user input).
  */
-export function demoFleetYaml(recipients: ReadonlyMap<string, string>): string {
+export function demoFleetYaml(recipients: ReadonlyMap<string, string>, fleet: string = DEMO_FLEET): string {
   const recipient = (m: string): string => {
     const r = recipients.get(m);
     if (r === undefined) throw new Error(`no recipient for demo member ${m}`);
@@ -52,7 +55,7 @@ export function demoFleetYaml(recipients: ReadonlyMap<string, string>): string {
     '# newsroom (high): SMP on two operators, XFTP on a third device, no operator above half, dedicated devices.',
     '# family (standard): everything on one Pi.',
     'version: 1',
-    'fleet: demo',
+    `fleet: ${fleet}`,
     'operators:',
     ...operators.map((o) => `  - { id: ${o}, name: ${o[0]?.toUpperCase() ?? ''}${o.slice(1)} (demo) }`),
     'devices:',

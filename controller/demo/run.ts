@@ -43,6 +43,8 @@ export interface DemoRun {
   readonly show: ((text: string) => void) | null;
   /** The controller CLI in this process: `onionfleet <args>` with its output captured; the exit code. */
   readonly cli: (args: readonly string[], output: Output) => Promise<number>;
+  /** The fleet's name (its bundles are trusted per fleet: two demos with two names share a member machine). */
+  readonly fleet: string;
 }
 
 export interface DemoResult {
@@ -76,7 +78,7 @@ export async function runDemo(run: DemoRun): Promise<DemoResult> {
 
   network.start(); // before anything else: the steps up to `serve` do not need it
   step(1, `the demo fleet: ${DEMO_DEVICES.length} Pis of 3 operators in 3 countries, groups ${DEMO_GROUPS.map((g) => `${g.id} (${g.tier})`).join(' and ')} — onionfleet plan -f fleet.yaml`);
-  await writeMembersAndFleet(layout);
+  await writeMembersAndFleet(layout, run.fleet);
   run.show?.((await onionfleet(run, 'plan', ['plan', '-f', layout.fleet])).stdout.trimEnd());
 
   step(2, `network: ${network.description}${network.tor ? ' — coming up meanwhile' : ''}`);
@@ -103,18 +105,20 @@ export async function runDemo(run: DemoRun): Promise<DemoResult> {
     probe = await probeFleet(run);
   }
 
-  step(steps, `member bundles — onionfleet bundle export, then bundle open (${DEMO_READER}'s)`);
+  step(steps, `member bundles — onionfleet bundle export --page, then bundle open (${DEMO_READER}'s)`);
   const exports: ExportJson[] = [];
   for (const g of DEMO_GROUPS) {
     const name = `bundle-export-${g.id}`;
-    const out = parseJsonOutput(ExportJson, (await onionfleet(run, name, ['bundle', 'export', '-f', layout.fleet, '--group', g.id, '--out', layout.bundles, ...state, '--json'])).stdout, 'onionfleet bundle export', layout.log(name));
+    const out = parseJsonOutput(ExportJson, (await onionfleet(run, name, ['bundle', 'export', '-f', layout.fleet, '--group', g.id, '--out', layout.bundles, '--page', ...state, '--json'])).stdout, 'onionfleet bundle export', layout.log(name));
     exports.push(out);
-    progress(`      ${g.id}: ${out.smp} SMP, ${out.xftp} XFTP → ${out.files.map((f) => rel(layout, f.file)).join(', ')}`);
+    progress(`      ${g.id}: ${out.smp} SMP, ${out.xftp} XFTP → ${out.files.map((f) => rel(layout, f.file)).join(', ')} (+ .sig each; pages: <member>.html.age)`);
   }
-  const fingerprint = exports[0]?.fingerprint ?? init.fingerprint;
+  const fingerprint = exports[0]?.sshFingerprint ?? init.fingerprint;
+  progress(`      the admin gives members once: onionfleet bundle signer -f fleet.yaml > allowed_signers  (key ${fingerprint})`);
+  progress(`      a member checks with stock tools: ssh-keygen -Y verify -f allowed_signers -I ${run.fleet} -n onionfleet-bundle -s ${rel(layout, layout.bundle(DEMO_READER))}.sig < ${rel(layout, layout.bundle(DEMO_READER))}, then age -d -i KEY ${rel(layout, layout.bundle(DEMO_READER))}`);
   progress(`      $ onionfleet bundle open ${rel(layout, layout.bundle(DEMO_READER))} -i ${rel(layout, layout.memberKey(DEMO_READER))} --controller-key ${fingerprint}`);
   const opened = await onionfleet(run, 'bundle-open', ['bundle', 'open', layout.bundle(DEMO_READER), '-i', layout.memberKey(DEMO_READER), '--controller-key', fingerprint], { secretStdout: true });
-  if (run.show === null) progress(`      opened ${DEMO_READER}'s bundle: signature checked against ${fingerprint}`);
+  if (run.show === null) progress(`      opened ${DEMO_READER}'s bundle: both signatures checked against ${fingerprint}`);
   else run.show(opened.stdout.trimEnd());
 
   const verdict = probe?.verdict ?? null;

@@ -41,7 +41,7 @@ export function checkDemoBins(): void {
  * Writes `members/<member>.key` (0600, in age-keygen's format) for every demo member and the
  * fleet.yaml with their recipients. The identities are never printed.
  */
-export async function writeMembersAndFleet(layout: DemoLayout): Promise<void> {
+export async function writeMembersAndFleet(layout: DemoLayout, fleet: string): Promise<void> {
   await mkdir(layout.members, { recursive: true, mode: 0o700 });
   const recipients = new Map<string, string>();
   for (const member of DEMO_MEMBERS) {
@@ -50,7 +50,7 @@ export async function writeMembersAndFleet(layout: DemoLayout): Promise<void> {
     await writeFileAtomic(layout.memberKey(member), text, { mode: 0o600 });
     recipients.set(member, recipient);
   }
-  await writeFileAtomic(layout.fleet, demoFleetYaml(recipients));
+  await writeFileAtomic(layout.fleet, demoFleetYaml(recipients, fleet));
 }
 
 /** A simulated Pi's agent config, as `onionfleet-agent run --config` reads it; `network` gives its `nats` (and `tor`). */

@@ -15,6 +15,7 @@ export type StatusJson = z.infer<typeof StatusJson>;
 export const ExportJson = z.object({
   group: z.string(),
   fingerprint: z.string(),
+  sshFingerprint: z.string(),
   smp: z.int(),
   xftp: z.int(),
   files: z.array(z.object({ member: z.string(), file: z.string() })),

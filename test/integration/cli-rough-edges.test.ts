@@ -4,7 +4,6 @@
  * refuses it before the controller's records move on; a passphrase is asked for on a terminal, without
  * echo, for the controller's state and for a member's bundle.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,28 +13,10 @@ import { writeMemberBundles } from '../../controller/bundle/export.ts';
 import { generateSigningKey, keyFingerprint } from '#shared/crypto/sign.ts';
 import { BIN, onionfleet, runBin } from '../support/cli.ts';
 import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
-import { until } from '../support/processes.ts';
+import { onTerminal } from '../support/terminal.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'onionfleet-edges-'));
 const EXAMPLE = new URL('../../deploy/examples/newsroom.yaml', import.meta.url).pathname;
-
-/** Runs `node BIN args` on a pseudo-terminal (util-linux `script`), types `answer` once `prompt` shows, and resolves with everything the terminal showed. */
-function onTerminal(bin: string, args: readonly string[], prompt: RegExp, answer: string, env: Record<string, string> = {}): Promise<{ code: number; screen: string }> {
-  const command = [process.execPath, bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  // No passphrase in the environment: the command must ask.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'ONIONFLEET_PASSPHRASE'));
-  const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...inherited, ...env } });
-  let screen = '';
-  child.stdout.on('data', (b: Buffer) => (screen += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (screen += b.toString()));
-  const exited = new Promise<number>((resolve) => child.on('close', (code) => { resolve(code ?? -1); }));
-  return (async () => {
-    await until('the prompt', () => (prompt.test(screen) ? true : null), 60_000);
-    child.stdin.write(`${answer}\r`);
-    const code = await exited;
-    return { code, screen };
-  })();
-}
 
 describe('flags', () => {
   it('a --timeout that is not a number says what it got, and exits 2', async () => {
@@ -97,8 +78,9 @@ describe('passphrases on a terminal', () => {
     const key = generateSigningKey();
     const text = signBundle(renderBundle({ fleet: 'f', group: 'fam', version: 1, date: '2026-01-01', smp: [`smp://${'A'.repeat(43)}=:pw@${'a'.repeat(56)}.onion`], xftp: [], retire: [] }), key.secretKey, key.publicKey);
     const secret = 'member passphrase 7';
-    const [file] = await writeMemberBundles(text, [{ member: 'cleo', passphrase: secret }], dir);
-    const run = await onTerminal(BIN.onionfleet, ['bundle', 'open', file ?? '', '--controller-key', keyFingerprint(key.publicKey)], /passphrase of .*cleo\.age: /, secret, { ONIONFLEET_PIN_FILE: join(dir, 'pin') });
+    const [written] = await writeMemberBundles(text, [{ member: 'cleo', passphrase: secret }], dir, { signer: key });
+    const file = written?.file;
+    const run = await onTerminal(BIN.onionfleet, ['bundle', 'open', file ?? '', '--controller-key', keyFingerprint(key.publicKey)], /passphrase of .*cleo\.age: /, secret, { ONIONFLEET_PIN_FILE: join(dir, 'pin'), ONIONFLEET_ALLOWED_SIGNERS: join(dir, 'allowed_signers') });
     expect(run.screen).not.toContain(secret);
     expect(run.code, run.screen).toBe(0);
     expect(run.screen).toContain('a'.repeat(56));

@@ -6,7 +6,8 @@ import { parseFlags } from '#shared/cli/flags.ts';
 import { plural, table, toJson, type Output } from '#shared/cli/output.ts';
 import type { CliContext } from '#shared/cli/run-main.ts';
 import { EXIT } from '#shared/errors.ts';
-import { DEMO_DEVICES, DEMO_READER } from '../../demo/fleet.ts';
+import { Id } from '#shared/schema/common.ts';
+import { DEMO_DEVICES, DEMO_FLEET, DEMO_READER } from '../../demo/fleet.ts';
 import { demoLayout, makeLogsDir, prepareDemoDir, type DemoLayout } from '../../demo/layout.ts';
 import { loopbackNetwork, type DemoNetwork } from '../../demo/network.ts';
 import { DemoProcesses } from '../../demo/processes.ts';
@@ -17,6 +18,7 @@ import { torNetwork } from '../../demo/tor-network.ts';
 
 const Flags = z.object({
   dir: z.string().min(1).optional(),
+  fleet: Id.default(DEMO_FLEET),
   tor: z.boolean().default(false),
   keep: z.boolean().default(false),
   force: z.boolean().default(false),
@@ -26,7 +28,7 @@ const Flags = z.object({
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
- * `onionfleet demo [--dir DIR] [--tor] [--keep] [--force] [--json]`: the whole story on this machine
+ * `onionfleet demo [--dir DIR] [--fleet NAME] [--tor] [--keep] [--force] [--json]`: the whole story on this machine
  * with the real parts — nats-server, one agent process per simulated Pi (the SimpleX servers are
  * test doubles), apply, convergence, status, member bundles — then stops everything it started.
  * `--tor` runs it over a private Tor network on loopback: NATS behind an onion service with
@@ -56,7 +58,7 @@ export async function demoCommand(opts: unknown, ctx: CliContext): Promise<void>
     await makeLogsDir(layout, devices, network.logLinks);
     progress(`onionfleet demo in ${layout.dir} (every process's log in ${layout.logs}/)`);
     progress(`note: smp-server and xftp-server are TEST DOUBLES (test/doubles/) standing in for the real SimpleX servers, which cannot be built here; nats-server, ${flags.tor ? 'tor, ' : ''}the agents, the keys and age are real`);
-    const result = await runDemo({ layout, network, processes, signal: interrupt.signal, progress, show: flags.json ? null : (text) => { ctx.output.out(text); }, cli });
+    const result = await runDemo({ layout, network, processes, signal: interrupt.signal, progress, show: flags.json ? null : (text) => { ctx.output.out(text); }, cli, fleet: flags.fleet });
     const ok = result.healthy && (result.probe === null || result.probe === 'ok');
     if (!ok) ctx.setExitCode(EXIT.failed);
     ctx.output.out(flags.json ? toJson(result.summary) : doneText(result.summary, ok));
@@ -107,7 +109,7 @@ function whereText(layout: DemoLayout, natsUrl: string, tor: boolean): string {
       ['fleet.yaml', 'the demo fleet'],
       [`devices/${id}/root/`, "a simulated Pi's files: etc/opt/simplex*/<instance>/ (ca.crt, fingerprint), var/lib/tor/onionfleet/<instance>/ (hostname)"],
       ['members/<member>.key', "the members' age identities"],
-      ['bundles/<member>.age', 'their bundles'],
+      ['bundles/<member>.age', 'their bundles (+ .age.sig: the SSH signature; <member>.html.age: the printable page)'],
       ['controller/', "the controller's state"],
       ...(tor ? [['tor/', 'the private Tor network (authorities, relays)'], [`devices/${id}/tor/`, "a Pi's own tor"]] : []),
       ['logs/', `every process's log${tor ? " (tor's in logs/tor/)" : ''}`],
