@@ -19,7 +19,12 @@ export interface SystemActions {
 
 export function hostSystem(): SystemActions {
   return {
-    reloadTor: () => exec('systemctl', ['reload-or-restart', 'tor']),
+    async reloadTor() {
+      // Enabled too: the device's onions, and its way to the controller, must come back after a reboot
+      // even where tor was installed disabled (an image built without starting services).
+      await exec('systemctl', ['enable', 'tor.service']);
+      await exec('systemctl', ['reload-or-restart', 'tor']);
+    },
     async applyFirewall() {
       // The unit loads the rules file; instance units require it, so it runs before any server.
       await exec('systemctl', ['enable', 'onionfleet-firewall.service']);
