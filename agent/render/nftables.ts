@@ -79,8 +79,9 @@ function dropAllInbound(ports: readonly number[]): string[] {
  * Egress only through Tor (high and extreme tiers): no process but tor may open a connection off the
  * device, so nothing — a server's private routing, the agent, anything else — can reveal the device's
  * address. Loopback stays open (tor's SOCKS port, the onion services' local ports), and so do replies,
- * the DHCP client's requests and the ICMPv6 the kernel sends to keep IPv6 working. A blocked
- * `connect()` fails at once (EPERM); the counter shows how many packets were stopped.
+ * the DHCP client's requests and the ICMPv6 the kernel sends to keep IPv6 working. Everything else is
+ * rejected, not dropped: a blocked `connect()` fails at once ("No route to host") instead of hanging
+ * until its timeout; the counter shows how many packets were stopped.
  */
 function egressOnlyThroughTor(): string[] {
   return [
@@ -92,7 +93,7 @@ function egressOnlyThroughTor(): string[] {
     '\t\tudp sport 68 udp dport 67 accept',
     '\t\tudp sport 546 udp dport 547 accept',
     '\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept',
-    '\t\tcounter',
+    '\t\tcounter reject with icmpx admin-prohibited',
     '\t}',
   ];
 }

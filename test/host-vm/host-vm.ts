@@ -15,7 +15,7 @@
  *   does, should the test process end without calling it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SshSession, type ExecResult } from '../../controller/enroll/ssh-session.ts';
@@ -177,7 +177,10 @@ export class HostVm {
     }
   }
 
-  /** Stops exactly this qemu (SIGTERM, then SIGKILL), and removes the overlay. Never throws. */
+  /**
+   * Stops exactly this qemu (SIGTERM, then SIGKILL), and removes the overlay. With
+   * ONIONFLEET_VM_CONSOLE=FILE set, the serial console (kernel and journal) is kept there. Never throws.
+   */
   async stop(): Promise<void> {
     process.removeListener('exit', this.#onExit);
     if (this.running && this.pid > 0) {
@@ -186,6 +189,14 @@ export class HostVm {
         if (this.running) process.kill(this.pid, 'SIGKILL');
       });
       await until('qemu to exit after SIGKILL', () => (this.running ? null : true), 15_000).catch(() => undefined);
+    }
+    const keep = process.env.ONIONFLEET_VM_CONSOLE;
+    if (keep !== undefined && keep !== '') {
+      try {
+        copyFileSync(join(this.dir, 'console.log'), keep);
+      } catch {
+        // no console yet
+      }
     }
     rmSync(this.dir, { recursive: true, force: true });
   }

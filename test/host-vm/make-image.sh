@@ -58,6 +58,10 @@ rm -f "$R/etc/resolv.conf"
 echo 'nameserver 10.0.2.3' >"$R/etc/resolv.conf"
 install -d -m 700 "$R/root/.ssh"
 install -m 600 id_ed25519.pub "$R/root/.ssh/authorized_keys"
+# The journal goes to the serial console too (a file on the host, test/host-vm/host-vm.ts): the one
+# way to see inside a guest whose firewall drops everything from the network.
+mkdir -p "$R/etc/systemd/journald.conf.d"
+printf '[Journal]\nForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info\n' >"$R/etc/systemd/journald.conf.d/onionfleet-console.conf"
 # A fresh machine-id on the first boot of every overlay.
 : >"$R/etc/machine-id"
 rm -f "$R/var/lib/dbus/machine-id"

@@ -86,7 +86,7 @@ describe('renderFirewall', () => {
       'udp sport 68 udp dport 67 accept',
       'udp sport 546 udp dport 547 accept',
       'icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept',
-      'counter',
+      'counter reject with icmpx admin-prohibited',
       '}',
       '}',
     ]);
