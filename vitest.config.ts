@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The end-to-end suite over a private Tor network runs on its own: `npm run test:e2e`.
-    exclude: ['test/e2e/**', '**/node_modules/**'],
+    // The end-to-end suite over a private Tor network (`npm run test:e2e`) and the host-VM suite
+    // (`npm run test:host`) run on their own.
+    exclude: ['test/e2e/**', 'test/host/**', '**/node_modules/**'],
     // Integration tests start real processes; forks isolate them and stop with their workers.
     pool: 'forks',
     testTimeout: 30_000,

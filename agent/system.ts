@@ -13,13 +13,22 @@ const run = promisify(execFile);
 
 export interface SystemActions {
   reloadTor(): Promise<void>;
+  /** Whether the tor that serves this device's onions runs (a reload that failed leaves it stopped). */
+  torRunning(): Promise<boolean>;
   applyFirewall(path: string): Promise<void>;
   reloadSshd(path: string | null): Promise<void>;
 }
 
 export function hostSystem(): SystemActions {
   return {
-    reloadTor: () => exec('systemctl', ['reload-or-restart', 'tor']),
+    async reloadTor() {
+      // Enabled too: the device's onions, and its way to the controller, must come back after a reboot
+      // even where tor was installed disabled. Debian's enable also runs the SysV script's update-rc.d,
+      // which takes half a minute on a slow device: only when needed, with time to spare.
+      if (!(await succeeds('systemctl', ['is-enabled', '--quiet', 'tor.service']))) await exec('systemctl', ['enable', 'tor.service'], 300_000);
+      await exec('systemctl', ['reload-or-restart', 'tor']);
+    },
+    torRunning: () => succeeds('systemctl', ['is-active', '--quiet', 'tor@default.service']),
     async applyFirewall() {
       // The unit loads the rules file; instance units require it, so it runs before any server.
       await exec('systemctl', ['enable', 'onionfleet-firewall.service']);
@@ -52,14 +61,34 @@ export function sandboxSystem(root: string, options: { readonly torPidFile?: str
         throw new OperationFailedError('tor-not-running', `tor (pid ${pid}) is not running`, { cause: err });
       }
     },
+    async torRunning() {
+      if (options.torPidFile === undefined) return true;
+      const pid = Number((await readFile(options.torPidFile, 'utf8').catch(() => '')).trim());
+      if (!Number.isInteger(pid) || pid <= 1) return false;
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     applyFirewall: (path) => exec('nft', ['-c', '-f', join(root, path)]),
     reloadSshd: () => Promise.resolve(),
   };
 }
 
-async function exec(cmd: string, args: string[]): Promise<void> {
+async function succeeds(cmd: string, args: string[]): Promise<boolean> {
   try {
     await run(cmd, args, { timeout: 60_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exec(cmd: string, args: string[], timeout = 120_000): Promise<void> {
+  try {
+    await run(cmd, args, { timeout });
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim() ?? '';
     throw new OperationFailedError('system-command-failed', `${cmd} ${args.join(' ')} failed${stderr ? `: ${stderr}` : ''}`, { cause: err });

@@ -15,6 +15,9 @@ packages=(
   systemd            # `systemd-analyze verify` validates the rendered units
   microsocks         # a plain SOCKS5 server for download-through-proxy tests
   chromium           # headless: the member's printable page is drawn and its QR codes scanned
+  qemu-system-x86    # test:host: a real Debian host (systemd, AppArmor, nftables) under qemu
+  qemu-utils         # test:host: qemu-img (a copy-on-write overlay per suite)
+  debootstrap        # test:host: builds the host image once (cached)
 )
 
 # Node.js 20+ comes from the machine (Debian 12's own nodejs is 18): say so instead of failing later.

@@ -50,7 +50,8 @@ export interface PrepareTorOptions {
 /**
  * Makes this device's tor able to open the NATS onion: the key file, and on a Pi a main torrc that
  * names the ClientOnionAuthDir (onionfleet's own main torrc, the one every apply renders, written now
- * if the distribution's is still in place). Reloads tor when anything changed. Resolves true then.
+ * if the distribution's is still in place). Reloads tor when anything changed, or when it is not
+ * running. Resolves true when anything changed.
  */
 export async function prepareTorForNats(o: PrepareTorOptions): Promise<boolean> {
   let changed = await ensureNatsClientAuth(join(o.root, o.clientAuthDir), o.onionHostname, o.privateKeyBase32, o.owners);
@@ -62,6 +63,7 @@ export async function prepareTorForNats(o: PrepareTorOptions): Promise<boolean> 
       changed = true;
     }
   }
-  if (changed) await o.system.reloadTor();
+  // Also when tor is down: a reload that failed after the files were written (the last run) left it so.
+  if (changed || !(await o.system.torRunning())) await o.system.reloadTor();
   return changed;
 }

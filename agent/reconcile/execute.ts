@@ -4,7 +4,7 @@
  * describes, so a crash between two steps is repaired by the next round.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { onionKeysFromSeed } from '#shared/crypto/onion.ts';
@@ -13,6 +13,7 @@ import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { InstanceKind } from '#shared/schema/desired-state.ts';
 import { installPinnedBinary } from '../binaries/download.ts';
 import { writeRecord, type AgentRecord } from '../record.ts';
+import { PUBLIC_MODE } from '../render/index.ts';
 import { PATHS } from '../render/paths.ts';
 import type { ServiceManager, ServiceSpec } from '../services/service-manager.ts';
 import type { Owners } from '../owners.ts';
@@ -62,6 +63,10 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
     },
     async createOnionKey(s) {
       const dir = at(s.dir);
+      // tor (debian-tor) must be able to enter the directory that holds the onion dirs, which this
+      // (root) process makes under /var/lib/tor: mkdir would leave it root's, 0700.
+      await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+      await ctx.owners.give(dirname(dir), 'debian-tor');
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const keys = onionKeysFromSeed(s.seed);
       await writeFileAtomic(join(dir, 'hs_ed25519_secret_key'), keys.secretKeyFile, { mode: 0o600 });
@@ -75,6 +80,11 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       const env = instanceEnv(ctx.root, s.kind, s.instance);
       const cfg = env[`${ENV_PREFIX[s.kind]}_CFG_PATH`] ?? '';
       const log = env[`${ENV_PREFIX[s.kind]}_LOG_PATH`] ?? '';
+      // The servers' account must reach its directories through /etc/opt/simplex and /var/opt/simplex.
+      for (const base of [dirname(cfg), dirname(log)]) {
+        await mkdirReachable(base);
+        await chmod(base, 0o755);
+      }
       // An interrupted init leaves an ini without an identity; init refuses to run over an ini.
       await rm(cfg, { recursive: true, force: true });
       await mkdir(cfg, { recursive: true, mode: 0o700 });
@@ -93,9 +103,15 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       await ctx.owners.give(log, 'simplex', { recursive: true });
     },
     async writeFile(s) {
-      await mkdir(dirname(at(s.file.path)), { recursive: true });
+      // tor reads /etc/tor/torrc.d again as debian-tor when it reloads: public files' new directories are 0755.
+      if (s.file.mode === PUBLIC_MODE) await mkdirReachable(dirname(at(s.file.path)));
+      else await mkdir(dirname(at(s.file.path)), { recursive: true });
       await writeFileAtomic(at(s.file.path), s.file.content, { mode: s.file.mode });
-      if (s.file.owner !== undefined) await ctx.owners.give(at(s.file.path), s.file.owner);
+      if (s.file.owner !== undefined) {
+        // Its directory too (e.g. an onion's authorized_clients/, which mkdir just made root's).
+        await ctx.owners.give(dirname(at(s.file.path)), s.file.owner);
+        await ctx.owners.give(at(s.file.path), s.file.owner);
+      }
     },
     async removeFile(s) {
       await rm(at(s.path), { force: true });
@@ -155,6 +171,19 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       await saveRecord();
     },
   };
+}
+
+/**
+ * `mkdir -p` whose new directories are 0755 whatever the umask (the agent's unit sets UMask=0077):
+ * other accounts — tor, the servers — must reach what is inside. Directories that exist are left alone.
+ */
+async function mkdirReachable(path: string): Promise<void> {
+  const first = await mkdir(path, { recursive: true });
+  if (first === undefined) return;
+  for (let d = path; ; d = dirname(d)) {
+    await chmod(d, 0o755);
+    if (d === first || d === dirname(d)) break;
+  }
 }
 
 async function isDir(path: string): Promise<boolean> {

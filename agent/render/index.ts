@@ -17,7 +17,7 @@ export { renderSmpIni, INACTIVE_CLIENTS, type SmpIniContext } from './smp-ini.ts
 export { renderXftpIni, type XftpIniContext } from './xftp-ini.ts';
 export { renderTorrcMain, renderTorrcFragment, sshOnionHardening, SSH_ONION, TORRC_INCLUDE, type OnionHardening } from './torrc.ts';
 export { renderInstanceUnit, renderFirewallUnit, FIREWALL_UNIT, NFT_BINARY, SERVICE_USER } from './systemd-unit.ts';
-export { renderFirewall, FIREWALL_TABLE } from './nftables.ts';
+export { renderFirewall, FIREWALL_TABLE, TOR_ACCOUNT } from './nftables.ts';
 export { renderSshdDropIn } from './sshd.ts';
 export { PATHS, serviceName } from './paths.ts';
 

@@ -6,7 +6,9 @@
  *   comments (the server's ini parser takes everything after the separator as the value);
  * - 7-bit ASCII only: the server reads the file with the locale's encoding, which under systemd may be C;
  * - exactly one `[TRANSPORT] port` (the instance's local port: members reach it through the onion);
- * - `[PROXY] socks_proxy` is an IP literal (`localhost:9050` fails to parse);
+ * - `[PROXY] socks_proxy` is an IP literal (`localhost:9050` fails to parse); `socks_mode` is `always`
+ *   when the tier allows no egress but through Tor (`onion` would route to non-onion servers directly,
+ *   from the device's own address), `onion` otherwise;
  * - no control port and no web server (`[WEB]` keys commented, as `init --disable-web` does);
  * - statistics: `log_stats: on` unless the tier asks for none; `prometheus_interval` is never written
  *   (a metrics file is opt-in and onionfleet does not offer it yet), so the extreme tier leaves no
@@ -66,9 +68,11 @@ export function renderSmpIni(instance: DesiredInstance, context: SmpIniContext):
     'websockets: off',
     '',
     '[PROXY]',
-    '# Private message routing to other onion servers goes through the local Tor.',
+    ...(hardening.torOnlyEgress
+      ? ['# Private message routing goes through the local Tor to every server, onion or not: this device opens no connection of its own.']
+      : ['# Private message routing to other onion servers goes through the local Tor.']),
     `socks_proxy: 127.0.0.1:${context.socksPort}`,
-    'socks_mode: onion',
+    `socks_mode: ${hardening.torOnlyEgress ? 'always' : 'onion'}`,
     '',
     '[INACTIVE_CLIENTS]',
     'disconnect: on',

@@ -59,8 +59,8 @@ export function sshOnionHardening(instances: readonly DesiredInstance[]): OnionH
 }
 
 /**
- * Renders `/etc/tor/torrc.d/onionfleet.conf`: one onion service per instance, sorted by id, then
- * the SSH onion when `desired.ssh.overTor`. Each service forwards its onion port to the instance's
+ * Renders `/etc/tor/torrc.d/onionfleet.conf`: `VanguardsLiteEnabled 1` when an instance's tier asks
+ * for it, one onion service per instance, sorted by id, then the SSH onion when `desired.ssh.overTor`. Each service forwards its onion port to the instance's
  * local port on 127.0.0.1. Same input, same bytes: nothing here depends on the revision.
  */
 export function renderTorrcFragment(desired: DesiredState, options: { readonly contentRoot?: string } = {}): string {
@@ -93,8 +93,19 @@ export function renderTorrcFragment(desired: DesiredState, options: { readonly c
     '# Managed by onionfleet-agent - changes are overwritten.',
     `# Onion services of device ${desired.device}.`,
   ];
-  return `${[header.join('\n'), ...blocks].join('\n\n')}\n`;
+  const global = desired.instances.some((i) => i.hardening.vanguardsLite) ? [VANGUARDS_LITE.join('\n')] : [];
+  return `${[header.join('\n'), ...global, ...blocks].join('\n\n')}\n`;
 }
+
+/**
+ * Tor's built-in vanguards-lite (proposal 333), asked for explicitly at the high and extreme tiers:
+ * tor 0.4.7+ turns it on by itself only while the vanguards addon is absent, and the addon is
+ * unmaintained (docs/tiers.md, "Why not the vanguards addon").
+ */
+const VANGUARDS_LITE = [
+  '# Vanguards-lite: pinned second-hop guards for the onion services (guard discovery attacks).',
+  'VanguardsLiteEnabled 1',
+];
 
 function onionService(comments: readonly string[], dir: string, onionPort: number, localPort: number, h: OnionHardening): string {
   const lines = [

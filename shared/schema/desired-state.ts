@@ -37,6 +37,14 @@ export const InstanceHardening = z.strictObject({
   expireMessagesDays: z.int().min(1).max(365),
   /** XFTP `expire_files_hours`. */
   expireFilesHours: z.int().min(1).max(8760),
+  /**
+   * Nothing leaves the device but through tor: the firewall lets only `debian-tor` (and loopback) open
+   * connections off the device, and SMP private routing goes through tor to every server
+   * (`[PROXY] socks_mode: always`). The high and extreme tiers.
+   */
+  torOnlyEgress: z.boolean(),
+  /** `VanguardsLiteEnabled 1`: tor's built-in vanguards-lite for the device's onion services. The high and extreme tiers. */
+  vanguardsLite: z.boolean(),
 });
 export type InstanceHardening = z.infer<typeof InstanceHardening>;
 
@@ -129,6 +137,7 @@ export type DesiredState = z.infer<typeof DesiredState>;
 export function hardeningFor(tier: Tier): InstanceHardening {
   const elevated = tier !== 'standard';
   const extreme = tier === 'extreme';
+  const high = tier === 'high' || extreme;
   return {
     introDosDefense: elevated,
     powDefense: elevated,
@@ -136,5 +145,7 @@ export function hardeningFor(tier: Tier): InstanceHardening {
     noStatistics: extreme,
     expireMessagesDays: extreme ? 2 : 21,
     expireFilesHours: 48,
+    torOnlyEgress: high,
+    vanguardsLite: high,
   };
 }

@@ -3,7 +3,8 @@
  * root with the built-in supervisor and the SimpleX server doubles; then status with the TLS
  * identity probe, idempotence, retirement to the archive, owner's limits, refusal of old revisions.
  */
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -72,6 +73,18 @@ describe('onionfleet-agent apply', () => {
     const again = await apply(d.config, d.write(d.desired));
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ converged: true, steps: [] });
+  });
+
+  it('makes the directories other accounts enter (tor, the servers) 0755 even under the unit\'s UMask=0077', async () => {
+    const d = await device({ tier: 'elevated' });
+    const run = spawnSync('sh', ['-c', 'umask 077 && exec "$0" "$@"', process.execPath, BIN.agent, 'apply', '--config', d.config, '--desired', d.write(d.desired), '--json'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    for (const dir of ['etc/opt/simplex', 'var/opt/simplex', 'etc/opt/simplex-xftp', 'var/opt/simplex-xftp', 'etc/tor', 'etc/tor/torrc.d', 'etc/systemd/system']) {
+      expect(statSync(join(d.root, dir)).mode & 0o777, dir).toBe(0o755);
+    }
+    // The instances' own directories and the onion keys stay private.
+    expect(statSync(join(d.root, PATHS.configDir('smp', 'newsroom-smp-01'))).mode & 0o777).toBe(0o700);
+    expect(statSync(join(d.root, PATHS.onionDir('newsroom-smp-01'))).mode & 0o777).toBe(0o700);
   });
 
   it('lists the steps with --dry-run and changes nothing', async () => {

@@ -19,7 +19,8 @@ describe('prepareTorForNats', () => {
     mkdirSync(join(root, 'etc/tor'), { recursive: true });
     writeFileSync(join(root, PATHS.torrc), '# the distribution\'s torrc\n');
     const reloads: string[] = [];
-    const system = { reloadTor: () => { reloads.push('tor'); return Promise.resolve(); }, applyFirewall: () => Promise.resolve(), reloadSshd: () => Promise.resolve() };
+    let torRunning = true;
+    const system = { reloadTor: () => { reloads.push('tor'); return Promise.resolve(); }, torRunning: () => Promise.resolve(torRunning), applyFirewall: () => Promise.resolve(), reloadSshd: () => Promise.resolve() };
     const onion = randomOnionKeys().hostname;
     const key = clientAuthKeyPair().privateKeyBase32;
     const options = { root, onHost: true, clientAuthDir: PATHS.torClientAuthDir, socksPort: 9050, onionHostname: onion, privateKeyBase32: key, owners: noOwners, system };
@@ -42,11 +43,16 @@ describe('prepareTorForNats', () => {
 
     expect(await prepareTorForNats(options)).toBe(false);
     expect(reloads).toEqual(['tor']);
+
+    // A reload that failed last time (tor down, the files already written) is tried again.
+    torRunning = false;
+    expect(await prepareTorForNats(options)).toBe(false);
+    expect(reloads).toEqual(['tor', 'tor']);
   });
 
   it('in a sandbox leaves the main torrc alone (the sandbox tor has its own)', async () => {
     const root = mkdtempSync(join(tmpdir(), 'onionfleet-prep-'));
-    const system = { reloadTor: () => Promise.resolve(), applyFirewall: () => Promise.resolve(), reloadSshd: () => Promise.resolve() };
+    const system = { reloadTor: () => Promise.resolve(), torRunning: () => Promise.resolve(true), applyFirewall: () => Promise.resolve(), reloadSshd: () => Promise.resolve() };
     await prepareTorForNats({ root, onHost: false, clientAuthDir: PATHS.torClientAuthDir, socksPort: 9050, onionHostname: randomOnionKeys().hostname, privateKeyBase32: clientAuthKeyPair().privateKeyBase32, owners: noOwners, system });
     expect(() => statSync(join(root, PATHS.torrc))).toThrow();
   });

@@ -48,25 +48,53 @@ describe('renderFirewallUnit', () => {
 describe('renderFirewall', () => {
   it('drops the loopback-only ports on every interface but lo, in its own table only', () => {
     const rules = renderFirewall(desiredState({ tier: 'elevated', overTor: false, firewall: { loopbackOnlyPorts: [18443, 15223, 22, 15223] } }));
-    expect(rules).toContain('\t\tiifname != "lo" tcp dport { 22, 15223, 18443 } drop\n');
+    expect(rules).toContain('\t\tiifname != "lo" tcp dport { 22, 15223, 18443 } counter drop\n');
     expect(rules).toContain('\t\ttype filter hook input priority 0; policy accept;\n');
     const tables = lines(rules).filter((l) => /\btable\b/.test(l) && !l.startsWith('#'));
     expect(tables).toEqual(['table inet onionfleet', 'delete table inet onionfleet', 'table inet onionfleet {']);
     expect(rules).not.toMatch(/flush ruleset/);
   });
 
-  it('with SSH over Tor drops everything inbound but loopback, replies and neighbour discovery (the manual guide)', () => {
+  it('with SSH over Tor drops everything inbound but loopback, replies, neighbour discovery and DHCP answers (the manual guide)', () => {
     const rules = renderFirewall(desiredState({ tier: 'elevated', overTor: true, firewall: { loopbackOnlyPorts: [15223, 22] } }));
     const chain = lines(rules.slice(rules.indexOf('chain input'))).map((l) => l.trim());
-    expect(chain.slice(1, 7)).toEqual([
+    expect(chain.slice(1, 11)).toEqual([
       'type filter hook input priority 0; policy drop;',
       'iif "lo" accept',
       'ct state invalid drop',
       'ct state established,related accept',
       'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, packet-too-big } accept',
-      'tcp dport { 22, 15223 } drop',
+      'udp sport 67 udp dport 68 accept',
+      'ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept',
+      'tcp dport { 22, 15223 } counter drop',
+      'counter',
+      '}',
     ]);
     expect(rules).not.toContain('policy accept');
+    expect(rules, 'the elevated tier leaves egress alone').not.toContain('chain output');
+  });
+
+  it.each(['high', 'extreme'] as const)('at the %s tier lets only tor (and loopback) open connections off the device', (tier) => {
+    const rules = renderFirewall(desiredState({ tier }));
+    const chain = lines(rules.slice(rules.indexOf('chain output'))).map((l) => l.trim());
+    expect(chain.slice(0, 11)).toEqual([
+      'chain output {',
+      'type filter hook output priority 0; policy drop;',
+      'oif "lo" accept',
+      'meta skuid "debian-tor" accept',
+      'ct state established,related accept',
+      'udp sport 68 udp dport 67 accept',
+      'udp sport 546 udp dport 547 accept',
+      'icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept',
+      'counter reject with icmpx admin-prohibited',
+      '}',
+      '}',
+    ]);
+    expect(rules).toContain('chain input');
+  });
+
+  it.each(['standard', 'elevated'] as const)('at the %s tier has no output chain', (tier) => {
+    expect(renderFirewall(desiredState({ tier }))).not.toContain('chain output');
   });
 
   it('leaves an empty table when no port needs guarding', () => {

@@ -1,0 +1,301 @@
+/**
+ * The agent on a real Debian 12 host (test/host-vm: systemd as PID 1, AppArmor, nftables, sshd, tor,
+ * under qemu), in a fleet whose controller runs `serve --tor` on a private Tor network on loopback.
+ *
+ * The guest joins that network the only way it can reach anything: through one guest-to-host forward
+ * (10.0.2.100:9001 → the first directory authority's ORPort), which its tor uses as its bridge; every
+ * other hop is made by the network's relays. So the agent reaches the controller's NATS through its
+ * onion, as in production, and the controller reaches the guest's SSH onion through the same network.
+ *
+ * The story: `device add --ssh` installs the agent on the real root (systemd unit, user, directories)
+ * → `apply --wait` of a high-tier group (one SMP instance on the guest, the others on two simulated
+ * devices) → the instance runs as a systemd unit, tor@default serves its onions as debian-tor under
+ * AppArmor, the firewall unit holds the rules → the forwarded instance port and sshd are dropped
+ * from outside, the device is managed only through its SSH onion → only tor opens connections off
+ * the device → IPv6 router solicitations and advertisements still get through → a reboot brings everything back with
+ * no controller action → `install-agent.sh uninstall` leaves nothing install made.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../support/processes.ts';
+import { GUEST_FORWARD_ADDRESS, quote } from '../host-vm/host-vm.ts';
+import { BRIDGE_PORT, GuestFleet } from '../host-vm/guest-fleet.ts';
+
+const DEVICE = 'pi-vm';
+/** The first SMP instance's local port on a device (the compiler's base; the guest's portOffset is 0). */
+const SMP_PORT = 15223;
+
+let g: GuestFleet;
+/** Set once beforeAll started it, for afterAll. */
+let started: GuestFleet | null = null;
+let fleet: string;
+/** The guest's SSH onion, once the high tier moved sshd behind it. */
+let sshOnion = '';
+/** The guest's one instance (placed by the apply). */
+let instance = '';
+
+function fleetYaml(): string {
+  return [
+    'version: 1',
+    'fleet: host-vm',
+    'operators:',
+    '  - id: alice',
+    '  - id: bob',
+    '  - id: carol',
+    'devices:',
+    // Room for one SMP instance (300 MB + 45 MB), not for the XFTP one (60 MB): the guest holds an SMP.
+    `  - { id: ${DEVICE}, operator: alice, location: berlin, jurisdiction: DE, capacity: { memoryMb: 350 } }`,
+    '  - { id: pi-sim-1, operator: bob, location: amsterdam, jurisdiction: NL, capacity: { memoryMb: 350 } }',
+    '  - { id: pi-sim-2, operator: carol, location: vienna, jurisdiction: AT }',
+    'groups:',
+    '  - { id: press, tier: high, smp: 2, xftp: 1, members: [m] }',
+    'members:',
+    '  - { id: m, passphrase: true }',
+    '',
+  ].join('\n');
+}
+
+/** Runs `script` as root through the guest's SSH onion; resolves with stdout. */
+const overOnion = (script: string, deadlineMs?: number): Promise<string> => g.mustOverOnion(sshOnion, script, deadlineMs);
+
+/** Packets counted by the rule of `inet onionfleet` that contains `match` (e.g. `tcp dport`). */
+function counter(table: string, match: string): number {
+  const line = table.split('\n').find((l) => l.includes(match) && l.includes('counter packets'));
+  const m = line === undefined ? null : /counter packets (\d+)/.exec(line);
+  if (m?.[1] === undefined) throw new Error(`no counter on a rule with "${match}" in:\n${table}`);
+  return Number(m[1]);
+}
+
+/** Connects from this machine to a forwarded guest port; resolves with what arrived before `done` says stop. */
+async function knock(port: number, done: () => Promise<boolean>): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.on('data', (b: Buffer) => (received += b.toString('latin1')));
+  socket.on('error', () => undefined);
+  try {
+    await until(`the guest to count the packet to forwarded port ${port}`, async () => ((await done()) ? true : null), 120_000);
+    return received;
+  } finally {
+    socket.destroy();
+  }
+}
+
+beforeAll(async () => {
+  started = await GuestFleet.start({ device: DEVICE, operator: 'alice', hostForwards: [SMP_PORT], simulated: ['pi-sim-1', 'pi-sim-2'] });
+  g = started;
+  fleet = g.tf.h.writeFleet(fleetYaml());
+}, 900_000);
+
+afterAll(async () => {
+  await started?.stop();
+}, 180_000);
+
+describe('the agent on a real Debian host', () => {
+  it('device add --ssh installs it on the real root and starts it under systemd; it reaches NATS through its tor', async () => {
+    expect(g.enrolled.code, g.enrolled.stderr).toBe(0);
+    expect(JSON.parse(g.enrolled.stdout)).toMatchObject({ added: DEVICE, agent: { manager: 'systemd' }, hostKey: g.vm.hostKey });
+    const facts = await g.vm.must([
+      'getent passwd onionfleet | cut -d: -f7',
+      'stat -c "%n %a %G" /etc/onionfleet /var/log/onionfleet /var/lib/onionfleet /etc/onionfleet/agent.json',
+      'systemctl is-enabled onionfleet-agent.service',
+      'systemctl is-active onionfleet-agent.service',
+      'pid=$(systemctl show -p MainPID --value onionfleet-agent.service)',
+      'ps -o user= -p "$pid"',
+      'grep NoNewPrivs /proc/$pid/status',
+      // ProtectSystem=true: /usr is read-only for the agent, except /usr/local/bin (ReadWritePaths).
+      'nsenter -t "$pid" -m sh -c "touch /usr/lib/.probe 2>&1; touch /usr/local/bin/.probe && echo usr-local-bin-writable && rm /usr/local/bin/.probe"',
+    ].join('\n'));
+    expect(facts).toContain('/usr/sbin/nologin');
+    expect(facts).toMatch(/\/etc\/onionfleet 750 onionfleet/);
+    expect(facts).toMatch(/\/var\/log\/onionfleet 750 onionfleet/);
+    expect(facts).toMatch(/\/etc\/onionfleet\/agent\.json 600 /);
+    expect(facts).toMatch(/^enabled$/m);
+    expect(facts).toMatch(/^active$/m);
+    // Root by design (the unit's comment: it manages /etc/tor, units, nftables), with the unit's sandbox.
+    expect(facts).toMatch(/^root$/m);
+    expect(facts).toMatch(/NoNewPrivs:\s+1/);
+    expect(facts).toContain('Read-only file system');
+    expect(facts).toContain('usr-local-bin-writable');
+    const config = JSON.parse(await g.vm.must('cat /etc/onionfleet/agent.json')) as { root: string; nats: { url: string } };
+    expect(config.root).toBe('/');
+    expect(config.nats.url).toMatch(/^nats:\/\/[a-z2-7]{56}\.onion:4222$/);
+    // Its first status arrives through the guest's tor and the NATS onion.
+    const status = await until('the guest\'s first status on the bus', () => g.status(), 300_000);
+    expect(status.device).toBe(DEVICE);
+  }, 400_000);
+
+  it('apply --wait: one systemd unit per instance as simplex, tor@default as debian-tor under AppArmor owning every onion dir, the firewall loaded by its unit', async () => {
+    const applied = await g.tf.h.apply(fleet, '--wait', '--timeout', '540');
+    expect(applied.code, applied.stderr + applied.stdout).toBe(0);
+    expect(applied.stderr).toMatch(/converged 3\/3 devices/);
+    const placements = JSON.parse((await g.cli('plan', '-f', fleet, '--deployed', '--json')).stdout) as { placements: { instance: string; device: string; kind: string }[] };
+    const mine = placements.placements.filter((p) => p.device === DEVICE).map((p) => p.instance);
+    expect(mine).toHaveLength(1);
+    instance = mine[0] ?? '';
+    expect(instance).toMatch(/^press-smp-\d\d$/);
+
+    // sshd now listens on loopback only and the firewall drops everything from the network: from here
+    // on the guest is reached through its SSH onion (the controller's tor holds the key to it).
+    sshOnion = (await g.status())?.sshOnion ?? '';
+    expect(sshOnion).toMatch(/^[a-z2-7]{56}\.onion$/);
+    const facts = await overOnion([
+      'systemctl list-units --no-legend --plain "onionfleet-smp@*" "onionfleet-xftp@*" | awk \'{print $1, $3, $4}\'',
+      `ps -o user= -p $(systemctl show -p MainPID --value onionfleet-smp@${instance}.service)`,
+      'systemctl is-active tor@default.service onionfleet-firewall.service',
+      'systemctl is-enabled tor.service onionfleet-firewall.service',
+      'tor=$(systemctl show -p MainPID --value tor@default.service)',
+      'echo "tor-user $(ps -o user= -p $tor)"',
+      'echo "tor-confinement $(cat /proc/$tor/attr/current)"',
+      'aa-status --enabled && echo apparmor-enabled',
+      'for d in /var/lib/tor/onionfleet/*; do stat -c "onion-dir %n %U %a" "$d"; done',
+      'stat -c "client-auth %n %U %a" /var/lib/tor/onionfleet-client-auth /var/lib/tor/onionfleet-client-auth/controller.auth_private',
+      'nft list table inet onionfleet >/dev/null && echo firewall-table',
+      `grep -h "^socks_mode" /etc/opt/simplex/${instance}/smp-server.ini`,
+      'grep -h "^VanguardsLiteEnabled" /etc/tor/torrc.d/onionfleet.conf',
+      `stat -c "ini %U %a" /etc/opt/simplex/${instance}/smp-server.ini`,
+    ].join('\n'));
+    expect(facts.split('\n')).toContain(`onionfleet-smp@${instance}.service active running`);
+    expect(facts.match(/^onionfleet-(smp|xftp)@/gm)).toHaveLength(1);
+    expect(facts).toMatch(/^simplex$/m);
+    expect(facts).toMatch(/^active\nactive$/m);
+    expect(facts).toMatch(/^enabled\nenabled$/m);
+    expect(facts).toContain('tor-user debian-tor');
+    expect(facts).toContain('tor-confinement system_tor (enforce)');
+    expect(facts).toContain('apparmor-enabled');
+    const dirs = facts.split('\n').filter((l) => l.startsWith('onion-dir '));
+    expect(dirs.map((l) => l.split(' ')[1]).sort()).toEqual([`/var/lib/tor/onionfleet/${instance}`, '/var/lib/tor/onionfleet/ssh']);
+    // 2700: /var/lib/tor is setgid debian-tor, its subdirectories inherit the bit.
+    for (const d of dirs) expect(d).toMatch(/ debian-tor 2?700$/);
+    expect(facts).toMatch(/client-auth \/var\/lib\/tor\/onionfleet-client-auth debian-tor 2?700/);
+    expect(facts).toMatch(/client-auth \/var\/lib\/tor\/onionfleet-client-auth\/controller\.auth_private debian-tor 600/);
+    expect(facts).toContain('firewall-table');
+    expect(facts).toContain('socks_mode: always');
+    expect(facts).toContain('VanguardsLiteEnabled 1');
+    expect(facts).toContain('ini simplex 600');
+  }, 600_000);
+
+  it('enforces the firewall, seen from outside: the instance port and sshd are dropped; the device answers through its onion and the bus', async () => {
+    const table = () => overOnion('nft list table inet onionfleet');
+    // The instance listens (its loopback answers with the SMP server hello) …
+    const local = await overOnion(`python3 -c 'import socket; s=socket.create_connection(("127.0.0.1", ${SMP_PORT}), timeout=10); print("loopback-connected")'`);
+    expect(local).toContain('loopback-connected');
+    // … but a connection from this machine to its forwarded port reaches the guest only to be dropped by
+    // the rule that lists it; nothing comes back.
+    const before = counter(await table(), 'tcp dport {');
+    const fromOutside = await knock(g.vm.forward(SMP_PORT), async () => counter(await table(), 'tcp dport {') > before);
+    expect(fromOutside).toBe('');
+    // sshd no longer answers on the network: the forwarded ssh port gets no banner, the same rule drops it.
+    const beforeSsh = counter(await table(), 'tcp dport {');
+    const banner = await knock(g.vm.sshPort, async () => counter(await table(), 'tcp dport {') > beforeSsh);
+    expect(banner).not.toContain('SSH-');
+    await expect(g.vm.connect({ timeoutMs: 15_000 })).rejects.toThrow();
+    // The bus still hears it: a fresh heartbeat, converged.
+    const since = Date.now();
+    const fresh = await until('a status sent after the firewall checks', async () => {
+      const s = await g.status();
+      return s !== null && Date.parse(s.observedAt) >= since - 2_000 ? s : null;
+    }, 180_000);
+    expect(fresh.converged).toBe(true);
+    expect(fresh.instances.every((i) => i.healthy)).toBe(true);
+  }, 600_000);
+
+  it('lets only tor open connections off the device (high tier): another user and root are refused at once, debian-tor connects', async () => {
+    const connectAs = (prefix: string) => `${prefix} python3 -c 'import socket
+try:
+    socket.create_connection(("${GUEST_FORWARD_ADDRESS}", ${BRIDGE_PORT}), timeout=30).close(); print("connected")
+except OSError as e:
+    print("errno", e.errno)'`;
+    const out = await overOnion([
+      'before=$(nft list chain inet onionfleet output | grep -o "counter packets [0-9]*" | tail -1)',
+      `echo "nobody: $(${connectAs('setpriv --reuid=nobody --regid=nogroup --clear-groups')})"`,
+      `echo "root: $(${connectAs('')})"`,
+      `echo "debian-tor: $(${connectAs('setpriv --reuid=debian-tor --regid=debian-tor --clear-groups')})"`,
+      'echo "counter-before: $before"',
+      'echo "counter-after: $(nft list chain inet onionfleet output | grep -o "counter packets [0-9]*" | tail -1)"',
+    ].join('\n'));
+    // EHOSTUNREACH: the output chain rejects with "administratively prohibited".
+    expect(out).toContain('nobody: errno 113');
+    expect(out).toContain('root: errno 113');
+    expect(out).toContain('debian-tor: connected');
+    const count = (label: string) => Number(new RegExp(`${label}: counter packets (\\d+)`).exec(out)?.[1] ?? NaN);
+    expect(count('counter-after')).toBeGreaterThan(count('counter-before'));
+  }, 400_000);
+
+  // DHCPv4 renewals cannot be shown here: qemu's user-mode DHCP server (restrict=on) never answers a
+  // renewal's unicast REQUEST, with no firewall at all (networkd: "REQUEST (renewing)", no ACK), and it
+  // gives no default route. The firewall's DHCP lines are checked by `nft -c` (test/integration/render-validators).
+  it('keeps the network up behind the strict firewall: a router solicitation goes out, the advertisement comes in and refreshes the IPv6 route', async () => {
+    const out = await overOnion([
+      'ifname=$(ls /sys/class/net | grep -v "^lo$" | head -1)',
+      'expiry() { ip -6 route show default dev "$ifname" | grep -o "expires [0-9]*" | grep -o "[0-9]*"; }',
+      'before=$(expiry)',
+      'echo "route-before: $(ip -6 route show default dev "$ifname")"',
+      `python3 - "$ifname" <<'EOF'
+import select, socket, struct, sys, time
+idx = socket.if_nametoindex(sys.argv[1])
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+s.sendto(struct.pack('!BBHI', 133, 0, 0, 0), ('ff02::2', 0, 0, idx))
+deadline = time.time() + 60
+while time.time() < deadline:
+    ready, _, _ = select.select([s], [], [], 1)
+    if ready and s.recvfrom(2048)[0][0] == 134:
+        print('router-advert received'); break
+else:
+    print('no router advert')
+EOF`,
+      // networkd's own NDisc socket got it too: the route's lifetime starts again.
+      'after=$before; for i in $(seq 1 120); do after=$(expiry); [ -n "$after" ] && [ "$after" -gt "$((before + 2))" ] && break; sleep 0.5; done',
+      'echo "route-refreshed: $before -> $after"',
+      '[ -n "$after" ] && [ "$after" -gt "$((before + 2))" ] && echo route-refreshed-yes',
+      'ip -6 -o addr show dev "$ifname" | grep -v " scope link" | grep -q inet6 && echo ipv6-address',
+      'ip -4 -o addr show dev "$ifname" | grep -q 10.0.2.15 && echo ipv4-address',
+    ].join('\n'));
+    expect(out).toContain('router-advert received');
+    expect(out).toContain('route-refreshed-yes');
+    expect(out).toContain('ipv6-address');
+    expect(out).toContain('ipv4-address');
+  }, 400_000);
+
+  it('comes back after a reboot with no controller action: agent, tor, instance and firewall, and the status says converged', async () => {
+    const bootBefore = (await overOnion('cat /proc/sys/kernel/random/boot_id')).trim();
+    await overOnion('systemd-run --on-active=1 systemctl reboot');
+    const after = await until('the guest to answer through its onion after the reboot', async () => {
+      try {
+        const id = (await overOnion('cat /proc/sys/kernel/random/boot_id', 60_000)).trim();
+        return id !== bootBefore ? id : null;
+      } catch {
+        return null;
+      }
+    }, 600_000);
+    expect(after).not.toBe(bootBefore);
+    const bootTime = Number((await overOnion('awk \'/^btime/ {print $2}\' /proc/stat')).trim()) * 1000;
+    const status = await until('a converged status sent after the boot', async () => {
+      const s = await g.status();
+      return s !== null && Date.parse(s.observedAt) > bootTime && s.converged && s.instances.length === 1 && s.instances.every((i) => i.healthy) ? s : null;
+    }, 300_000);
+    expect(status.appliedRevision).toBe(status.desiredRevision);
+    const units = await overOnion(`systemctl is-active onionfleet-agent.service tor@default.service onionfleet-firewall.service onionfleet-smp@${instance}.service; nft list chain inet onionfleet output | grep -c "policy drop"`);
+    expect(units.trim().split('\n')).toEqual(['active', 'active', 'active', 'active', '1']);
+    // sshd is still off the network: the rules were loaded before it.
+    await expect(g.vm.connect({ timeoutMs: 15_000 })).rejects.toThrow();
+  }, 900_000);
+
+  it('install-agent.sh uninstall leaves nothing behind that install made', async () => {
+    const manifest = await overOnion('cat /usr/local/lib/onionfleet/install.manifest');
+    const entries = manifest.trim().split('\n').map((l) => l.split(' ') as [string, string]);
+    expect(entries.map(([kind]) => kind)).toContain('user');
+    const out = await overOnion([
+      'sh /usr/local/lib/onionfleet/install-agent.sh uninstall',
+      ...entries.filter(([kind]) => kind !== 'user').map(([kind, path]) => `[ -e ${quote(path)} ] && echo "left: ${kind} ${path}" || true`),
+      'getent passwd onionfleet && echo "left: user onionfleet" || true',
+      'getent group onionfleet && echo "left: group onionfleet" || true',
+      'systemctl show -p LoadState --value onionfleet-agent.service',
+      'ps -eo args= | grep "^/usr/local/bin/node /usr/local/lib/onionfleet/" && echo "left: agent process" || true',
+    ].join('\n'));
+    expect(out).toContain('removed the onionfleet agent below /');
+    expect(out).not.toContain('left:');
+    expect(out).toMatch(/^not-found$/m);
+  }, 400_000);
+});
