@@ -53,10 +53,10 @@ export async function hostApply(): Promise<Record<string, unknown>[]> {
       'echo "startup $((t1 - t0))"; echo "noop $((t2 - t1))"',
       'pid=$(systemctl show -p MainPID --value onionfleet-agent.service)',
       'echo "rss $(awk \'/^VmRSS/ {print $2}\' /proc/$pid/status)"; echo "hwm $(awk \'/^VmHWM/ {print $2}\' /proc/$pid/status)"',
-      'grep -o \'"steps":\\[[^]]*\\]\' /tmp/noop.json',
     ].join('\n'));
     const figure = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(timing)?.[1] ?? NaN);
-    if (!timing.includes('"steps":[]')) throw new Error(`the second apply was not a no-op: ${timing}`);
+    const noop = JSON.parse(await g.vm.must('cat /tmp/noop.json')) as { converged: boolean; steps: string[] };
+    if (!noop.converged || noop.steps.length > 0) throw new Error(`the second apply was not a no-op: ${JSON.stringify(noop)}`);
 
     const bootBefore = (await g.vm.must('cat /proc/sys/kernel/random/boot_id')).trim();
     const rebootStarted = performance.now();
