@@ -47,8 +47,9 @@ export function promptHidden(question: string, streams: PromptStreams = processS
         else if (ch >= ' ') typed += ch;
       }
     };
-    output.write(question);
+    // Echo off before the question shows: a line typed (or pasted) the moment it appears is not echoed.
     input.setRawMode?.(true);
+    output.write(question);
     input.resume();
     input.on('data', onData);
   });
