@@ -94,12 +94,9 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
         }
       } else if (exact.kind === 'infeasible') {
         proof = { proven: true, minimumMoves: null, solver };
-      } else if (exact.kind === 'limit') {
-        proof = { proven: false, minimumMoves: null, solver };
-        if (exact.placements !== null && (success === null || (baseMode === 'hold' && exact.moves !== null && moves(success.placements) > exact.moves))) {
-          success = { placements: exact.placements, stance: { sticky: 'none', waived: new Set() }, packing: 'exact' };
-        }
       } else {
+        // A limit stopped the solver (or the fleet is too large): the heuristic's answer stands. A
+        // limit status need not carry a solution, so nothing the solver left behind is used.
         proof = { proven: false, minimumMoves: null, solver };
       }
     }
