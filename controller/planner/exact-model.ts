@@ -37,8 +37,6 @@ export interface ExactModel {
   readonly cells: readonly ExactCell[];
   /** Previous instances of the groups (ordinals that still exist), each of which is kept or moved. */
   readonly previousInstances: number;
-  /** Weight of one kept instance in the objective; the spread terms add up to less than half of it. */
-  readonly keepWeight: number;
   /** The absolute optimality gap that still proves the fewest moves. */
   readonly movesGap: number;
   /** A rule no assignment can meet (a group with no usable device): infeasible without solving. */
@@ -58,7 +56,7 @@ export const col = {
 };
 
 /** How many of a group's previous instances of one kind were on each device (surviving ordinals only). */
-export function previousCounts(g: GroupInfo, kind: 'smp' | 'xftp', previous: ReadonlyMap<string, number>): Map<number, number> {
+function previousCounts(g: GroupInfo, kind: 'smp' | 'xftp', previous: ReadonlyMap<string, number>): Map<number, number> {
   const counts = new Map<number, number>();
   for (let i = 1; i <= (kind === 'smp' ? g.smp : g.xftp); i++) {
     const d = previous.get(instanceId(g.id, kind, i));
@@ -68,7 +66,7 @@ export function previousCounts(g: GroupInfo, kind: 'smp' | 'xftp', previous: Rea
 }
 
 /** Number of a group's current ordinals that the previous placement had somewhere (on any device, even one gone). */
-export function previousSurvivors(g: GroupInfo, previousIds: ReadonlySet<string>): number {
+function previousSurvivors(g: GroupInfo, previousIds: ReadonlySet<string>): number {
   let n = 0;
   for (let i = 1; i <= g.smp; i++) if (previousIds.has(instanceId(g.id, 'smp', i))) n++;
   for (let i = 1; i <= g.xftp; i++) if (previousIds.has(instanceId(g.id, 'xftp', i))) n++;
@@ -96,7 +94,7 @@ class Lines {
 }
 
 /** `a + 2 b - c`, broken into lines of 16 terms. */
-export function sum(terms: readonly Term[]): string {
+function sum(terms: readonly Term[]): string {
   return terms
     .map(([k, name], i) => {
       const sign = k < 0 ? '-' : i === 0 ? '' : '+';
@@ -242,7 +240,7 @@ export function buildExactModel(model: Model, groups: readonly GroupInfo[], prev
     'End',
     '',
   ].join('\n');
-  return { lp, cells, previousInstances, keepWeight, movesGap: spreadTerms + 0.5, impossible: c.impossible, columns: generals.length + binaries.length + kept.length, rows: c.rows };
+  return { lp, cells, previousInstances, movesGap: spreadTerms + 0.5, impossible: c.impossible, columns: generals.length + binaries.length + kept.length, rows: c.rows };
 }
 
 /** Distinct operators, locations and jurisdictions, and the per-operator cap. */

@@ -37,8 +37,8 @@ export interface ExactStats {
 export type ExactOutcome =
   | { readonly kind: 'optimal'; readonly placements: Map<number, GroupPlacement>; readonly moves: number; readonly stats: ExactStats }
   | { readonly kind: 'infeasible'; readonly stats: ExactStats }
-  /** A limit stopped the solver: `placements` is its best answer so far (null if none), not proven. */
-  | { readonly kind: 'limit'; readonly placements: Map<number, GroupPlacement> | null; readonly moves: number | null; readonly stats: ExactStats }
+  /** A limit stopped the solver: nothing proven, and nothing of its answer used (it need not carry one). */
+  | { readonly kind: 'limit'; readonly stats: ExactStats }
   | { readonly kind: 'too-large'; readonly cells: number };
 
 export function exactPlan(
@@ -64,15 +64,9 @@ export function exactPlan(
   });
   const stats = { ...base, status: result.Status };
   if (result.Status === 'Infeasible') return { kind: 'infeasible', stats };
-  const placements = hasSolution(result) ? decode(groups, built.cells, result, previous) : null;
-  const moves = placements === null ? null : built.previousInstances - keptBy(groups, placements, previous);
-  if (result.Status === 'Optimal' && placements !== null && moves !== null) return { kind: 'optimal', placements, moves, stats };
-  return { kind: 'limit', placements, moves, stats };
-}
-
-function hasSolution(result: MipSolution): boolean {
-  const first = Object.values(result.Columns)[0];
-  return first?.Primal !== undefined && Number.isFinite(result.ObjectiveValue);
+  if (result.Status !== 'Optimal') return { kind: 'limit', stats };
+  const placements = decode(groups, built.cells, result, previous);
+  return { kind: 'optimal', placements, moves: built.previousInstances - keptBy(groups, placements, previous), stats };
 }
 
 /** Counts per device → one device per ordinal: an instance stays where it was whenever the counts allow. */
