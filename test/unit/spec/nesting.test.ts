@@ -76,7 +76,8 @@ describe('nestingDepth', () => {
   it('overcounts, never undercounts, a quoted scalar the library folds back to its parent\'s indentation', () => {
     // Found by the property above (seed 1862771912): the library reads depth 3 from its own text.
     const value = { id: { '[': { id: '- [[[[: [\\' }, '': '' } };
-    const text = stringify(value, { flowLevel: -1, indent: 4, indentSeq: false, lineWidth: 12, minContentWidth: 0 });
+    const style = { flowLevel: -1, indent: 4, indentSeq: false, lineWidth: 12, minContentWidth: 0 };
+    const text = stringify(value, style);
     expect(depthOf(parse(text))).toBe(3);
     expect(nestingDepth(text)).toBeGreaterThanOrEqual(3);
   });
