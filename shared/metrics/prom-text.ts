@@ -66,7 +66,7 @@ function parseLabels(text: string): Record<string, string> | null {
       if (text[j] === '\\') {
         j++;
         value += text[j] === 'n' ? '\n' : (text[j] ?? '');
-      } else value += text[j];
+      } else value += text[j] ?? '';
     }
     if (j >= text.length) return null;
     labels[name] = value;
