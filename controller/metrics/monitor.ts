@@ -8,7 +8,7 @@ import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import type { ControllerSession } from '../bus/session.ts';
 import { deliver, channelName } from '../alerts/deliver.ts';
-import { evaluateAlerts, type AlertEvent, type AlertState } from '../alerts/evaluate.ts';
+import { evaluateAlerts, type AlertEvent, type AlertState, type RolloutView } from '../alerts/evaluate.ts';
 import type { AlertRules } from '../alerts/rules.ts';
 import { readAlertState, readRollouts, writeAlertState } from '../alerts/state-file.ts';
 import { readReports } from '../observe/read.ts';
@@ -25,27 +25,28 @@ export interface MonitorOptions {
   /** Enrolled devices, read again each round (a device added meanwhile appears). */
   readonly devices: () => Promise<EnrollmentRecord[]>;
   readonly log: { info(line: string): void; warn(line: string): void };
-  /** Deliver events (false: `ui` only shows the state that `metrics` keeps). */
-  readonly evaluate: boolean;
+  /**
+   * Deliver events and save the state (`metrics`). False (`ui`): evaluate in memory only, starting
+   * from the state `metrics` saved, so the page shows the alerts without sending or changing anything.
+   */
+  readonly deliver: boolean;
 }
 
 export class FleetMonitor {
   private state: AlertState | null = null;
   private queue: { event: AlertEvent; channel: number }[] = [];
-  private last: FleetSnapshot | null = null;
 
   constructor(private readonly o: MonitorOptions) {}
 
   /** A fresh snapshot of the fleet (devices silent beyond the rule's threshold count as not reporting). */
   async snapshot(): Promise<FleetSnapshot> {
     const reports = await readReports(this.o.session, await this.o.devices());
-    this.last = buildSnapshot(this.o.spec, reports, Date.now(), this.o.rules.rules.deviceSilent.afterSeconds);
-    return this.last;
+    return buildSnapshot(this.o.spec, reports, Date.now(), this.o.rules.rules.deviceSilent.afterSeconds);
   }
 
-  /** The alert state as last evaluated (or as `metrics` saved it, for `ui`). */
+  /** The alert state as last evaluated (before the first round: as `metrics` saved it). */
   async alerts(): Promise<AlertState> {
-    return this.o.evaluate && this.state !== null ? this.state : await readAlertState(this.o.stateDir);
+    return this.state ?? await readAlertState(this.o.stateDir);
   }
 
   /** `/metrics`: a fresh snapshot with the alerts that fire. */
@@ -56,11 +57,13 @@ export class FleetMonitor {
   }
 
   /** One evaluation round: snapshot, rules, deliveries (new events, then the retries), state saved. */
-  async round(): Promise<AlertEvent[]> {
+  async round(): Promise<{ snapshot: FleetSnapshot; events: AlertEvent[]; rollouts: RolloutView[] }> {
     this.state ??= await readAlertState(this.o.stateDir);
     const snapshot = await this.snapshot();
-    const { state, events } = evaluateAlerts(this.o.rules, snapshot, await readRollouts(this.o.stateDir), this.state, snapshot.takenAt);
+    const rollouts = await readRollouts(this.o.stateDir);
+    const { state, events } = evaluateAlerts(this.o.rules, snapshot, rollouts, this.state, snapshot.takenAt);
     this.state = state;
+    if (!this.o.deliver) return { snapshot, events, rollouts };
     await writeAlertState(this.o.stateDir, state);
     for (const event of events) {
       this.o.log.info(`alert ${event.status}: ${event.rule} ${event.subject}: ${event.message}`);
@@ -78,6 +81,6 @@ export class FleetMonitor {
       }
     }
     if (this.queue.length > MAX_QUEUED) this.queue.splice(0, this.queue.length - MAX_QUEUED);
-    return events;
+    return { snapshot, events, rollouts };
   }
 }

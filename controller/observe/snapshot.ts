@@ -32,6 +32,8 @@ export interface SnapshotDevice {
   readonly state: string;
   /** Seconds since its last status reached the bus; null when none ever did. */
   readonly silentSeconds: number | null;
+  /** Its last status is within the silence threshold. */
+  readonly reporting: boolean;
   readonly converged: boolean;
   readonly problem: string | null;
   readonly agent: AgentFigures | null;
@@ -78,7 +80,7 @@ export function buildSnapshot(spec: FleetSpec, reports: readonly DeviceReport[],
     const reporting = silentSeconds !== null && silentSeconds <= silentAfterSeconds;
     const s = r?.status ?? null;
     devices.push({
-      id: d.id, operator: d.operator, location: d.location, state: d.state, silentSeconds,
+      id: d.id, operator: d.operator, location: d.location, state: d.state, silentSeconds, reporting,
       converged: s !== null && s.converged && s.instances.every((i) => i.healthy),
       problem: r?.problem ?? (s?.error ?? null), agent: s?.metrics?.agent ?? null,
     });

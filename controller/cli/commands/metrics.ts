@@ -40,7 +40,7 @@ export async function metricsCommand(opts: unknown, ctx: CliContext): Promise<vo
   const logger = createLogger({ name: 'onionfleet metrics', stream: ctx.output === processOutput ? process.stderr : lineStream(ctx.output.err) });
   const session = await openSession(paths, await statePassphrase(paths, flags.passphraseFile));
   const monitor = new FleetMonitor({
-    session, stateDir: paths.dir, spec, rules, devices: () => listDevices(paths), evaluate: true,
+    session, stateDir: paths.dir, spec, rules, devices: () => listDevices(paths), deliver: true,
     log: { info: (l) => { logger.info(l); }, warn: (l) => { logger.warn(l); } },
   });
   try {
