@@ -1,29 +1,12 @@
-import { z } from 'zod';
-import { wholeNumber } from '#shared/cli/flag-types.ts';
 import { parseFlags } from '#shared/cli/flags.ts';
-import { processOutput, toJson } from '#shared/cli/output.ts';
+import { toJson } from '#shared/cli/output.ts';
 import type { CliContext } from '#shared/cli/run-main.ts';
-import { createLogger, lineStream } from '#shared/log.ts';
-import { openSession } from '../../bus/session.ts';
-import { loadAlertRules } from '../../alerts/load-rules.ts';
-import { DEFAULT_ALERT_RULES } from '../../alerts/rules.ts';
-import { FleetMonitor } from '../../metrics/monitor.ts';
+import { z } from 'zod';
 import { serveLoopback } from '../../metrics/http.ts';
+import { MonitorFlags, openMonitor } from '../../metrics/open-monitor.ts';
 import { groupHealth } from '../../observe/group-health.ts';
-import { loadFleetSpec } from '../../spec/load.ts';
-import { listDevices } from '../../state/devices.ts';
-import { stateDir, statePaths } from '../../state/paths.ts';
-import { statePassphrase } from '../passphrase.ts';
 
-const Flags = z.object({
-  file: z.string(),
-  state: z.string().optional(),
-  passphraseFile: z.string().optional(),
-  port: wholeNumber(0, 65535, 'a TCP port').default(9469),
-  alerts: z.string().optional(),
-  once: z.boolean().default(false),
-  json: z.boolean().default(false),
-});
+const Flags = MonitorFlags(9469).extend({ once: z.boolean().default(false) });
 
 /**
  * `onionfleet metrics -f fleet.yaml [--alerts FILE] [--port N] [--once [--json]]`: serves the
@@ -34,15 +17,7 @@ const Flags = z.object({
  */
 export async function metricsCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
-  const spec = await loadFleetSpec(flags.file);
-  const rules = flags.alerts === undefined ? DEFAULT_ALERT_RULES : await loadAlertRules(flags.alerts);
-  const paths = statePaths(stateDir(flags.state));
-  const logger = createLogger({ name: 'onionfleet metrics', stream: ctx.output === processOutput ? process.stderr : lineStream(ctx.output.err) });
-  const session = await openSession(paths, await statePassphrase(paths, flags.passphraseFile));
-  const monitor = new FleetMonitor({
-    session, stateDir: paths.dir, spec, rules, devices: () => listDevices(paths), deliver: true,
-    log: { info: (l) => { logger.info(l); }, warn: (l) => { logger.warn(l); } },
-  });
+  const { spec, rules, session, logger, monitor } = await openMonitor(flags, ctx, 'onionfleet metrics', true);
   try {
     if (flags.once) {
       await monitor.round();

@@ -1,30 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import { wholeNumber } from '#shared/cli/flag-types.ts';
 import { parseFlags } from '#shared/cli/flags.ts';
-import { processOutput, toJson } from '#shared/cli/output.ts';
+import { toJson } from '#shared/cli/output.ts';
 import type { CliContext } from '#shared/cli/run-main.ts';
-import { createLogger, lineStream } from '#shared/log.ts';
-import { openSession } from '../../bus/session.ts';
-import { loadAlertRules } from '../../alerts/load-rules.ts';
-import { DEFAULT_ALERT_RULES } from '../../alerts/rules.ts';
 import { serveLoopback } from '../../metrics/http.ts';
-import { FleetMonitor } from '../../metrics/monitor.ts';
-import { loadFleetSpec } from '../../spec/load.ts';
-import { listDevices } from '../../state/devices.ts';
-import { stateDir, statePaths } from '../../state/paths.ts';
+import { MonitorFlags, openMonitor } from '../../metrics/open-monitor.ts';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from '../../ui/assets.ts';
 import { pageData } from '../../ui/page-data.ts';
-import { statePassphrase } from '../passphrase.ts';
 
-const Flags = z.object({
-  file: z.string(),
-  state: z.string().optional(),
-  passphraseFile: z.string().optional(),
-  port: wholeNumber(0, 65535, 'a TCP port').default(0),
-  alerts: z.string().optional(),
-  json: z.boolean().default(false),
-});
+const Flags = MonitorFlags(0);
 
 /**
  * `onionfleet ui -f fleet.yaml [--port N] [--alerts FILE]`: a live dashboard on 127.0.0.1 only —
@@ -35,15 +18,7 @@ const Flags = z.object({
  */
 export async function uiCommand(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
-  const spec = await loadFleetSpec(flags.file);
-  const rules = flags.alerts === undefined ? DEFAULT_ALERT_RULES : await loadAlertRules(flags.alerts);
-  const paths = statePaths(stateDir(flags.state));
-  const logger = createLogger({ name: 'onionfleet ui', stream: ctx.output === processOutput ? process.stderr : lineStream(ctx.output.err) });
-  const session = await openSession(paths, await statePassphrase(paths, flags.passphraseFile));
-  const monitor = new FleetMonitor({
-    session, stateDir: paths.dir, spec, rules, devices: () => listDevices(paths), deliver: false,
-    log: { info: () => undefined, warn: (l) => { logger.warn(l); } },
-  });
+  const { spec, session, logger, monitor } = await openMonitor(flags, ctx, 'onionfleet ui', false);
   const token = randomBytes(24).toString('base64url');
   const html = PAGE_HTML.replace('href="app.css"', `href="app.css?token=${token}"`).replace('src="app.js"', `src="app.js?token=${token}"`);
   try {
