@@ -13,7 +13,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePromText, type Sample } from '#shared/metrics/prom-text.ts';
-import { BIN } from '../support/cli.ts';
+import { BIN, runBin } from '../support/cli.ts';
 import { FleetHarness } from '../support/fleet-harness.ts';
 import { stopChild, stopSupervised, until } from '../support/processes.ts';
 
@@ -128,7 +128,28 @@ describe('onionfleet metrics and alerts', () => {
     const textfile = readFileSync(join(h.dir, 'devices/pi-a/root/var/lib/onionfleet/metrics/onionfleet.prom'), 'utf8');
     expect(textfile).toMatch(/^onionfleet_instance_healthy\{instance="newsroom-/m);
     expect(received.filter((e) => e.status === 'firing')).toEqual([]);
+
+    // One round on demand, as a read command: the groups against their minimum, no alert, exit 0.
+    const once = await runBin(BIN.onionfleet, ['metrics', '--once', '--json', '-f', join(h.dir, 'fleet.yaml'), '--state', h.state]);
+    expect(once.code, once.stderr).toBe(0);
+    const report = JSON.parse(once.stdout) as { fleet: string; groups: { group: string; belowMinimum: boolean; healthySmp: number }[]; alerts: unknown[] };
+    expect(report).toMatchObject({ fleet: 'seeing', groups: [{ group: 'newsroom', belowMinimum: false, healthySmp: 2 }], alerts: [] });
   }, 90_000);
+
+  it('refuses a bad alerts file or fleet file with one line per problem and exit 2, starting nothing', async () => {
+    const bad = join(h.dir, 'bad-alerts.yaml');
+    writeFileSync(bad, 'version: 1\nevaluateEverySeconds: 0\nchannels:\n  - { type: pager, to: me }\n');
+    const run = await runBin(BIN.onionfleet, ['metrics', '-f', join(h.dir, 'fleet.yaml'), '--state', h.state, '--alerts', bad, '--port', '0']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    const lines = run.stderr.trim().split('\n');
+    expect(lines.some((l) => l.startsWith(`${bad}: evaluateEverySeconds: `))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`${bad}: channels[0]`))).toBe(true);
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    const noFleet = await runBin(BIN.onionfleet, ['ui', '-f', join(h.dir, 'missing.yaml'), '--state', h.state]);
+    expect(noFleet.code).toBe(2);
+    expect(noFleet.stderr.trim()).toBe(`${join(h.dir, 'missing.yaml')}: no such file`);
+  });
 
   it('raises "device silent" and "group below minimum" when one Pi stops, and clears them when it is back', async () => {
     const { samples } = await scrape();
