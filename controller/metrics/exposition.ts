@@ -40,6 +40,7 @@ export function fleetExposition(snapshot: FleetSnapshot, firing: readonly Firing
   const named = (name: string, samples: Sample[]) => samples.map((s) => ({ ...s, name }));
   family('onionfleet_instance_healthy', 'The instance is healthy and its device reports', 'gauge', named('onionfleet_instance_healthy', per((i) => (i.healthy ? 1 : 0))));
   family('onionfleet_instance_probe_latency_seconds', "Latency of the device's last local identity probe of the instance", 'gauge', named('onionfleet_instance_probe_latency_seconds', per((i) => (i.probeLatencyMs === null ? null : i.probeLatencyMs / 1000))));
+  family('onionfleet_instance_onion_probe_latency_seconds', "Latency of the device's last probe of the instance's onion through its own tor", 'gauge', named('onionfleet_instance_onion_probe_latency_seconds', per((i) => (i.onionProbeLatencyMs === null ? null : i.onionProbeLatencyMs / 1000))));
   family('onionfleet_instance_metrics_file_age_seconds', "Age of the server's metrics file when its agent last read it", 'gauge', named('onionfleet_instance_metrics_file_age_seconds', per((i) => i.metrics?.fileAgeSeconds ?? null)));
   const dev = (name: string, help: string, type: Family['type'], pick: (d: FleetSnapshot['devices'][number]) => number | null | undefined) => {
     family(name, help, type, snapshot.devices.flatMap((d) => { const v = pick(d); return v == null ? [] : [{ name, labels: { device: d.id, operator: d.operator }, value: v }]; }));

@@ -52,6 +52,8 @@ export interface SnapshotInstance {
   readonly reporting: boolean;
   readonly service: string;
   readonly probeLatencyMs: number | null;
+  /** Latency of the device's last probe of the instance's own onion through its tor (tor.selfProbe), when it passed. */
+  readonly onionProbeLatencyMs: number | null;
   readonly metrics: InstanceMetrics | null;
 }
 
@@ -89,6 +91,7 @@ export function buildSnapshot(spec: FleetSpec, reports: readonly DeviceReport[],
       instances.push({
         id: i.id, kind: i.kind, group: i.group, device: d.id, operator: d.operator, location: d.location,
         healthy: i.healthy && reporting, reporting, service: i.service, probeLatencyMs: i.probe?.latencyMs ?? null,
+        onionProbeLatencyMs: i.onionProbe?.reachable === true ? i.onionProbe.latencyMs : null,
         metrics: s?.metrics?.instances.find((m) => m.id === i.id) ?? null,
       });
     }

@@ -26,7 +26,10 @@ const spec = fleet(
 const NOW = Date.parse('2026-12-03T12:00:00Z');
 
 function inst(id: string, healthy = true, fingerprint = 'fp-1'): InstanceStatus {
-  return { id, kind: id.includes('-smp-') ? 'smp' : 'xftp', group: 'newsroom', service: healthy ? 'active' : 'failed', onion: ONION, fingerprint, address: `smp://${fingerprint}:secretpw@${ONION}`, probe: null, healthy };
+  return {
+    id, kind: id.includes('-smp-') ? 'smp' : 'xftp', group: 'newsroom', service: healthy ? 'active' : 'failed', onion: ONION, fingerprint, address: `smp://${fingerprint}:secretpw@${ONION}`, probe: null, healthy,
+    onionProbe: { reachable: true, identityOk: true, helloOk: true, latencyMs: 850, error: null, socksFailure: null, checkedAt: new Date(NOW).toISOString() },
+  };
 }
 
 function report(device: string, instances: InstanceStatus[], ageSeconds = 1, extra: Partial<DeviceStatus> = {}): DeviceReport {
@@ -60,6 +63,7 @@ describe('snapshot, minimum and exposition', () => {
     expect(samples.find((s) => s.name === 'simplex_smp_messages_sent' && s.labels.instance === 'newsroom-smp-02')?.labels).toEqual({ device: 'pi-2', operator: 'bob', group: 'newsroom', instance: 'newsroom-smp-02' });
     expect(samples.find((s) => s.name === 'simplex_smp_info' && s.labels.instance === 'newsroom-smp-01')?.labels.version).toBe('6.4.5.1');
     expect(samples.find((s) => s.name === 'onionfleet_alert_firing')?.labels).toEqual({ rule: 'deviceSilent', subject: 'pi-2' });
+    expect(samples.find((s) => s.name === 'onionfleet_instance_onion_probe_latency_seconds' && s.labels.instance === 'newsroom-smp-01')?.value).toBe(0.85);
     expect(text).not.toContain('.onion');
     expect(text).not.toContain('secretpw');
     expect(text).not.toContain('fp-1');
