@@ -1,6 +1,7 @@
 /**
  * A small HTTP server on 127.0.0.1 only: routes by path, answers 404 otherwise, and (with a token)
- * refuses with 403 every request whose `?token=` or `/t/<token>/` does not match.
+ * refuses with 403 every request whose `?token=` does not match. A request whose Host header is not
+ * 127.0.0.1 or localhost is refused (421) too, so a web page cannot reach it by DNS rebinding.
  */
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -15,6 +16,11 @@ export interface LoopbackServer {
 /** Listens on 127.0.0.1:`port` (0: any free port). */
 export function serveLoopback(port: number, route: Route, options: { token?: string; onError?: (err: unknown) => void } = {}): Promise<LoopbackServer> {
   const server = http.createServer((req, res) => {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    if (host !== '127.0.0.1' && host !== 'localhost') {
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' }).end('misdirected request: use http://127.0.0.1:<port>/\n');
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (options.token !== undefined && !tokenMatches(url.searchParams.get('token'), options.token)) {
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end('forbidden: open the URL onionfleet printed (it carries the token)\n');

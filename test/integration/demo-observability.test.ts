@@ -69,6 +69,14 @@ function placement(): Map<string, string> {
   return where;
 }
 
+/** The status of a GET with a forged Host header (fetch does not let one set it). */
+function hostStatus(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    http.get({ host: '127.0.0.1', port: u.port, path: `${u.pathname}${u.search}`, headers: { host } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+  });
+}
+
 const has = (status: string, rule: string, subject: string) => received.some((e) => e.status === status && e.rule === rule && e.subject === subject);
 
 beforeAll(async () => {
@@ -124,6 +132,9 @@ describe('seeing the demo fleet', () => {
   it('shows the fleet in the dashboard, in headless Chromium, behind its token', async (ctx) => {
     const base = new URL(uiUrl);
     for (const path of ['/', '/api/fleet', '/app.js', `/?token=${'x'.repeat(32)}`]) expect((await fetch(new URL(path, base.origin))).status, path).toBe(403);
+    // A page elsewhere that rebinds its name to 127.0.0.1 still sends its own Host: refused, token or not.
+    expect(await hostStatus(uiUrl, 'evil.example')).toBe(421);
+    expect(await hostStatus(metricsUrl, 'evil.example:80')).toBe(421);
     const where = placement();
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
     try {
