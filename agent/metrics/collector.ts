@@ -59,7 +59,7 @@ export class MetricsCollector {
       if (good !== undefined) collected.push({ id: i.id, group: i.group, samples: good.samples, fileAgeSeconds: Math.max(0, (now - good.mtimeMs) / 1000) });
     }
     for (const id of this.lastGood.keys()) if (!desired.some((i) => i.id === id)) this.lastGood.delete(id);
-    const agent = { reconcileSeconds: this.reconcileSeconds, reconciles: this.reconciles, restarts: [...this.restartsOf.values()].reduce((a, b) => a + b, 0) };
+    const agent = { reconcileSeconds: this.reconcileSeconds, reconciles: this.reconciles, restarts: [...this.restartsOf.values()].reduce((a, b) => a + b, 0), rssBytes: process.memoryUsage.rss() };
     const figures = desired.map((i) => {
       const h = health.find((s) => s.id === i.id);
       return { id: i.id, group: i.group, healthy: h?.healthy ?? false, probeLatencyMs: h?.probe?.latencyMs ?? null, restarts: this.restartsOf.get(i.id) ?? 0 };

@@ -68,6 +68,9 @@ export function renderTextfile(instances: readonly CollectedInstance[], figures:
     { name: 'onionfleet_agent_reconciles_total', help: 'Reconciles since the agent started', type: 'counter', samples: [{ name: 'onionfleet_agent_reconciles_total', labels: {}, value: agent.reconciles }] },
     { name: 'onionfleet_agent_restarts_total', help: 'Instance restarts by the agent since it started', type: 'counter', samples: [{ name: 'onionfleet_agent_restarts_total', labels: {}, value: agent.restarts }] },
   );
+  if (agent.rssBytes !== undefined) {
+    families.push({ name: 'onionfleet_agent_resident_memory_bytes', help: "The agent process's resident memory", type: 'gauge', samples: [{ name: 'onionfleet_agent_resident_memory_bytes', labels: {}, value: agent.rssBytes }] });
+  }
   if (agent.backupAgeSeconds != null) {
     families.push({ name: 'onionfleet_agent_backup_age_seconds', help: 'Age of the newest sealed backup', type: 'gauge', samples: [{ name: 'onionfleet_agent_backup_age_seconds', labels: {}, value: agent.backupAgeSeconds }] });
   }

@@ -50,6 +50,7 @@ export function fleetExposition(snapshot: FleetSnapshot, firing: readonly Firing
   dev('onionfleet_agent_reconcile_duration_seconds', "Duration of the agent's last reconcile", 'gauge', (d) => d.agent?.reconcileSeconds);
   dev('onionfleet_agent_reconciles_total', 'Reconciles since the agent started', 'counter', (d) => d.agent?.reconciles);
   dev('onionfleet_agent_restarts_total', 'Instance restarts by the agent since it started', 'counter', (d) => d.agent?.restarts);
+  dev('onionfleet_agent_resident_memory_bytes', "The agent process's resident memory at its last collection", 'gauge', (d) => d.agent?.rssBytes);
   dev('onionfleet_agent_backup_age_seconds', 'Age of the newest sealed backup on the device', 'gauge', (d) => d.agent?.backupAgeSeconds);
   const groups = snapshot.groups.map((g) => groupHealth(snapshot, g));
   family('onionfleet_group_healthy_instances', 'Healthy instances of the group, by kind', 'gauge', groups.flatMap((g) => [

@@ -38,6 +38,8 @@ export const AgentFigures = z.strictObject({
   reconciles: z.int().min(0),
   /** Instance restarts the agent made since it started (a changed configuration). */
   restarts: z.int().min(0),
+  /** The agent process's resident memory at collection, bytes (absent from agents that predate it). */
+  rssBytes: z.int().min(0).optional(),
   /** Age of the newest sealed backup, seconds; absent until the agent makes backups. */
   backupAgeSeconds: z.number().min(0).nullable().optional(),
 });

@@ -79,7 +79,8 @@ describe('MetricsCollector', () => {
     const health = [standard, extreme].map((i) => ({ id: i.id, kind: i.kind, group: i.group, service: 'active' as const, onion: null, fingerprint: null, address: null, probe: null, healthy: true }));
     const first = MetricsSummary.parse(await collector.collect([standard, extreme], health, Date.now()));
     expect(first.instances.map((i) => i.id)).toEqual([standard.id]);
-    expect(first.agent).toEqual({ reconcileSeconds: 0.5, reconciles: 1, restarts: 1 });
+    expect(first.agent).toMatchObject({ reconcileSeconds: 0.5, reconciles: 1, restarts: 1 });
+    expect(first.agent.rssBytes).toBeGreaterThan(1024 * 1024);
     const dir = join(root, 'var/lib/onionfleet/metrics');
     expect(await readdir(dir)).toEqual([TEXTFILE_NAME]); // no temp file left behind
     const textfile = await readFile(join(dir, TEXTFILE_NAME), 'utf8');
