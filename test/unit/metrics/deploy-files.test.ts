@@ -27,7 +27,7 @@ function served(): Set<string> {
     status: {
       kind: 'onionfleet/status', version: 1, device: 'pi-1', desiredRevision: 1, appliedRevision: 1, converged: true, refused: null, error: null, blocked: [], observedAt: '', agentVersion: '0',
       instances: [{ id: 'g-smp-01', kind: 'smp', group: 'g', service: 'active', onion: null, fingerprint: null, address: null, probe: { reachable: true, identityOk: true, helloOk: true, latencyMs: 3, error: null }, healthy: true }],
-      metrics: { collectedAt: '', agent: { reconcileSeconds: 1, reconciles: 1, restarts: 0, backupAgeSeconds: 5 }, instances: [{ id: 'g-smp-01', version: '6.4.5.1', series: {}, fileAgeSeconds: 1 }] },
+      metrics: { collectedAt: '', agent: { reconcileSeconds: 1, reconciles: 1, restarts: 0, rssBytes: 1, backupAgeSeconds: 5 }, instances: [{ id: 'g-smp-01', version: '6.4.5.1', series: {}, fileAgeSeconds: 1 }] },
     },
   }], 1000, 180);
   const names = new Set((parsePromText(fleetExposition(snapshot, [{ rule: 'deviceSilent', subject: 'pi-1' }])) ?? []).map((s) => s.name));
