@@ -24,6 +24,9 @@ import { describeStep, type Step } from './reconcile/steps.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status/report.ts';
 import { selfProbeFor } from './probes/self-probe.ts';
+import { MetricsCollector } from './metrics/collector.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { DESIRED_COPY } from './reconcile/loop.ts';
 import type { SystemActions } from './system.ts';
 
 export interface RunOptions {
@@ -63,8 +66,15 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
+  const metrics = new MetricsCollector(config.root, config.metrics.textfileDir);
   const putStatus = async () => {
     const status = await buildStatus(config, device, options.services, last, selfProbe);
+    const desiredNow = await loadJson(join(config.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
+    try {
+      status.metrics = await metrics.collect(desiredNow?.instances ?? [], status.instances, Date.now());
+    } catch (err) {
+      options.log.warn(`metrics not collected: ${err instanceof Error ? err.message : String(err)}`);
+    }
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     link?.sendStatus(sealed);
   };
@@ -72,9 +82,13 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
+      const restarted: string[] = [];
+      const started = performance.now();
       const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {
+        if (step.action === 'restartService') restarted.push(step.instance);
         options.log.info(stepBindings(step, revision), describeStep(step));
       } });
+      metrics.recordReconcile((performance.now() - started) / 1000, restarted);
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
       if (result.steps.length > 0 || result.refused !== null) {
         if (result.refused !== null) options.log.warn({ revision, reasons: result.refused }, `refused revision ${revision}: the owner's limits`);

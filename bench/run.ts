@@ -3,6 +3,7 @@
  * JSON object per line, `{"name": …, …figures}`.
  */
 import { agentApply } from './agent-apply.bench.ts';
+import { agentMetrics } from './agent-metrics.bench.ts';
 import { bundleExport } from './bundle-export.bench.ts';
 import { cliStartup } from './cli-startup.bench.ts';
 import { converge } from './converge.bench.ts';
@@ -19,6 +20,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'planner-churn': plannerChurn,
   'planner-exact': plannerExact,
   'agent-apply': agentApply,
+  'agent-metrics': agentMetrics,
   converge,
   'fleet-apply': fleetApply,
   'converge-tor': convergeTor,

@@ -91,7 +91,7 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const observation = await observe(desired, { root, services: ctx.services, ...(ctx.binaryHashes ? { binaryHashes: ctx.binaryHashes } : {}) });
-    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '' });
+    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '', metricsIntervalSeconds: ctx.config.metrics.intervalSeconds });
     blocked = plan.blocked;
     if (options.dryRun === true) return { converged: plan.steps.length === 0, steps: plan.steps.map(describeStep), blocked, refused: null, rounds: 0 };
     if (plan.steps.length === 0) return { converged: blocked.length === 0, steps: done, blocked, refused: null, rounds: round - 1 };

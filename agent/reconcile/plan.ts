@@ -68,7 +68,7 @@ function isManaged(path: string): boolean {
  * @param options.contentRoot prefix for paths the servers read at run time (see RenderOptions):
  *   '' on a device, the agent's root in a sandbox.
  */
-export function planSteps(desired: DesiredState, obs: Observation, options: { contentRoot?: string } = {}): AgentPlan {
+export function planSteps(desired: DesiredState, obs: Observation, options: { contentRoot?: string; metricsIntervalSeconds?: number } = {}): AgentPlan {
   const steps: Step[] = [];
   const blocked: string[] = [];
 
@@ -111,7 +111,7 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   }
   if (desired.instances.some((i) => !hosts.has(i.id))) return { steps, blocked };
 
-  const rendered = renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '' });
+  const rendered = renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '', ...(options.metricsIntervalSeconds === undefined ? {} : { metricsIntervalSeconds: options.metricsIntervalSeconds }) });
   const byPath = new Map(rendered.map((f) => [f.path, f]));
   const notReady = new Set(desired.instances.filter((i) => !ready(i.kind, i.id)).map((i) => PATHS.iniFile(i.kind, i.id)));
   let unitsChanged = false;

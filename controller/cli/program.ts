@@ -162,6 +162,29 @@ function busVerbs(program: Command, ctx: CliContext): void {
     .action(async (opts: unknown) => (await import('./commands/serve.ts')).serveCommand(opts, ctx));
 
   program
+    .command('metrics')
+    .description("serve the fleet's Prometheus /metrics on 127.0.0.1 and evaluate the alert rules until Ctrl-C (--once: one round)")
+    .addOption(options.fleet())
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--port <N>', 'port on 127.0.0.1 (0: any free port)', '9469')
+    .option('--alerts <FILE>', 'the alert rules and channels (YAML; default: every rule with its defaults, no channel)')
+    .option('--once', 'one round: print the exposition (or --json: groups and firing alerts) and exit; 1 when an alert fires')
+    .addOption(options.json('with --once: the groups and the firing alerts'))
+    .action(async (opts: unknown) => (await import('./commands/metrics.ts')).metricsCommand(opts, ctx));
+
+  program
+    .command('ui')
+    .description('a live dashboard of the fleet on 127.0.0.1, at a URL with a random token (printed), until Ctrl-C')
+    .addOption(options.fleet())
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--port <N>', 'port on 127.0.0.1 (default 0: any free port)', '0')
+    .option('--alerts <FILE>', 'the alert rules to show (as for `metrics`; nothing is delivered from here)')
+    .addOption(options.json('the URL'))
+    .action(async (opts: unknown) => (await import('./commands/ui.ts')).uiCommand(opts, ctx));
+
+  program
     .command('apply')
     .description('plan, compile, seal and publish desired states (exit 0, 1, 2, 3 infeasible, 4 unreachable)')
     .addOption(options.fleet())

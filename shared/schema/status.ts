@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Id } from './common.ts';
 import { InstanceId, InstanceKind } from './desired-state.ts';
+import { MetricsSummary } from './metrics-summary.ts';
 
 export const ProbeResult = z.object({
   reachable: z.boolean(),
@@ -68,5 +69,7 @@ export const DeviceStatus = z.object({
    */
   sshOnion: z.string().regex(/^[a-z2-7]{56}\.onion$/).nullable().optional(),
   agentVersion: z.string(),
+  /** The agent's metrics summary (agent/metrics/); absent from agents that predate it. */
+  metrics: MetricsSummary.optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;

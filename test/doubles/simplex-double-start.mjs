@@ -16,6 +16,7 @@ import {
   serviceInfoLines, validPassword,
 } from './simplex-double.mjs';
 import { helloBlock, LEGACY_VERSIONS, VERSIONS } from './simplex-double-hello.mjs';
+import { metricsInterval, startMetricsWriter } from './simplex-double-metrics.mjs';
 
 const START_SPEC = {
   '-m': { key: 'maintenance', arg: 'none' }, '--maintenance': { key: 'maintenance', arg: 'none' },
@@ -77,6 +78,8 @@ export async function start(k, dirs, args) {
     hello: (socket, versions) => helloBlock({ sessionId: socket.getPeerFinished() ?? Buffer.alloc(0), versions, chain, serverKey }),
     log,
     sockets: new Set(),
+    /** Per port: TLS connections accepted, closed, open now, hellos sent (the metrics file's values). */
+    counts: { ports: Object.fromEntries(cfg.ports.map((p) => [p, { accepted: 0, closed: 0, active: 0, hellos: 0 }])) },
   };
   const servers = [];
   try {
@@ -90,7 +93,11 @@ export async function start(k, dirs, args) {
   }
   // No secrets in the log: the fingerprint is public, the password is only counted as present.
   log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}`);
-  process.once('SIGINT', () => stop(k, dirs, cfg, servers, context));
+  const metrics = cfg.prometheusInterval === null ? null : startMetricsWriter(k, dirs, cfg.prometheusInterval, context.counts);
+  process.once('SIGINT', () => {
+    metrics?.stop();
+    stop(k, dirs, cfg, servers, context);
+  });
   return undefined;
 }
 
@@ -139,7 +146,9 @@ function readConfig(k, ini) {
     if (quota !== undefined && !/^\d+(kb|mb|gb)?$/.test(quota)) throw new ExitError(`${k.exe}: invalid storage_quota: ${quota}`);
   }
   const restore = iniGet(ini, 'STORE_LOG', 'restore_messages');
-  return { portText, ports, password, storeLog, storeMessages: restore === undefined ? storeLog : restore === 'on', filesPath };
+  const prometheusInterval = metricsInterval(iniGet(ini, 'STORE_LOG', 'prometheus_interval'));
+  if (prometheusInterval !== null && typeof prometheusInterval === 'object') throw new ExitError(`${k.exe}: ${prometheusInterval.error}`);
+  return { portText, ports, password, storeLog, storeMessages: restore === undefined ? storeLog : restore === 'on', filesPath, prometheusInterval };
 }
 
 /** One TLS listener on all interfaces; resolves when listening, rejects on a bind error. */
@@ -148,7 +157,14 @@ function listen(k, context, port) {
   const h2 = k.scheme === 'xftp' ? xftpHttp2(context) : null;
   server.on('secureConnection', (socket) => {
     context.sockets.add(socket);
-    socket.on('close', () => context.sockets.delete(socket));
+    const count = context.counts.ports[port];
+    count.accepted++;
+    count.active++;
+    socket.on('close', () => {
+      context.sockets.delete(socket);
+      count.active--;
+      count.closed++;
+    });
     socket.on('error', () => undefined);
     socket.setTimeout(120_000, () => socket.destroy()); // the real smpHandshakeTimeout
     const sni = socket.servername === false || socket.servername === undefined ? 'none' : 'sent';
@@ -160,6 +176,7 @@ function listen(k, context, port) {
       return;
     }
     socket.write(context.hello(socket, socket.alpnProtocol === k.alpn ? VERSIONS : LEGACY_VERSIONS));
+    count.hellos++;
     socket.on('data', () => undefined); // the client handshake is not modelled
   });
   server.on('tlsClientError', (err) => context.log(`tls error: ${err.message}`));
