@@ -62,6 +62,11 @@ export const AgentConfig = z.strictObject({
   portOffset: z.int().min(0).max(40_000).default(0),
   /** Status is re-put at least this often (the heartbeat). */
   heartbeatSeconds: z.int().min(1).max(3600).default(30),
+  /**
+   * A new revision not healthy within this many seconds (or that failed to apply twice) is undone:
+   * the agent goes back by itself to its last healthy revision (docs/rollouts.md).
+   */
+  revertAfterSeconds: z.int().min(1).max(86_400).default(300),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
