@@ -14,6 +14,8 @@
 //   - SIGINT stops cleanly (exit 0); SIGTERM kills, as the real one may lose messages then.
 // It does NOT model: queues, messages, files, client handshakes beyond the server hello,
 // the control port, prometheus metrics, `cert`, `delete`, `database`, `journal`.
+// Fault injection for tests and drills: SIMPLEX_DOUBLE_FAULT=refuse-start|fail-hello[:MARKER]
+// (simplex-double-start.mjs, injectedFault).
 // Implementation is split in simplex-double-init.mjs and simplex-double-start.mjs.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open } from '#shared/crypto/envelope.ts';
@@ -25,6 +25,10 @@ import { alive, until } from '../support/processes.ts';
 const DEVICES = [['pi-1', 'alice'], ['pi-2', 'alice'], ['pi-3', 'bob'], ['pi-4', 'bob'], ['pi-5', 'carol'], ['pi-6', 'carol']] as const;
 const DOUBLE = realpathSync(new URL('../doubles/smp-server', import.meta.url).pathname);
 const DOUBLE_SHA = createHash('sha256').update(readFileSync(DOUBLE)).digest('hex');
+const XFTP_DOUBLE_LIB = realpathSync(new URL('../doubles/simplex-double.mjs', import.meta.url).pathname);
+const FAULT_MARKER = 'storage_quota: 13gb';
+/** How long an agent gives a new revision to turn healthy before it goes back by itself. */
+const REVERT_AFTER_S = 40;
 
 /** The fleet: a high group and a standard group over six Pis; `binaries` and the quota are what the tests change. */
 function fleetFile(binaries: string, quota = '10gb'): string {
@@ -105,10 +109,12 @@ beforeAll(async () => {
   for (const [id] of DEVICES) {
     // The agents run the servers from where a pinned download would put them (no override), so a
     // pin that does not match makes the agent try a download — through a SOCKS port nobody listens on.
-    const d = await h.enroll(id, { binaries: {}, socksProxy: 'socks5h://127.0.0.1:1', revertAfterSeconds: 120 });
+    const d = await h.enroll(id, { binaries: {}, socksProxy: 'socks5h://127.0.0.1:1', revertAfterSeconds: REVERT_AFTER_S });
     mkdirSync(join(d.root, 'usr/local/bin'), { recursive: true });
     symlinkSync(DOUBLE, join(d.root, 'usr/local/bin/smp-server'));
-    symlinkSync(realpathSync(new URL('../doubles/xftp-server', import.meta.url).pathname), join(d.root, 'usr/local/bin/xftp-server'));
+    // The XFTP server's double fails every hello once its ini says `storage_quota: 13gb` (fault injection).
+    // (A node script, not a shell wrapper that execs: the supervisor knows its processes by their command line.)
+    writeFileSync(join(d.root, 'usr/local/bin/xftp-server'), `#!/usr/bin/env node\nprocess.env.SIMPLEX_DOUBLE_FAULT = ${JSON.stringify(`fail-hello:${FAULT_MARKER}`)};\nimport(${JSON.stringify(XFTP_DOUBLE_LIB)}).then((m) => m.run('xftp'));\n`, { mode: 0o755 });
     h.startAgent(id);
   }
   const first = await h.apply(h.writeFleet(fleetFile('')), '--wait', '--timeout', '180');
@@ -223,4 +229,21 @@ describe('rollout', () => {
     for (const [id] of DEVICES) expect(runningDesired(id).binaries['smp-server'].pin?.version, id).toBe('6.4.6');
     for (const id of changed) expect(runningDesired(id).revision).toBeGreaterThan(before.get(id)?.revision ?? Infinity);
   }, 180_000);
+
+  it('an instance that starts but never answers: its agent goes back after its deadline, and the rollout names the instance', async () => {
+    const holder = DEVICES.map(([id]) => id).find((id) => runningDesired(id).instances.some((i) => i.kind === 'xftp')) ?? '';
+    const before = runningDesired(holder);
+    watcher.reset();
+    const run = await h.apply(h.writeFleet(fleetFile(pin(DOUBLE_SHA, '6.4.6'), '13gb')), '--wait', '--timeout', String(REVERT_AFTER_S + 120), '--soak', '1');
+    expect(run.code, run.stderr + run.stdout).toBe(1);
+    expect(run.stdout).toMatch(new RegExp(`^rollout halted at wave 1/1: ${holder} \\(instance press-xftp-01\\): went back to revision ${before.revision} by itself: not healthy within ${REVERT_AFTER_S} s: instance press-xftp-01 is not healthy`, 'm'));
+    // While the fault lasted the gate showed what it waited on; the device runs its previous quota again, healthy.
+    expect(run.stderr).toMatch(new RegExp(`converged 0/1 devices`));
+    expect(runningDesired(holder).revision).toBe(before.revision);
+    expect(runningDesired(holder).instances.find((i) => i.kind === 'xftp')?.quota).toBe('12gb');
+    await until('the XFTP instance to be healthy again', () => (watcher.latest.get(holder)?.instances.every((i) => i.healthy) === true ? true : null), 60_000);
+    const state = rollout();
+    expect(state.groups.press?.minimumHealthy).toBe(4);
+    expect(watcher.lowest('press')).toBe(4); // the XFTP server was down: one instance, never more
+  }, 300_000);
 });

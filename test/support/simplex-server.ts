@@ -28,8 +28,11 @@ export interface RunningDouble {
   stop(): Promise<void>;
 }
 
-/** `init` then `start` a double; resolves once it printed its address and accepts TCP (deadline 15 s). */
-export async function startDouble(kind: SimplexKind): Promise<RunningDouble> {
+/**
+ * `init` then `start` a double; resolves once it printed its address and accepts TCP (deadline 15 s).
+ * `startEnv` is added to the environment of `start` (SIMPLEX_DOUBLE_FAULT, for fault injection).
+ */
+export async function startDouble(kind: SimplexKind, startEnv: Readonly<Record<string, string>> = {}): Promise<RunningDouble> {
   const root = await mkdtemp(join(tmpdir(), `onionfleet-${kind}-double-`));
   const prefix = kind === 'smp' ? 'SMP' : 'XFTP';
   const env = { [`${prefix}_SERVER_CFG_PATH`]: join(root, 'cfg'), [`${prefix}_SERVER_LOG_PATH`]: join(root, 'log') };
@@ -40,7 +43,7 @@ export async function startDouble(kind: SimplexKind): Promise<RunningDouble> {
   const ini = join(root, 'cfg', INI[kind]);
   await writeFile(ini, (await readFile(ini, 'utf8')).replace(/^port: .*$/m, `port: ${port}`));
   const fingerprint = caFingerprint(await readFile(join(root, 'cfg', 'ca.crt'), 'utf8'));
-  const child = spawn(EXE[kind], ['start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(EXE[kind], ['start'], { env: { ...process.env, ...env, ...startEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
