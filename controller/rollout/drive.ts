@@ -101,7 +101,14 @@ export async function driveRollout(ctx: RolloutContext, start: RolloutState, opt
   let state = await writeRollout(paths.dir, { ...start, status: 'running', driver: process.pid, failure: null });
   const spec = FleetSpec.parse(state.spec);
   const of = state.waves.length;
-  const release = async (patch: Partial<RolloutState>) => (state = await writeRollout(paths.dir, { ...state, driver: null, ...patch }));
+  // Every write keeps what `rollout pause` or `rollout abort` recorded meanwhile (under the lock they take too).
+  const save = (next: RolloutState) => withStateLock(paths, LOCK, async () => {
+    const onDisk = await readRollout(paths.dir);
+    const stopped = onDisk?.id === next.id && (onDisk.status === 'paused' || onDisk.status === 'aborted') && next.status === 'running';
+    state = await writeRollout(paths.dir, stopped ? { ...next, status: onDisk.status, reverted: onDisk.reverted } : next);
+    return state;
+  });
+  const release = (patch: Partial<RolloutState>) => save({ ...state, driver: null, ...patch });
   while (state.current < of) {
     const k = state.current;
     const recorded = await readRollout(paths.dir);
@@ -123,7 +130,7 @@ export async function driveRollout(ctx: RolloutContext, start: RolloutState, opt
       if (published === null) continue; // paused or aborted meanwhile: the top of the loop says which
       const revisions = Object.fromEntries(wave.devices.map((d) => [d, published.revisions.get(d) ?? 0]));
       wave = { ...wave, state: 'published', revisions, publishedAt: new Date().toISOString() };
-      state = await writeRollout(paths.dir, { ...state, waves: state.waves.map((w, i) => (i === k ? wave ?? w : w)) });
+      await save({ ...state, waves: state.waves.map((w, i) => (i === k ? wave ?? w : w)) });
       ctx.emit({ event: 'wave-published', wave: k + 1, of, devices: wave.devices, revisions });
     }
     if (!options.watch) {
@@ -157,7 +164,7 @@ export async function driveRollout(ctx: RolloutContext, start: RolloutState, opt
       ctx.emit({ event: 'halted', failure });
       return { outcome: 'timeout', state, pending: gated.gate.devices.flatMap((d) => (d.state === 'waiting' ? [{ device: d.device, reason: d.reason }] : [])) };
     }
-    state = await writeRollout(paths.dir, { ...state, current: k + 1, waves: state.waves.map((w, i) => (i === k ? { ...w, state: 'promoted' as const, promotedAt: new Date().toISOString() } : w)) });
+    await save({ ...state, current: k + 1, waves: state.waves.map((w, i) => (i === k ? { ...w, state: 'promoted' as const, promotedAt: new Date().toISOString() } : w)) });
     ctx.emit({ event: 'wave-promoted', wave: k + 1, of });
   }
   state = await release({ status: 'completed' });

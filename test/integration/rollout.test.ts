@@ -18,7 +18,7 @@ import { DesiredState } from '#shared/schema/desired-state.ts';
 import { DeviceStatus } from '#shared/schema/status.ts';
 import type { RolloutEvent } from '../../controller/rollout/events.ts';
 import type { RolloutState } from '../../controller/rollout/state.ts';
-import { BIN, runBin } from '../support/cli.ts';
+import { BIN, onionfleet, runBin } from '../support/cli.ts';
 import { FleetHarness } from '../support/fleet-harness.ts';
 import { alive, until } from '../support/processes.ts';
 
@@ -215,6 +215,30 @@ describe('rollout', () => {
     for (const [id] of DEVICES) expect(runningDesired(id).binaries['smp-server'].pin?.version, id).toBe('6.4.6');
   }, 300_000);
 
+  it('pause stops the rollout before its next wave; resume finishes it', async () => {
+    const fleet = h.writeFleet(fleetFile(pin(DOUBLE_SHA, '6.4.6-p'), '12gb'));
+    const child = spawn(process.execPath, [BIN.onionfleet, 'apply', '-f', fleet, '--state', h.state, '--wait', '--soak', '3', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => { child.on('exit', resolve); });
+    await until('wave 1 to be published', () => (events(out).some((e) => e.event === 'wave-published') ? true : null), 120_000);
+    const paused = await onionfleet('rollout', 'pause', '--state', h.state);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(await exited).toBe(0);
+    const stop = events(out).find((e) => e.event === 'paused');
+    const published = events(out).filter((e) => e.event === 'wave-published').length;
+    expect(stop).toMatchObject({ event: 'paused', wave: published + 1 });
+    const state = rollout();
+    expect(state.status).toBe('paused');
+    expect(state.waves.slice(published).every((w) => w.state === 'pending')).toBe(true);
+    expect((await cli('rollout', 'status')).stdout).toMatch(new RegExp(`paused, wave ${published + 1}/${state.waves.length}`));
+
+    const resumed = await cli('rollout', 'resume', '--timeout', '240');
+    expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    expect(rollout().status).toBe('completed');
+    for (const [id] of DEVICES) expect(runningDesired(id).binaries['smp-server'].pin?.version, id).toBe('6.4.6-p');
+  }, 300_000);
+
   it('abort gives the devices of a handed-off first wave their previous state back', async () => {
     const before = new Map<string, DesiredState>(DEVICES.map(([id]) => [id, runningDesired(id)]));
     const run = await h.apply(h.writeFleet(fleetFile(pin(DOUBLE_SHA, '6.4.7'), '12gb')), '--json');
@@ -226,7 +250,7 @@ describe('rollout', () => {
     const aborted = await cli('rollout', 'abort', '--wait', '--json');
     expect(aborted.code, aborted.stderr).toBe(0);
     expect(Object.keys((JSON.parse(aborted.stdout) as { reverted: Record<string, number> }).reverted).sort()).toEqual([...changed].sort());
-    for (const [id] of DEVICES) expect(runningDesired(id).binaries['smp-server'].pin?.version, id).toBe('6.4.6');
+    for (const [id] of DEVICES) expect(runningDesired(id).binaries['smp-server'].pin?.version, id).toBe(before.get(id)?.binaries['smp-server'].pin?.version);
     for (const id of changed) expect(runningDesired(id).revision).toBeGreaterThan(before.get(id)?.revision ?? Infinity);
   }, 180_000);
 
@@ -234,7 +258,8 @@ describe('rollout', () => {
     const holder = DEVICES.map(([id]) => id).find((id) => runningDesired(id).instances.some((i) => i.kind === 'xftp')) ?? '';
     const before = runningDesired(holder);
     watcher.reset();
-    const run = await h.apply(h.writeFleet(fleetFile(pin(DOUBLE_SHA, '6.4.6'), '13gb')), '--wait', '--timeout', String(REVERT_AFTER_S + 120), '--soak', '1');
+    // Only the quota of the XFTP instance changes (the pin is the one the fleet runs since the pause test).
+    const run = await h.apply(h.writeFleet(fleetFile(pin(DOUBLE_SHA, '6.4.6-p'), '13gb')), '--wait', '--timeout', String(REVERT_AFTER_S + 120), '--soak', '1');
     expect(run.code, run.stderr + run.stdout).toBe(1);
     expect(run.stdout).toMatch(new RegExp(`^rollout halted at wave 1/1: ${holder} \\(instance press-xftp-01\\): went back to revision ${before.revision} by itself: not healthy within ${REVERT_AFTER_S} s: instance press-xftp-01 is not healthy`, 'm'));
     // While the fault lasted the gate showed what it waited on; the device runs its previous quota again, healthy.
