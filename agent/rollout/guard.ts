@@ -37,13 +37,15 @@ async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T | null
   }
 }
 
-/** Why a status is not healthy on `revision`, or null when it is. */
-export function unhealthyReason(status: DeviceStatus, revision: number, since: number): { reason: string; instance: string | null } | null {
+/**
+ * Why a status is not healthy on `revision`, or null when it is. Only what the device sees itself
+ * (the revision converged, each instance's local TLS identity probe): a probe through tor also fails
+ * when the Tor network does, and going back would not mend that — the controller's gate waits on it.
+ */
+export function unhealthyReason(status: DeviceStatus, revision: number): { reason: string; instance: string | null } | null {
   if (status.appliedRevision !== revision || !status.converged) return { reason: status.error ?? (status.blocked.length > 0 ? `blocked: ${status.blocked.join('; ')}` : `revision ${revision} not converged`), instance: null };
   const sick = status.instances.find((i) => !i.healthy);
   if (sick !== undefined) return { reason: `instance ${sick.id} is not healthy (service ${sick.service}${sick.probe?.error != null ? `, probe: ${sick.probe.error}` : ''})`, instance: sick.id };
-  const dark = status.instances.find((i) => i.onionProbe != null && Date.parse(i.onionProbe.checkedAt) >= since && !(i.onionProbe.identityOk && i.onionProbe.helloOk));
-  if (dark !== undefined) return { reason: `instance ${dark.id} does not answer through tor${dark.onionProbe?.error != null ? ` (${dark.onionProbe.error})` : ''}`, instance: dark.id };
   return null;
 }
 
@@ -93,7 +95,7 @@ export class RevisionGuard {
   async evaluate(status: DeviceStatus, goBack: (good: DesiredState) => Promise<void>, now: number = Date.now()): Promise<'idle' | 'healthy' | 'waiting' | 'reverted'> {
     const p = this.probation;
     if (p === null) return 'idle';
-    const sick = unhealthyReason(status, p.doc.revision, p.since);
+    const sick = unhealthyReason(status, p.doc.revision);
     if (sick === null) {
       await this.remember(p.doc);
       this.probation = null;

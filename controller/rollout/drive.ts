@@ -141,6 +141,7 @@ export async function driveRollout(ctx: RolloutContext, start: RolloutState, opt
     const revisions = new Map(Object.entries(wave.revisions));
     const gated = await watchGate(session, await listDevices(paths), revisions, {
       soakMs: wave.soakSeconds * 1000,
+      onion: wave.groups.length > 0, // a wave that serves nobody yet (a first deployment) does not wait for new onions to publish
       deadline: options.deadline,
       onChange: (gate) => {
         ctx.emit({ event: 'wave-waiting', wave: k + 1, of, done: gate.devices.filter((d) => d.state === 'healthy').length, total: gate.devices.length, waiting: gate.devices.flatMap((d) => (d.state === 'waiting' ? [{ device: d.device, reason: d.reason }] : [])) });

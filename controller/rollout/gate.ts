@@ -17,6 +17,12 @@ export interface GateInput {
   /** Its last trusted status, or null (with `problem` saying why, when there was one). */
   readonly status: DeviceStatus | null;
   readonly problem?: string | null;
+  /**
+   * Also wait for the agent's probe of each onion through its own tor, where it reports one (default
+   * true). Off for a wave of devices that served nothing yet: a new onion's descriptor takes minutes
+   * to reach the network, and no member depends on it yet.
+   */
+  readonly onion?: boolean;
 }
 
 /** One device's gate. */
@@ -33,7 +39,7 @@ export function gateDevice(input: GateInput): DeviceGate {
   if (s.appliedRevision < revision || !s.converged) return { device, state: 'waiting', reason: `applying revision ${revision}` };
   const unhealthy = s.instances.filter((i) => !i.healthy).map((i) => i.id);
   if (unhealthy.length > 0) return { device, state: 'waiting', reason: `unhealthy: ${unhealthy.join(', ')}` };
-  const onion = s.instances.filter((i) => i.onionProbe != null && !(i.onionProbe.identityOk && i.onionProbe.helloOk)).map((i) => i.id);
+  const onion = input.onion === false ? [] : s.instances.filter((i) => i.onionProbe != null && !(i.onionProbe.identityOk && i.onionProbe.helloOk)).map((i) => i.id);
   if (onion.length > 0) return { device, state: 'waiting', reason: `not reachable through tor yet: ${onion.join(', ')}` };
   return { device, state: 'healthy' };
 }

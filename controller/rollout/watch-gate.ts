@@ -22,6 +22,8 @@ export interface WatchGateOptions {
   readonly onChange?: (gate: WaveGate) => void;
   /** Called when every device turned healthy and the soak starts. */
   readonly onSoak?: () => void;
+  /** Wait for the agents' probes through their own tor too (GateInput.onion). */
+  readonly onion?: boolean;
   /** Checked on every wake: true ends the wait ('stopped'). */
   readonly shouldStop?: () => Promise<boolean>;
 }
@@ -33,7 +35,7 @@ export async function watchGate(session: ControllerSession, records: readonly En
   const views = new Map<string, DeviceView>();
   const evaluate = () => gateWave([...revisions].map(([device, revision]) => {
     const view = views.get(device);
-    return { device, revision, status: view?.status ?? null, problem: view === undefined ? (byId.has(device) ? 'no status' : 'not enrolled') : view.problem };
+    return { device, revision, status: view?.status ?? null, problem: view === undefined ? (byId.has(device) ? 'no status' : 'not enrolled') : view.problem, onion: options.onion ?? true };
   }));
   const watcher = await session.status.watch();
   // A status that lands while the loop is busy marks it dirty, so it is never waited past.

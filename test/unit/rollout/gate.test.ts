@@ -31,6 +31,8 @@ describe('gateDevice', () => {
     const dark = { reachable: false, identityOk: false, helloOk: false, latencyMs: null, error: 'intro failed', socksFailure: 'intro-failed', checkedAt: '2026-12-03T10:00:00.000Z' };
     expect(gateDevice({ device: 'pi-1', revision: 4, status: status(4, { instances: [inst('fam-smp-01', true, { onionProbe: dark })] }) })).toMatchObject({ state: 'waiting', reason: 'not reachable through tor yet: fam-smp-01' });
     expect(gateDevice({ device: 'pi-1', revision: 4, status: null })).toMatchObject({ state: 'waiting', reason: 'no status' });
+    // A wave of devices that served nothing yet does not wait for new onions to publish.
+    expect(gateDevice({ device: 'pi-1', revision: 4, status: status(4, { instances: [inst('fam-smp-01', true, { onionProbe: dark })] }), onion: false }).state).toBe('healthy');
   });
 
   it('fails when the agent went back by itself or refused the revision, naming the instance and reason', () => {
