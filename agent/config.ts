@@ -71,6 +71,11 @@ export const AgentConfig = z.strictObject({
     intervalSeconds: z.int().min(1).max(86_400).default(60),
     textfileDir: z.string().regex(/^\//, { error: 'expected an absolute path' }).default('/var/lib/onionfleet/metrics'),
   }).default({ intervalSeconds: 60, textfileDir: '/var/lib/onionfleet/metrics' }),
+  /**
+   * A new revision not healthy within this many seconds (or that failed to apply twice) is undone:
+   * the agent goes back by itself to its last healthy revision (docs/rollouts.md).
+   */
+  revertAfterSeconds: z.int().min(1).max(86_400).default(300),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 

@@ -20,6 +20,7 @@ import { prepareTorForNats } from './onion/nats-client-auth.ts';
 import { hostOwners, noOwners } from './owners.ts';
 import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
+import { RevisionGuard } from './rollout/guard.ts';
 import { describeStep, type Step } from './reconcile/steps.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status/report.ts';
@@ -67,8 +68,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
   const metrics = new MetricsCollector(config.root, config.metrics.textfileDir);
+  const guard = await RevisionGuard.open(config.root, config.revertAfterSeconds); // agent/rollout/guard.ts: going back by itself
+  let probationTimer: NodeJS.Timeout | undefined;
   const putStatus = async () => {
-    const status = await buildStatus(config, device, options.services, last, selfProbe);
+    const status = { ...(await buildStatus(config, device, options.services, last, selfProbe)), reverted: guard.reverted() };
     const desiredNow = await loadJson(join(config.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
     try {
       status.metrics = await metrics.collect(desiredNow?.instances ?? [], status.instances, Date.now());
@@ -77,11 +80,28 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     }
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     link?.sendStatus(sealed);
+    return status;
   };
+  const goBack = async (good: DesiredState) => {
+    options.log.warn({ revision: last.desiredRevision, to: good.revision, reason: guard.reverted()?.reason }, `going back to revision ${good.revision} by itself`);
+    const result = await reconcile(good, { config, services: options.services, system: options.system, binaryHashes });
+    last = { ...last, error: null, blocked: result.blocked, converged: result.converged };
+  };
+  let trying: number | null = null;
   const handle = async (value: Uint8Array) => {
+    trying = null;
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
+      if (guard.refuses(revision)) {
+        last = { ...last, desiredRevision: revision, error: null };
+        return; // it went back from this revision by itself: it keeps its last good state until a newer one comes
+      }
+      guard.begin(body);
+      trying = revision;
+      clearTimeout(probationTimer);
+      const wait = guard.untilDeadline();
+      if (wait !== null) probationTimer = setTimeout(() => { enqueue(null); }, wait + 100);
       const restarted: string[] = [];
       const started = performance.now();
       const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {
@@ -98,6 +118,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     } catch (err) {
       if (!(err instanceof EnvelopeError)) {
         last = { ...last, error: err instanceof Error ? err.message : String(err), converged: false };
+        if (trying !== null) guard.failed(trying, last.error ?? '');
         options.log.error({ revision: last.desiredRevision }, `apply failed: ${last.error ?? ''}`);
       } else {
         // Keep running the last good state; say why the document was refused.
@@ -121,9 +142,11 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       const next = waiting;
       waiting = null;
       if (next !== null) await handle(next);
-      await putStatus().catch((err: unknown) => {
+      try {
+        if ((await guard.evaluate(await putStatus(), goBack)) === 'reverted') await putStatus();
+      } catch (err) {
         options.log.warn(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
-      });
+      }
     });
   };
 
@@ -152,6 +175,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     await Promise.race([new Promise((resolve) => { options.signal.addEventListener('abort', resolve, { once: true }); }), nc.closed()]);
   } finally {
     clearInterval(heartbeat);
+    clearTimeout(probationTimer);
     await queue;
     opened.close();
     await selfProbe?.close();

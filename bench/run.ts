@@ -12,6 +12,7 @@ import { convergeTor } from './converge-tor.bench.ts';
 import { hostApply } from './host-apply.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 import { plannerExact } from './planner-exact.bench.ts';
+import { rollout } from './rollout.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 
@@ -26,6 +27,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'converge-tor': convergeTor,
   'bundle-export': bundleExport,
   'cli-startup': cliStartup,
+  rollout,
 };
 
 /** Run only when named: they boot a host VM (minutes, and the image build once). */

@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   'group-not-applied': { exit: failed, meaning: 'the group was not part of the last apply' },
   'bundle-addresses-missing': { exit: failed, meaning: 'an instance of the group reports no address yet', hint: 'wait until `onionfleet status` shows every instance healthy' },
   'concurrent-apply': { exit: failed, meaning: 'another apply published meanwhile', hint: 'run apply again (it starts from the current revisions)' },
+  'rollout-running': { exit: failed, meaning: 'another process drives a rollout of this state', hint: 'wait for it, or `onionfleet rollout pause` / `rollout abort` it first' },
+  'no-rollout': { exit: failed, meaning: 'there is no rollout to resume, pause or abort', hint: 'run `onionfleet rollout status` to see the last one' },
   // The controller's state
   'key-missing': { exit: failed, meaning: 'a key of the controller\'s state is missing or unreadable' },
   'keys-mismatch': { exit: failed, meaning: 'the keys of the state do not match controller.json (or each other)' },

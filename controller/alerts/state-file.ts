@@ -2,13 +2,14 @@
  * The alert state between rounds (`state/alerts.json`, 0600, atomic): what is pending or firing,
  * and the fingerprints first seen. It survives a restart of `onionfleet metrics`, so an alert
  * that fired is not fired again, and one that cleared meanwhile is resolved. The dashboard reads it.
- * Also reads the rollouts the controller records (`state/rollouts.json`, written by `rollout` —
- * issue #16; absent: none).
+ * Also reads the rollout the controller records (`state/rollout.json`, controller/rollout/state.ts;
+ * absent: none).
  */
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { loadJson } from '#shared/fs/load-json.ts';
+import { readRollout } from '../rollout/state.ts';
 import { ALERT_RULES, EMPTY_ALERT_STATE, type AlertState, type RolloutView } from './evaluate.ts';
 
 const Stored = z.object({
@@ -28,10 +29,11 @@ export async function writeAlertState(stateDir: string, state: AlertState): Prom
   await writeFileAtomic(alertStatePath(stateDir), `${JSON.stringify(state, null, 1)}\n`, { mode: 0o600 });
 }
 
-const Rollouts = z.object({ rollouts: z.array(z.looseObject({ id: z.string(), state: z.string(), reason: z.string().nullable().optional() })) });
-
-/** The rollouts file, when the controller keeps one; `[]` when absent or unreadable. */
+/** The rollout `apply` recorded, when there is one; `[]` when absent or unreadable. */
 export async function readRollouts(stateDir: string): Promise<RolloutView[]> {
-  const doc = await loadJson(join(stateDir, 'rollouts.json'), Rollouts, 'the rollouts').catch(() => null);
-  return doc?.rollouts.map((r) => ({ id: r.id, state: r.state, reason: r.reason ?? null })) ?? [];
+  const rollout = await readRollout(stateDir).catch(() => null);
+  if (rollout === null) return [];
+  const f = rollout.failure;
+  const reason = f === null ? null : `wave ${f.wave}: ${f.device}${f.instance === null ? '' : ` (${f.instance})`}: ${f.reason}`;
+  return [{ id: rollout.id, state: rollout.status, reason }];
 }

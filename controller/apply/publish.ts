@@ -62,6 +62,8 @@ export interface PublishResult {
   readonly revisions: ReadonlyMap<string, number>;
   /** Devices whose desired state changed (and was put). */
   readonly changed: readonly string[];
+  /** Devices held back (PublishOptions.hold) whose desired state would change: a rollout's later waves. */
+  readonly held: readonly string[];
 }
 
 export interface PublishOptions {
@@ -115,6 +117,7 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     changed.push(id);
   });
   changed.sort();
-  return { plan: result, revisions, changed };
+  const held = [...states].filter(([id, state]) => options.hold?.has(id) === true && previousDesired.get(id)?.revision !== state.revision).map(([id]) => id).sort();
+  return { plan: result, revisions, changed, held };
 }
 

@@ -149,6 +149,40 @@ function tokenVerbs(program: Command, ctx: CliContext): void {
     .action(async (opts: unknown) => (await import('./commands/token.ts')).tokenList(opts, ctx));
 }
 
+/** `rollout status|pause|resume|abort`: the rollout an apply started (docs/rollouts.md). */
+function rolloutVerbs(program: Command, ctx: CliContext): void {
+  const rollout = program.command('rollout').description('the rollout of the last apply: waves, health gates, pause, resume, abort');
+  rollout
+    .command('status')
+    .description('the rollout: its waves, where it is, what it waits on or why it halted')
+    .addOption(options.state())
+    .addOption(options.json())
+    .action(async (opts: unknown) => (await import('./commands/rollout-status.ts')).rolloutStatus(opts, ctx));
+  rollout
+    .command('pause')
+    .description('start no further wave (the current one finishes its gate)')
+    .addOption(options.state())
+    .addOption(options.json())
+    .action(async (opts: unknown) => (await import('./commands/rollout-pause.ts')).rolloutPause(opts, ctx));
+  rollout
+    .command('resume')
+    .description('drive the rollout on from its current wave, through each health gate (after a pause, a halt or a killed controller)')
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .addOption(options.timeout('how long to drive it, in seconds', 3600))
+    .addOption(options.json('rollout events as JSON lines'))
+    .action(async (opts: unknown) => (await import('./commands/rollout-resume.ts')).rolloutResume(opts, ctx));
+  rollout
+    .command('abort')
+    .description('stop the rollout and give the devices it changed back what they ran before')
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--wait', 'wait until those devices report their previous state again, healthy')
+    .addOption(options.timeout('how long --wait waits, in seconds', 300))
+    .addOption(options.json())
+    .action(async (opts: unknown) => (await import('./commands/rollout-abort.ts')).rolloutAbort(opts, ctx));
+}
+
 /** `serve`, `apply`, `status`, `probe`: the running fleet. */
 function busVerbs(program: Command, ctx: CliContext): void {
   program
@@ -194,8 +228,14 @@ function busVerbs(program: Command, ctx: CliContext): void {
     .addOption(options.timeout('how long --wait waits, in seconds', 300))
     .option('--offline', 'write sealed desired states as files instead of publishing (needs --out)')
     .option('--out <DIR>', 'where --offline writes')
-    .addOption(options.json())
+    .option('--strategy <S>', 'rolling (waves that keep every group up; default) or all-at-once')
+    .option('--canary <N>', 'devices in the first wave (default: per tier, docs/rollouts.md)')
+    .option('--max-unavailable <N>', 'devices of one group changing at once (default: per tier)')
+    .option('--soak <S>', 'seconds each wave must stay healthy before the next (default: per tier)')
+    .addOption(options.json('rollout events as JSON lines, then the summary'))
     .action(async (opts: unknown) => (await import('./commands/apply.ts')).applyCommand(opts, ctx));
+
+  rolloutVerbs(program, ctx);
 
   program
     .command('status')

@@ -38,7 +38,10 @@ export async function start(k, dirs, args) {
   if (!existsSync(iniPath)) {
     throw new ExitError(`Error: server is not initialized (${iniPath} does not exist).\nRun \`${k.exe} init\`.`);
   }
-  const ini = parseIni(readFileSync(iniPath, 'utf8'), iniPath);
+  const iniText = readFileSync(iniPath, 'utf8');
+  const ini = parseIni(iniText, iniPath);
+  const fault = injectedFault(process.env.SIMPLEX_DOUBLE_FAULT, iniText);
+  if (fault === 'refuse-start') throw new ExitError(`Error: refusing to start (fault injected by SIMPLEX_DOUBLE_FAULT)`);
   const saved = readRequired(dirs.cfg, 'fingerprint').split('\n')[0];
   const caPem = readRequired(dirs.cfg, 'ca.crt');
   const fp = fingerprintOf(caPem);
@@ -76,6 +79,7 @@ export async function start(k, dirs, args) {
       ciphers: 'TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-CHACHA20-POLY1305', ecdhCurve: 'X25519:X448',
     },
     hello: (socket, versions) => helloBlock({ sessionId: socket.getPeerFinished() ?? Buffer.alloc(0), versions, chain, serverKey }),
+    failHello: fault === 'fail-hello',
     log,
     sockets: new Set(),
     /** Per port: TLS connections accepted, closed, open now, hellos sent (the metrics file's values). */
@@ -99,6 +103,22 @@ export async function start(k, dirs, args) {
     stop(k, dirs, cfg, servers, context);
   });
   return undefined;
+}
+
+/**
+ * Fault injection for tests and drills (not a behaviour of the real server): SIMPLEX_DOUBLE_FAULT
+ * is `refuse-start` or `fail-hello`, optionally followed by `:MARKER` — then only a server whose ini
+ * contains MARKER (say `storage_quota: 13gb`) is affected, so one config change can be made to fail.
+ * `refuse-start` exits 1 before listening; `fail-hello` listens and completes TLS but closes every
+ * connection without the server hello (probes fail while the process stays up).
+ */
+function injectedFault(spec, iniText) {
+  if (spec === undefined || spec === '') return null;
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const marker = colon < 0 ? '' : spec.slice(colon + 1);
+  if (kind !== 'refuse-start' && kind !== 'fail-hello') throw new ExitError(`SIMPLEX_DOUBLE_FAULT: unknown fault "${kind}" (refuse-start, fail-hello)`);
+  return iniText.includes(marker) ? kind : null;
 }
 
 /** The configuration the double uses, validated like the real server reads it. */
@@ -169,6 +189,10 @@ function listen(k, context, port) {
     socket.setTimeout(120_000, () => socket.destroy()); // the real smpHandshakeTimeout
     const sni = socket.servername === false || socket.servername === undefined ? 'none' : 'sent';
     context.log(`connection port=${port} tls=${socket.getProtocol()} alpn=${socket.alpnProtocol || 'none'} sni=${sni}`);
+    if (context.failHello) {
+      socket.destroy(); // fault injected: TLS completes, no hello ever comes
+      return;
+    }
     if (h2 !== null) {
       // The double serves XFTP only to clients that negotiated xftp/1 (the real one has a legacy fallback).
       if (socket.alpnProtocol === k.alpn) h2.emit('connection', socket);

@@ -16,6 +16,8 @@
 //     the real metric names (simplex-double-metrics.mjs; values are the double's own socket counts).
 // It does NOT model: queues, messages, files, client handshakes beyond the server hello,
 // the control port, `cert`, `delete`, `database`, `journal`.
+// Fault injection for tests and drills: SIMPLEX_DOUBLE_FAULT=refuse-start|fail-hello[:MARKER]
+// (simplex-double-start.mjs, injectedFault).
 // Implementation is split in simplex-double-init.mjs, simplex-double-start.mjs, simplex-double-metrics.mjs.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -34,9 +34,10 @@ export interface RunningDouble {
 
 /**
  * `init` then `start` a double; resolves once it printed its address and accepts TCP (deadline 15 s).
- * `prometheusInterval` sets `[STORE_LOG] prometheus_interval` (the metrics file in `logDir`).
+ * `prometheusInterval` sets `[STORE_LOG] prometheus_interval` (the metrics file in `logDir`);
+ * `startEnv` is added to the environment of `start` (SIMPLEX_DOUBLE_FAULT, for fault injection).
  */
-export async function startDouble(kind: SimplexKind, options: { prometheusInterval?: number } = {}): Promise<RunningDouble> {
+export async function startDouble(kind: SimplexKind, options: { prometheusInterval?: number; startEnv?: Readonly<Record<string, string>> } = {}): Promise<RunningDouble> {
   const root = await mkdtemp(join(tmpdir(), `onionfleet-${kind}-double-`));
   const prefix = kind === 'smp' ? 'SMP' : 'XFTP';
   const env = { [`${prefix}_SERVER_CFG_PATH`]: join(root, 'cfg'), [`${prefix}_SERVER_LOG_PATH`]: join(root, 'log') };
@@ -49,7 +50,7 @@ export async function startDouble(kind: SimplexKind, options: { prometheusInterv
   if (options.prometheusInterval !== undefined) text = text.replace(/^\[STORE_LOG\]$/m, `[STORE_LOG]\nprometheus_interval: ${options.prometheusInterval}`);
   await writeFile(ini, text);
   const fingerprint = caFingerprint(await readFile(join(root, 'cfg', 'ca.crt'), 'utf8'));
-  const child = spawn(EXE[kind], ['start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(EXE[kind], ['start'], { env: { ...process.env, ...env, ...options.startEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
