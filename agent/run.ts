@@ -24,6 +24,7 @@ import { describeStep, type Step } from './reconcile/steps.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status/report.ts';
 import { selfProbeFor } from './probes/self-probe.ts';
+import { BackupSender } from './backup/sender.ts';
 import type { SystemActions } from './system.ts';
 
 export interface RunOptions {
@@ -68,13 +69,17 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     link?.sendStatus(sealed);
   };
+  // Sealed backups of the instances whose groups allow identity copies (docs/continuity.md).
+  const backups = new BackupSender({ root: config.root, device, signingSecretKey: secrets.signingSecretKey, log: options.log, send: (slot, sealed) => { link?.sendBackup(slot, sealed); } });
   const handle = async (value: Uint8Array) => {
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
-      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {
+      backups.remember(body);
+      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, beforeArchive: (instance) => backups.final(instance), onStep: (step) => {
         options.log.info(stepBindings(step, revision), describeStep(step));
       } });
+      if (result.converged) await backups.tick(body, new Date());
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
       if (result.steps.length > 0 || result.refused !== null) {
         if (result.refused !== null) options.log.warn({ revision, reasons: result.refused }, `refused revision ${revision}: the owner's limits`);

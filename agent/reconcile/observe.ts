@@ -47,9 +47,11 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
 
   const all = new Map<string, InstanceKind>([...instancesOnDisk, ...desired.instances.map((i) => [i.id, i.kind] as const)]);
   const initialized = new Set<string>();
+  const fingerprints = new Map<string, string | null>();
   const services = new Map<string, ServiceState>();
   for (const [id, kind] of all) {
     if (await allExist(IDENTITY_FILES.map((f) => at(`${PATHS.configDir(kind, id)}/${f}`)))) initialized.add(id);
+    fingerprints.set(id, (await readFile(at(`${PATHS.configDir(kind, id)}/fingerprint`), 'utf8').catch(() => '')).trim() || null);
     const name = serviceName(kind, id);
     services.set(name, await ctx.services.state(name));
   }
@@ -80,6 +82,7 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
     onions,
     newOnions,
     initialized,
+    fingerprints,
     services,
     record: await readRecord(ctx.root),
     binaries,

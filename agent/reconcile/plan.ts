@@ -9,7 +9,8 @@
  * files before the reloads and restarts that read them; the applied revision is recorded last, in a
  * round of its own, so it is only ever recorded for a device that converged.
  */
-import type { DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
+import type { DesiredInstance, DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
+import type { InstanceIdentity } from '#shared/schema/identity.ts';
 import type { AgentRecord } from '../record.ts';
 import { renderDevice, type RenderedFile } from '../render/index.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
@@ -30,6 +31,8 @@ export interface Observation {
   readonly onions: ReadonlyMap<string, string | null>;
   /** A fresh seed and its hostname for each desired onion that has no key yet. */
   readonly newOnions: ReadonlyMap<string, { readonly seed: Uint8Array; readonly hostname: string }>;
+  /** The fingerprint each instance's config directory holds (null: none); absent in older observers. */
+  readonly fingerprints?: ReadonlyMap<string, string | null>;
   /** Instances whose identity (CA, server certificate and key, fingerprint) exists. */
   readonly initialized: ReadonlySet<string>;
   readonly services: ReadonlyMap<string, ServiceState>;
@@ -90,8 +93,14 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   }
 
   const hosts = new Map<string, string>();
+  const restoring = identitiesToRestore(desired, obs);
   const onionNames = [...desired.instances.map((i) => i.id), ...(desired.ssh.overTor ? ['ssh'] : [])];
   for (const name of onionNames) {
+    const given = restoring.get(name);
+    if (given !== undefined) {
+      hosts.set(name, given.identity.onion.hostname);
+      continue;
+    }
     const have = obs.onions.get(name);
     const fresh = obs.newOnions.get(name);
     if (have !== undefined && have !== null) hosts.set(name, have);
@@ -102,10 +111,17 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   }
 
   retire(desired, obs, steps);
+  // A moved identity replaces whatever the directories hold, after its old server stopped (docs/continuity.md).
+  const stamp = obs.now.replace(/[:.]/g, '-');
+  for (const [id, i] of restoring) {
+    const service = serviceName(i.kind, id);
+    if ((obs.services.get(service) ?? 'inactive') !== 'inactive') steps.push({ action: 'stopService', service, instance: id, kind: i.kind, because: 'its identity is replaced by the one it moved with' });
+    steps.push({ action: 'restoreIdentity', instance: id, kind: i.kind, identity: i.identity, dest: `${PATHS.archive}/${stamp}-${id}-replaced` });
+  }
 
   const ready = (kind: InstanceKind, id: string) => usable.get(kind) === true && hosts.has(id);
   for (const i of desired.instances) {
-    if (obs.initialized.has(i.id) || !ready(i.kind, i.id)) continue;
+    if (obs.initialized.has(i.id) || restoring.has(i.id) || !ready(i.kind, i.id)) continue;
     const binary = desired.binaries[BINARY_OF[i.kind]].path;
     steps.push({ action: 'initInstance', instance: i.id, kind: i.kind, host: hosts.get(i.id) ?? '', password: i.password, quota: i.quota ?? null, binary });
   }
@@ -156,6 +172,20 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
 
   if (steps.length === 0 && blocked.length === 0 && obs.record.revision !== desired.revision) steps.push({ action: 'recordRevision', revision: desired.revision });
   return { steps, blocked };
+}
+
+/**
+ * Desired instances that carry an identity the device does not serve yet (another onion or another
+ * fingerprint on disk, or nothing): the identity must be restored. Same keys already: nothing to do.
+ */
+function identitiesToRestore(desired: DesiredState, obs: Observation): Map<string, DesiredInstance & { identity: InstanceIdentity }> {
+  const out = new Map<string, DesiredInstance & { identity: InstanceIdentity }>();
+  for (const i of desired.instances) {
+    if (i.identity === undefined) continue;
+    const same = obs.onions.get(i.id) === i.identity.onion.hostname && obs.fingerprints?.get(i.id) === i.identity.fingerprint && obs.initialized.has(i.id);
+    if (!same) out.set(i.id, { ...i, identity: i.identity });
+  }
+  return out;
 }
 
 /** Stops and archives instances (and onion keys) on the device that the desired state no longer has. */

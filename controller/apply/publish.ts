@@ -11,6 +11,7 @@ import { InvalidInputError, PlanRefusedError } from '#shared/errors.ts';
 import { DesiredState, type OnionClientKey } from '#shared/schema/desired-state.ts';
 import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
+import type { InstanceIdentity } from '#shared/schema/identity.ts';
 import { PlannedInstance } from '#shared/schema/plan-file.ts';
 import type { ControllerIdentity } from '../state/identity.ts';
 import type { ControllerSecrets } from '../state/keys.ts';
@@ -62,6 +63,10 @@ export interface PublishResult {
   readonly revisions: ReadonlyMap<string, number>;
   /** Devices whose desired state changed (and was put). */
   readonly changed: readonly string[];
+  /** Instances that move with their identity, and the device each leaves (null: none recorded) and joins. */
+  readonly handOver: readonly { readonly instance: string; readonly from: string | null; readonly to: string }[];
+  /** Devices held back (with `handOver`) until the devices their instances leave have stopped them. */
+  readonly heldForHandOver: readonly string[];
 }
 
 export interface PublishOptions {
@@ -72,6 +77,13 @@ export interface PublishOptions {
   readonly hold?: ReadonlySet<string>;
   /** Who may open the devices' SSH onions (the admin's client key); see CompileInput.sshClientAuth. */
   readonly sshClientAuth?: readonly OnionClientKey[];
+  /** Identities for instances that move and keep their address (see CompileInput.identities). */
+  readonly identities?: ReadonlyMap<string, InstanceIdentity>;
+  /**
+   * Hold every device that would start an instance with a moved identity, so the device it leaves
+   * stops it first: one onion is never served by two devices (docs/continuity.md, "Hand-over").
+   */
+  readonly handOver?: boolean;
 }
 
 export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
@@ -90,7 +102,20 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     const copy = await desiredCopy(session, id);
     if (copy !== null) previousDesired.set(id, copy);
   });
-  const states = compileDesired({ spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n), ...(options.sshClientAuth === undefined ? {} : { sshClientAuth: options.sshClientAuth }) });
+  const states = compileDesired({
+    spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n), controllerRecipient: session.identity.ageRecipient,
+    ...(options.sshClientAuth === undefined ? {} : { sshClientAuth: options.sshClientAuth }), ...(options.identities === undefined ? {} : { identities: options.identities }),
+  });
+  // Where each instance runs now: the device whose last published desired state has it.
+  const wasOn = new Map<string, string>();
+  for (const [id, state] of previousDesired) for (const i of state.instances) wasOn.set(i.id, id);
+  const handOver: { instance: string; from: string | null; to: string }[] = [];
+  for (const [id, state] of states) {
+    const had = new Set((previousDesired.get(id)?.instances ?? []).map((i) => i.id));
+    for (const i of state.instances) if (i.identity !== undefined && !had.has(i.id)) handOver.push({ instance: i.id, from: wasOn.get(i.id) ?? null, to: id });
+  }
+  const heldForHandOver = options.handOver === true ? [...new Set(handOver.map((h) => h.to))].sort() : [];
+  const hold = new Set([...(options.hold ?? []), ...heldForHandOver]);
 
   // The lock: the plan record moves first, with compare-and-set on the revision read above.
   const sealedPlan = await seal({ kind: 'plan', device: 'controller', revision: 0, body: { fleet: spec.fleet, placements: result.placement } }, { signingSecretKey: session.secrets.signingSecretKey, recipient: session.identity.ageRecipient });
@@ -98,9 +123,9 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
 
   const changed: string[] = [];
   const revisions = new Map<string, number>();
-  for (const [id, state] of states) revisions.set(id, options.hold?.has(id) === true ? (previousDesired.get(id)?.revision ?? 0) : state.revision);
+  for (const [id, state] of states) revisions.set(id, hold.has(id) ? (previousDesired.get(id)?.revision ?? 0) : state.revision);
   // Devices are independent: seal and put them concurrently (a round trip each over Tor adds up).
-  await forEachBounded([...states].filter(([id]) => options.hold?.has(id) !== true), PUBLISH_CONCURRENCY, async ([id, state]) => {
+  await forEachBounded([...states].filter(([id]) => !hold.has(id)), PUBLISH_CONCURRENCY, async ([id, state]) => {
     const before = previousDesired.get(id);
     const current = await session.desired.get(id);
     if (before !== undefined && before.revision === state.revision && current !== null) return;
@@ -115,6 +140,6 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     changed.push(id);
   });
   changed.sort();
-  return { plan: result, revisions, changed };
+  return { plan: result, revisions, changed, handOver, heldForHandOver };
 }
 

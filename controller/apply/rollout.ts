@@ -11,6 +11,7 @@ import { readDeviceStates, withDeviceStates } from '../state/device-states.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { publish, type PublishOptions, type PublishResult } from './publish.ts';
 import { kvStore } from './store.ts';
+import { movableIdentities } from '../backup/movable.ts';
 
 /** `spec` with the states set by `device drain` / `device revoke` applied. */
 export async function effectiveSpec(paths: StatePaths, spec: FleetSpec): Promise<FleetSpec> {
@@ -20,7 +21,10 @@ export async function effectiveSpec(paths: StatePaths, spec: FleetSpec): Promise
 export async function publishEffective(paths: StatePaths, session: ControllerSession, spec: FleetSpec, options: PublishOptions = {}): Promise<PublishResult> {
   const target = { own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets };
   const publicKey = await adminClientPublicKey(paths);
-  return publish(target, await effectiveSpec(paths, spec), await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], ...options });
+  const effective = await effectiveSpec(paths, spec);
+  // Moves keep their addresses where the group allows it (docs/continuity.md); a compromise never does.
+  const identities = options.identities ?? await movableIdentities(paths, session, effective);
+  return publish(target, effective, await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], identities, ...options });
 }
 
 /** Waits until every device in `revisions` (minus `except`) reports its revision converged and healthy. */

@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import type { CliContext } from '#shared/cli/run-main.ts';
 import { ONIONFLEET_VERSION } from '#shared/version.ts';
 import { options } from './options.ts';
+import { continuityVerbs } from './continuity-verbs.ts';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('onionfleet')
@@ -16,6 +17,7 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError('(run with --help for usage)');
   fleetVerbs(program, ctx);
   deviceVerbs(program, ctx);
+  continuityVerbs(program, ctx);
   tokenVerbs(program, ctx);
   busVerbs(program, ctx);
   bundleVerbs(program, ctx);

@@ -3,6 +3,8 @@
  */
 import { DesiredState, hardeningFor, ONION_PORT, type DesiredInstance, type OnionClientKey } from '#shared/schema/desired-state.ts';
 import type { FleetSpec, Group } from '#shared/schema/fleet-spec.ts';
+import { resolveContinuity } from '#shared/schema/continuity.ts';
+import type { InstanceIdentity } from '#shared/schema/identity.ts';
 import type { Placement } from '../planner/index.ts';
 import { InternalError } from '#shared/errors.ts';
 
@@ -23,6 +25,14 @@ export interface CompileInput {
    * named `admin`. Absent: the previous document's list is kept.
    */
   readonly sshClientAuth?: readonly OnionClientKey[];
+  /** The controller's age recipient: each instance then carries its group's continuity (docs/continuity.md). */
+  readonly controllerRecipient?: string;
+  /**
+   * Identities to give instances that are new on their device and keep their address (the shell
+   * picks them: groups that allow copies, moves that are not a compromise, the newest good backup).
+   * Given with the epoch raised by one; kept as long as the instance stays on that device.
+   */
+  readonly identities?: ReadonlyMap<string, InstanceIdentity>;
 }
 
 /** Desired states for every device of the spec except revoked ones, by device id. */
@@ -35,7 +45,7 @@ export function compileDesired(input: CompileInput): Map<string, DesiredState> {
   for (const device of spec.devices) {
     if (device.state === 'revoked') continue;
     const prev = input.previous.get(device.id) ?? null;
-    const instances = compileInstances(byDevice.get(device.id) ?? [], groups, prev, input.randomBytes);
+    const instances = compileInstances(byDevice.get(device.id) ?? [], groups, prev, input);
     const overTor = instances.some((i) => i.tier !== 'standard');
     const body = {
       kind: 'onionfleet/desired-state' as const,
@@ -63,7 +73,7 @@ function compileInstances(
   placed: readonly Placement[],
   groups: ReadonlyMap<string, Group>,
   prev: DesiredState | null,
-  randomBytes: (n: number) => Uint8Array,
+  input: Pick<CompileInput, 'randomBytes' | 'controllerRecipient' | 'identities'>,
 ): DesiredInstance[] {
   const before = new Map((prev?.instances ?? []).map((i) => [i.id, i]));
   const sorted = [...placed].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
@@ -79,6 +89,9 @@ function compileInstances(
     const old = before.get(p.instance);
     const localPort = old !== undefined && old.kind === p.kind ? old.localPort : freePort(p.kind, used);
     used.add(localPort);
+    const continuity = input.controllerRecipient === undefined ? undefined : resolveContinuity(group.tier, group.continuity, input.controllerRecipient);
+    const given = old === undefined && continuity?.identityCopies === true ? input.identities?.get(p.instance) : undefined;
+    const identity = old !== undefined ? old.identity : given === undefined || given.kind !== p.kind ? undefined : { ...given, epoch: given.epoch + 1 };
     return {
       id: p.instance,
       kind: p.kind,
@@ -86,9 +99,11 @@ function compileInstances(
       tier: group.tier,
       localPort,
       onionPort: ONION_PORT[p.kind],
-      password: old?.password ?? newPassword(randomBytes),
+      password: identity?.password ?? old?.password ?? newPassword(input.randomBytes),
       ...(p.kind === 'xftp' ? { quota: group.xftpQuota } : {}),
       hardening: hardeningFor(group.tier),
+      ...(continuity === undefined ? {} : { continuity }),
+      ...(identity === undefined ? {} : { identity }),
     };
   });
 }

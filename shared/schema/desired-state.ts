@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { FleetName, Id } from './common.ts';
 import { PinnedBinary, Tier } from './fleet-spec.ts';
+import { InstanceContinuity } from './continuity.ts';
+import { InstanceIdentity } from './identity.ts';
 
 export const InstanceKind = z.enum(['smp', 'xftp']);
 export type InstanceKind = z.infer<typeof InstanceKind>;
@@ -63,9 +65,19 @@ export const DesiredInstance = z
     /** XFTP storage quota (`20gb`, `500mb`); only for XFTP. */
     quota: z.string().regex(/^\d{1,6}(?:gb|mb)$/, { error: 'expected a quota such as 20gb or 500mb' }).optional(),
     hardening: InstanceHardening,
+    /** Backups of this instance (absent: none, as before continuity existed). */
+    continuity: InstanceContinuity.optional(),
+    /**
+     * The identity this device must serve instead of making one: given when the instance moves here
+     * and keeps its address (docs/continuity.md). Absent: the device makes (or keeps) its own.
+     */
+    identity: InstanceIdentity.optional(),
   })
   .check((ctx) => {
     const i = ctx.value;
+    if (i.identity !== undefined && (i.identity.instance !== i.id || i.identity.kind !== i.kind || i.identity.password !== i.password)) {
+      ctx.issues.push({ code: 'custom', message: 'must be this instance\'s identity (id, kind and password)', path: ['identity'], input: undefined });
+    }
     if (i.onionPort !== ONION_PORT[i.kind]) ctx.issues.push({ code: 'custom', message: `must be ${ONION_PORT[i.kind]} for ${i.kind}`, path: ['onionPort'], input: i.onionPort });
     if ((i.kind === 'xftp') !== (i.quota !== undefined)) {
       ctx.issues.push({ code: 'custom', message: 'XFTP instances need a quota; SMP instances have none', path: ['quota'], input: i.quota });
