@@ -71,6 +71,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   };
   // Sealed backups of the instances whose groups allow identity copies (docs/continuity.md).
   const backups = new BackupSender({ root: config.root, device, signingSecretKey: secrets.signingSecretKey, log: options.log, send: (slot, sealed) => { link?.sendBackup(slot, sealed); } });
+  await backups.rememberLastApplied(); // a restarted agent still seals the final backup of an instance that leaves
   const handle = async (value: Uint8Array) => {
     try {
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });

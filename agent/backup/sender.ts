@@ -15,7 +15,8 @@ import { sealToMany } from '#shared/crypto/seal-many.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { Logger } from '#shared/log.ts';
 import { BACKUP_MAX_BYTES } from '#shared/nats/limits.ts';
-import type { DesiredInstance, DesiredState } from '#shared/schema/desired-state.ts';
+import { DesiredState, type DesiredInstance } from '#shared/schema/desired-state.ts';
+import { DESIRED_COPY } from '../reconcile/loop.ts';
 import type { BackupBody } from '#shared/schema/identity.ts';
 import { readIdentity } from './identity-files.ts';
 
@@ -53,6 +54,18 @@ export class BackupSender {
   /** Remembers the instances of `desired` (call before reconciling it, so a final backup knows the leaving ones). */
   remember(desired: DesiredState): void {
     for (const i of desired.instances) if (i.continuity?.identityCopies === true) this.#known.set(i.id, i);
+  }
+
+  /** Remembers the instances of the desired state this device last worked towards (its local copy), if any. */
+  async rememberLastApplied(): Promise<void> {
+    const text = await readFile(join(this.#o.root, DESIRED_COPY), 'utf8').catch(() => null);
+    if (text === null) return;
+    try {
+      const parsed = DesiredState.safeParse(JSON.parse(text));
+      if (parsed.success) this.remember(parsed.data);
+    } catch {
+      // a damaged copy: the next desired state fills it
+    }
   }
 
   /** Sends what is due for every instance of `desired`. Never throws: a failure is logged and retried next time. */
