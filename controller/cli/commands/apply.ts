@@ -7,6 +7,7 @@ import type { CliContext } from '#shared/cli/run-main.ts';
 import { EXIT } from '#shared/errors.ts';
 import { effectiveSpec, publishEffective } from '../../apply/rollout.ts';
 import { offlineApply } from '../../apply/offline.ts';
+import { completeHandOver } from '../../apply/hand-over.ts';
 import { openSession } from '../../bus/session.ts';
 import { progressLines, waitForConvergence } from '../../status/wait.ts';
 import { listDevices } from '../../state/devices.ts';
@@ -44,7 +45,18 @@ export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void
   }
   const session = await openSession(paths, passphrase, { create: true });
   try {
-    const result = await publishEffective(paths, session, spec);
+    // Instances that move with their identity: the device they leave stops them first (docs/continuity.md).
+    let result = await publishEffective(paths, session, spec, { handOver: true });
+    if (result.heldForHandOver.length > 0) {
+      const outcome = await completeHandOver(paths, session, spec, result, Date.now() + flags.timeout * 1000, (line) => { if (!flags.json) ctx.output.err(line); });
+      if (outcome.second === null) {
+        if (flags.json) ctx.output.out(toJson({ fleet: spec.fleet, handOver: 'incomplete', pending: outcome.pending }));
+        else ctx.output.out([`the devices that instances leave did not stop them within ${flags.timeout}s; the new devices wait (apply again to finish):`, ...outcome.pending.map((p) => `  ${p.device}: ${p.reason}`)].join('\n'));
+        ctx.setExitCode(EXIT.failed);
+        return;
+      }
+      result = outcome.second;
+    }
     const summary = { fleet: spec.fleet, changed: result.changed, revisions: Object.fromEntries(result.revisions), diff: result.plan.diff };
     if (!flags.json) ctx.output.err(`published ${plural(result.changed.length, 'desired state')} (${result.changed.join(', ') || 'no change'}); diff +${result.plan.diff.added.length} ~${result.plan.diff.moved.length} -${result.plan.diff.removed.length} =${result.plan.diff.kept.length}`);
     if (!flags.wait) {
