@@ -14,6 +14,7 @@ export class FakeDevice {
   instancesOnDisk = new Map<string, InstanceKind>();
   onions = new Map<string, string | null>();
   initialized = new Set<string>();
+  fingerprints = new Map<string, string | null>();
   services = new Map<string, ServiceState>();
   record: AgentRecord = emptyRecord();
   binaries = new Map<BinaryName, string | null>([['smp-server', 'present'], ['xftp-server', 'present']]);
@@ -36,6 +37,7 @@ export class FakeDevice {
       onions: new Map(this.onions),
       newOnions,
       initialized: new Set(this.initialized),
+      fingerprints: new Map(this.fingerprints),
       services: new Map(this.services),
       record: structuredClone(this.record),
       binaries: new Map(this.binaries),
@@ -50,7 +52,17 @@ export class FakeDevice {
       case 'initInstance':
         this.instancesOnDisk.set(step.instance, step.kind);
         this.initialized.add(step.instance);
+        this.fingerprints.set(step.instance, `made-here-${step.instance}`);
         this.files.set(PATHS.iniFile(step.kind, step.instance), { content: '# written by init\n', mode: 0o644 });
+        return;
+      case 'restoreIdentity':
+        if (this.instancesOnDisk.has(step.instance)) this.archived.push(step.dest);
+        this.instancesOnDisk.set(step.instance, step.kind);
+        this.initialized.add(step.instance);
+        this.onions.set(step.instance, step.identity.onion.hostname);
+        this.fingerprints.set(step.instance, step.identity.fingerprint);
+        this.files.delete(PATHS.iniFile(step.kind, step.instance));
+        this.record.tor = null;
         return;
       case 'writeFile':
         this.files.set(step.file.path, { content: step.file.content, mode: step.file.mode });
