@@ -84,29 +84,30 @@ describe('the compiler and identities', () => {
     groups: [{ id: 'g', tier: 'standard', smp: 1, xftp: 0, continuity: { backupInterval: '2m' } }],
   });
   const random = (n: number) => new Uint8Array(n).fill(7);
+  const at = (device: 'd1' | 'd2') => ({ instance: 'g-smp-01', kind: 'smp' as const, group: 'g', device, operator: 'o', location: device === 'd1' ? 'l1' : 'l2', jurisdiction: 'DE' });
   const recipient = 'age1ty7gcq5tqu77wr72c6duthxusducq7enaj2kc8h92etqyf44cawqpgh5wf';
 
   it('gives an instance new on a device its identity with the epoch raised, keeps the password, and keeps it while it stays', () => {
-    const onD1 = compileDesired({ spec, placement: [{ instance: 'g-smp-01', kind: 'smp', group: 'g', device: 'd1' }], previous: new Map(), randomBytes: random, controllerRecipient: recipient });
+    const onD1 = compileDesired({ spec, placement: [at('d1')], previous: new Map(), randomBytes: random, controllerRecipient: recipient });
     const first = onD1.get('d1')?.instances[0] as DesiredInstance;
     expect(first.continuity).toEqual({ identityCopies: true, backupSeconds: 120, recipients: [recipient] });
     expect(first.identity).toBeUndefined();
     const identity = identityOf(first, 'g', 4);
-    const moved = compileDesired({ spec, placement: [{ instance: 'g-smp-01', kind: 'smp', group: 'g', device: 'd2' }], previous: onD1, randomBytes: () => new Uint8Array(24).fill(9), controllerRecipient: recipient, identities: new Map([['g-smp-01', identity]]) });
+    const moved = compileDesired({ spec, placement: [at('d2')], previous: onD1, randomBytes: () => new Uint8Array(24).fill(9), controllerRecipient: recipient, identities: new Map([['g-smp-01', identity]]) });
     const onD2 = moved.get('d2')?.instances[0];
     expect(onD2?.identity?.epoch).toBe(5);
     expect(onD2?.password).toBe(first.password);
     expect(moved.get('d1')?.instances).toEqual([]);
-    const again = compileDesired({ spec, placement: [{ instance: 'g-smp-01', kind: 'smp', group: 'g', device: 'd2' }], previous: moved, randomBytes: random, controllerRecipient: recipient, identities: new Map() });
+    const again = compileDesired({ spec, placement: [at('d2')], previous: moved, randomBytes: random, controllerRecipient: recipient, identities: new Map() });
     expect(again.get('d2')?.revision).toBe(moved.get('d2')?.revision);
     expect(again.get('d2')?.instances[0]?.identity?.epoch).toBe(5);
   });
 
   it('gives no identity where the group allows no copies', () => {
     const noCopies = FleetSpec.parse({ ...spec, groups: [{ id: 'g', tier: 'extreme', smp: 1, xftp: 0 }] });
-    const first = compileDesired({ spec: noCopies, placement: [{ instance: 'g-smp-01', kind: 'smp', group: 'g', device: 'd1' }], previous: new Map(), randomBytes: random, controllerRecipient: recipient });
+    const first = compileDesired({ spec: noCopies, placement: [at('d1')], previous: new Map(), randomBytes: random, controllerRecipient: recipient });
     const i = first.get('d1')?.instances[0] as DesiredInstance;
-    const moved = compileDesired({ spec: noCopies, placement: [{ instance: 'g-smp-01', kind: 'smp', group: 'g', device: 'd2' }], previous: first, randomBytes: () => new Uint8Array(24).fill(1), controllerRecipient: recipient, identities: new Map([['g-smp-01', identityOf(i, 'g')]]) });
+    const moved = compileDesired({ spec: noCopies, placement: [at('d2')], previous: first, randomBytes: () => new Uint8Array(24).fill(1), controllerRecipient: recipient, identities: new Map([['g-smp-01', identityOf(i, 'g')]]) });
     expect(moved.get('d2')?.instances[0]?.identity).toBeUndefined();
     expect(moved.get('d2')?.instances[0]?.password).not.toBe(i.password);
   });
