@@ -25,7 +25,7 @@ import { appliedPlacement } from '../apply/publish.ts';
 import { kvStore } from '../apply/store.ts';
 import { openSession, type ControllerSession } from '../bus/session.ts';
 import { readFleetStatus } from '../status/view.ts';
-import { listDevices } from '../state/devices.ts';
+import { listDevices, listRevokedDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { isServerAddress, planBundle, renderBundle, signBundle, type BundleHistory } from './document.ts';
@@ -119,14 +119,16 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   const given = options.memberPassphraseFile === undefined ? new Map<string, string>() : await readMemberPassphrases(options.memberPassphraseFile, members);
   const session = await openSession(options.statePaths, options.passphrase);
   let servers: GroupServer[];
+  let retiredNow: Set<string>;
   try {
     servers = await groupServers(session, await listDevices(options.statePaths), group);
+    retiredNow = await revokedAddresses(session, options.statePaths);
   } finally {
     await session.close();
   }
   const previous = await readBundleHistory(options.statePaths, group, session.secrets);
   const today = (options.now ?? new Date()).toISOString().slice(0, 10);
-  const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today);
+  const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today, retiredNow);
   const signer: BundleSigner = { secretKey: session.secrets.signingSecretKey, publicKey: session.identity.signingKey };
   const input = { fleet: spec.fleet, group, ...next };
   const text = signBundle(renderBundle(input), signer.secretKey, signer.publicKey);
@@ -153,6 +155,18 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
     group, version: next.version, date: next.date, changed: next.changed, fingerprint: keyFingerprint(signer.publicKey), sshFingerprint: sshFingerprint(signer.publicKey),
     allowedSigners: trustedSignerLine({ fleet: spec.fleet, key: signer.publicKey }), servers, retire: next.retire.length, files,
   };
+}
+
+/**
+ * The addresses revoked devices last reported (their statuses stay in the bucket, signed by keys the
+ * controller still holds): a compromise retires them at once (docs/continuity.md).
+ */
+async function revokedAddresses(session: ControllerSession, paths: StatePaths): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const view of await readFleetStatus(session, await listRevokedDevices(paths))) {
+    for (const i of view.status?.instances ?? []) if (i.address !== null) out.add(i.address);
+  }
+  return out;
 }
 
 function groupMembers(spec: FleetSpec, group: string): Member[] {

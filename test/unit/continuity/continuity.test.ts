@@ -150,3 +150,13 @@ describe('fleet.yaml continuity:', () => {
       .toEqual(['groups.0.continuity.offlineRecipients: has no use with identityCopies: false (no backup of the group\'s identities is made)']);
   });
 });
+
+describe('bundles after a revocation', () => {
+  it('list a revoked device\'s addresses as retired at once; other dropped ones get the usual delay', async () => {
+    const { planBundle, RETIRE_AFTER_DAYS, addDays } = await import('../../../controller/bundle/document.ts');
+    const a = (n: number) => `smp://${'f'.repeat(43)}=:password-${n}-xxxxxxxxxx@${onionHostname(`a${n}`)}`;
+    const previous = { version: 1, date: '2026-12-01', smp: [a(1), a(2), a(3)], xftp: [], retire: [] };
+    const next = planBundle(previous, { smp: [a(3), a(4)], xftp: [] }, '2026-12-03', new Set([a(1)]));
+    expect(next.retire).toEqual([{ address: a(1), after: '2026-12-03' }, { address: a(2), after: addDays('2026-12-03', RETIRE_AFTER_DAYS) }]);
+  });
+});
