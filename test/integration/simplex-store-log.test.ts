@@ -38,7 +38,7 @@ async function start(d: { env: NodeJS.ProcessEnv; port: number }): Promise<{ chi
   const child = spawn(SMP, ['start'], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
-  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   await untilListening('the SMP double', d.port, 15_000);
   return { child, out: () => out };
 }

@@ -22,7 +22,7 @@ export async function queueCommands(target: QueueTarget, lines: readonly string[
     let buffered = Buffer.alloc(0);
     let helloSeen = false;
     const answers: string[] = [];
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.on('error', (err: Error) => { clearTimeout(timer); reject(err); });
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       if (!helloSeen) {
