@@ -210,6 +210,7 @@ function bundleVerbs(program: Command, ctx: CliContext): void {
     .addOption(options.passphrase())
     .option('--member-passphrases <FILE>', '`member: passphrase` lines for passphrase members (others get a generated one, printed once); not inside --out')
     .option('--qr <MODE>', 'QR codes of the addresses: png (DIR/<member>/qr/<instance>.png), terminal or none', 'none')
+    .option('--statuses <DIR>', 'an offline fleet: the devices\' sealed status files (<device>.status.age, from `onionfleet-agent seal-status`) instead of the bus')
     .option('--page', "also each member's printable page: servers, one QR code per address, settings, retire list (DIR/<member>.html.age, encrypted like the bundle, + .sig)")
     .addOption(options.json())
     .action(async (opts: unknown) => (await import('./commands/bundle-export.ts')).bundleExport(opts, ctx));
