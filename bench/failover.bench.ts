@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- failover` (issue 15): over real onions (a private Tor network on loopback, the
  * controller's `serve --tor`, 3 simulated Pis each with its own tor). A standard group of 2 SMP
- * instances runs and is backed up; one Pi's agent and servers are SIGKILLed; then `onionfleet device
+ * instances runs and is backed up; one Pi's agent and servers are SIGKILLed (with its tor: a Pi pulled from the wall); then `onionfleet device
  * lost` is run. commandMs: the command itself (re-plan, restore identities, publish). toEveryProbeOkMs:
  * from the command's start until every instance the Pi held answers the TLS identity probe through Tor
  * at its old address (same onion, same fingerprint) from another Pi. backupAgeSeconds: the oldest
@@ -35,7 +35,7 @@ export async function failover(): Promise<Record<string, unknown>[]> {
     const addresses = held.map((i) => addressOn(h, victim, i));
     for (const a of addresses) await untilAnswersThroughTor(h, a, 600_000);
 
-    await killDevice(h, victim);
+    await killDevice(h, victim, fleet.tor(victim).pid);
     const started = performance.now();
     const lost = await cli('device', 'lost', victim, '-f', file, '--json');
     const commandMs = Math.round(performance.now() - started);

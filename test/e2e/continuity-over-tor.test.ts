@@ -89,7 +89,7 @@ describe('member continuity over onions', () => {
     const written = Date.now();
     await until('a store-log backup taken after the queue was written', async () => ((await backupRows(() => cli('backup', 'list', '--json')))
       .some((b) => b.ok && b.instance === 'press-smp-02' && b.reason === 'store-log' && (b.ageSeconds ?? 1e9) * 1000 <= Date.now() - written) ? true : null), 180_000);
-    await killDevice(h, victim);
+    await killDevice(h, victim, tf.tor(victim).pid);
     const lost = await cli('device', 'lost', victim, '-f', fleet, '--wait', '--timeout', '420', '--json');
     expect(lost.code, lost.stderr + lost.stdout).toBe(0);
     const report = JSON.parse(lost.stdout) as { instances: { instance: string; keepsAddress: boolean; backupAgeSeconds: number | null }[] };

@@ -51,9 +51,14 @@ export function queueOverTor(h: FleetHarness, onion: string, lines: readonly str
   return queueCommands({ connect: () => dialSocks(controllerSocks(h), { host: onion, port: 5223 }, 120_000) }, lines, 180_000);
 }
 
-/** SIGKILLs a device's agent and every server its supervisor started (a Pi pulled from the wall). */
-export async function killDevice(h: FleetHarness, id: string): Promise<void> {
+/**
+ * SIGKILLs a device's agent and every server its supervisor started, and (given its pid) the tor that
+ * serves its onions: a Pi pulled from the wall. A tor left running would keep publishing the onions'
+ * descriptors, which no dead Pi does.
+ */
+export async function killDevice(h: FleetHarness, id: string, torPid: number | null = null): Promise<void> {
   await h.stopAgent(id, 'SIGKILL');
+  if (torPid !== null) await stopPid(torPid, 'SIGKILL');
   const dir = join(h.devices.get(id)?.root ?? '', 'run/onionfleet');
   for (const f of readdirSync(dir).filter((name) => name.endsWith('.pid'))) {
     await stopPid((JSON.parse(readFileSync(join(dir, f), 'utf8')) as { pid: number }).pid, 'SIGKILL');
