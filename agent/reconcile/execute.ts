@@ -115,6 +115,14 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       ctx.record.tor = null;
       await saveRecord();
     },
+    async moveToRetiring(s) {
+      for (const path of [PATHS.configDir(s.kind, s.instance), PATHS.logDir(s.kind, s.instance), PATHS.onionDir(s.instance)]) {
+        const to = path.slice(0, path.length - s.instance.length) + s.to;
+        if (await isDir(at(path))) await rename(at(path), at(to));
+      }
+      ctx.record.tor = null; // the onion directory moved: tor reloads next round
+      await saveRecord();
+    },
     async writeFile(s) {
       // tor reads /etc/tor/torrc.d again as debian-tor when it reloads: public files' new directories are 0755.
       if (s.file.mode === PUBLIC_MODE) await mkdirReachable(dirname(at(s.file.path)));

@@ -12,6 +12,7 @@ import { readRecord } from '../record.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
 import type { ServiceManager } from '../services/service-manager.ts';
 import { CLIENT_AUTH_DIR, FIXED_MANAGED_PATHS, type Observation, type ServiceState } from './plan.ts';
+import { retiringName } from './retiring.ts';
 import type { BinaryName } from './steps.ts';
 
 export interface ObserveContext {
@@ -58,7 +59,8 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
 
   const files = new Map<string, { content: string; mode: number }>();
   const authFiles = (await readdir(at(CLIENT_AUTH_DIR)).catch(() => [])).map((f) => `${CLIENT_AUTH_DIR}${f}`);
-  const paths = [...FIXED_MANAGED_PATHS, ...desired.instances.map((i) => PATHS.iniFile(i.kind, i.id)), ...authFiles];
+  const retiringInis = (desired.retiring ?? []).map((r) => PATHS.iniFile(r.instance.kind, retiringName(r.instance.id)));
+  const paths = [...FIXED_MANAGED_PATHS, ...desired.instances.map((i) => PATHS.iniFile(i.kind, i.id)), ...retiringInis, ...authFiles];
   for (const path of paths) {
     try {
       const [content, info] = await Promise.all([readFile(at(path), 'utf8'), stat(at(path))]);

@@ -15,6 +15,7 @@ import type { AgentRecord } from '../record.ts';
 import { renderDevice, type RenderedFile } from '../render/index.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
 import { contentHash } from './hash.ts';
+import { retiringName, withRetiring } from './retiring.ts';
 import type { BinaryName, Step } from './steps.ts';
 
 export type ServiceState = 'active' | 'inactive' | 'failed';
@@ -71,7 +72,9 @@ function isManaged(path: string): boolean {
  * @param options.contentRoot prefix for paths the servers read at run time (see RenderOptions):
  *   '' on a device, the agent's root in a sandbox.
  */
-export function planSteps(desired: DesiredState, obs: Observation, options: { contentRoot?: string } = {}): AgentPlan {
+export function planSteps(given: DesiredState, obs: Observation, options: { contentRoot?: string } = {}): AgentPlan {
+  const { desired, moving } = withRetiring(given, obs);
+  const held = new Set(moving.map((r) => r.instance.id));
   const steps: Step[] = [];
   const blocked: string[] = [];
 
@@ -96,11 +99,12 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   const restoring = identitiesToRestore(desired, obs);
   const onionNames = [...desired.instances.map((i) => i.id), ...(desired.ssh.overTor ? ['ssh'] : [])];
   for (const name of onionNames) {
-    const given = restoring.get(name);
-    if (given !== undefined) {
-      hosts.set(name, given.identity.onion.hostname);
+    const restored = restoring.get(name);
+    if (restored !== undefined) {
+      hosts.set(name, restored.identity.onion.hostname);
       continue;
     }
+    if (held.has(name)) continue; // its old identity moves aside first (a rotation); its new one comes next round
     const have = obs.onions.get(name);
     const fresh = obs.newOnions.get(name);
     if (have !== undefined && have !== null) hosts.set(name, have);
@@ -111,6 +115,11 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   }
 
   retire(desired, obs, steps);
+  for (const r of moving) {
+    const service = serviceName(r.instance.kind, r.instance.id);
+    if ((obs.services.get(service) ?? 'inactive') !== 'inactive') steps.push({ action: 'stopService', service, instance: r.instance.id, kind: r.instance.kind, because: 'its address was rotated: the old identity moves aside' });
+    steps.push({ action: 'moveToRetiring', instance: r.instance.id, kind: r.instance.kind, to: retiringName(r.instance.id) });
+  }
   // A moved identity replaces whatever the directories hold, after its old server stopped (docs/continuity.md).
   const stamp = obs.now.replace(/[:.]/g, '-');
   for (const [id, i] of restoring) {
@@ -121,7 +130,7 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
 
   const ready = (kind: InstanceKind, id: string) => usable.get(kind) === true && hosts.has(id);
   for (const i of desired.instances) {
-    if (obs.initialized.has(i.id) || restoring.has(i.id) || !ready(i.kind, i.id)) continue;
+    if (obs.initialized.has(i.id) || restoring.has(i.id) || held.has(i.id) || !ready(i.kind, i.id)) continue;
     const binary = desired.binaries[BINARY_OF[i.kind]].path;
     steps.push({ action: 'initInstance', instance: i.id, kind: i.kind, host: hosts.get(i.id) ?? '', password: i.password, quota: i.quota ?? null, binary });
   }

@@ -20,6 +20,8 @@ export interface StepArgs {
    * (archived to `dest` first): the instance moved here and keeps its address.
    */
   restoreIdentity: { instance: string; kind: InstanceKind; identity: InstanceIdentity; dest: string };
+  /** Move a rotated instance's old identity (its directories and onion) aside to `<id>-retiring`. */
+  moveToRetiring: { instance: string; kind: InstanceKind; to: string };
   writeFile: { file: RenderedFile; change: 'create' | 'update' | 'mode' };
   removeFile: { path: string; because: string };
   stopService: { service: string; instance: string; kind: InstanceKind; because: string };
@@ -49,6 +51,8 @@ export function describeStep(step: Step): string {
       return `init ${step.kind} instance ${step.instance}`;
     case 'restoreIdentity':
       return `restore the identity of ${step.instance} (epoch ${step.identity.epoch}, store log ${step.identity.storeLogNote})`;
+    case 'moveToRetiring':
+      return `move the old identity of ${step.instance} aside to ${step.to} (rotated; it retires later)`;
     case 'writeFile':
       return `${step.change === 'create' ? 'write' : step.change === 'update' ? 'update' : 'chmod'} ${step.file.path} (${step.file.kind}, mode ${step.file.mode.toString(8)})`;
     case 'removeFile':

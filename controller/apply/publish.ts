@@ -84,7 +84,11 @@ export interface PublishOptions {
    * stops it first: one onion is never served by two devices (docs/continuity.md, "Hand-over").
    */
   readonly handOver?: boolean;
+  /** Rotations (see CompileInput.rotations) and the time that retires the retiring. */
+  readonly rotations?: CompileRotations;
+  readonly now?: Date;
 }
+type CompileRotations = NonNullable<Parameters<typeof compileDesired>[0]['rotations']>;
 
 export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
   const previous = await appliedPlacement(session);
@@ -105,6 +109,7 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
   const states = compileDesired({
     spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n), controllerRecipient: session.identity.ageRecipient,
     ...(options.sshClientAuth === undefined ? {} : { sshClientAuth: options.sshClientAuth }), ...(options.identities === undefined ? {} : { identities: options.identities }),
+    ...(options.rotations === undefined ? {} : { rotations: options.rotations }), ...(options.now === undefined ? {} : { now: options.now.toISOString() }),
   });
   // Where each instance runs now: the device whose last published desired state has it.
   const wasOn = new Map<string, string>();

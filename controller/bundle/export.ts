@@ -28,6 +28,7 @@ import { readFleetStatus, type DeviceView } from '../status/view.ts';
 import { loadIdentity, type ControllerIdentity } from '../state/identity.ts';
 import { loadSecrets, type ControllerSecrets } from '../state/keys.ts';
 import { offlineGroupServers } from './offline-statuses.ts';
+import { readRotations } from '../state/rotations.ts';
 import { listDevices, listRevokedDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
@@ -142,7 +143,9 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   }
   const previous = await readBundleHistory(options.statePaths, group, secrets);
   const today = (options.now ?? new Date()).toISOString().slice(0, 10);
-  const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today, retiredNow);
+  const rotations = await readRotations(options.statePaths, secrets);
+  const retireOn = new Map(Object.values(rotations).map((r) => [r.address, r.until.slice(0, 10)]));
+  const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today, retiredNow, retireOn);
   const signer: BundleSigner = { secretKey: secrets.signingSecretKey, publicKey: identity.signingKey };
   const input = { fleet: spec.fleet, group, ...next };
   const text = signBundle(renderBundle(input), signer.secretKey, signer.publicKey);

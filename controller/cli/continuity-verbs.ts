@@ -1,5 +1,5 @@
 /**
- * The verbs of member continuity (docs/continuity.md): `device lost`, `backup list|verify|export`.
+ * The verbs of member continuity (docs/continuity.md): `device lost`, `rotate`, `backup list|verify|export`.
  * Wired here, beside program.ts, so the device verbs there stay as they were.
  */
 import type { Command } from 'commander';
@@ -19,6 +19,19 @@ export function continuityVerbs(program: Command, ctx: CliContext): void {
     .addOption(options.timeout('with --wait: give up after this many seconds', 300))
     .addOption(options.json())
     .action(async (id: string, opts: object) => (await import('./commands/device-lost.ts')).deviceLost({ ...opts, id }, ctx));
+
+  program
+    .command('rotate')
+    .description('give an instance a new address; the old one keeps running as retiring until the date the bundle announces')
+    .argument('<INSTANCE>', 'the instance, e.g. newsroom-smp-01')
+    .addOption(options.fleet())
+    .requiredOption('--retire-after <DURATION>', 'how long the old address keeps answering: 1m to 90d (s, m, h, d)')
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--wait', 'wait until its device has converged')
+    .addOption(options.timeout('with --wait: give up after this many seconds', 300))
+    .addOption(options.json())
+    .action(async (instance: string, opts: object) => (await import('./commands/rotate.ts')).rotateCommand({ ...opts, instance }, ctx));
 
   const backup = program.command('backup').description('sealed backups of instance identities (docs/continuity.md)');
   backup

@@ -160,3 +160,45 @@ describe('bundles after a revocation', () => {
     expect(next.retire).toEqual([{ address: a(1), after: '2026-12-03' }, { address: a(2), after: addDays('2026-12-03', RETIRE_AFTER_DAYS) }]);
   });
 });
+
+describe('rotation', () => {
+  it('moves the old identity aside, makes a new one, runs the old as retiring until its date, then stops and archives it', () => {
+    const base = desiredState();
+    const device = new FakeDevice();
+    converge(device, base);
+    const target = base.instances[0] as DesiredInstance;
+    const oldFp = device.fingerprints.get(target.id) ?? '';
+    const oldOnion = device.onions.get(target.id) ?? '';
+    const rotated = DesiredState.parse({
+      ...base, revision: 2,
+      instances: base.instances.map((i) => (i.id === target.id ? { ...i, password: 'a-brand-new-password-456' } : i)),
+      retiring: [{ instance: { ...target, localPort: 16000 }, fingerprint: oldFp, until: '2026-11-25T12:01:00.000Z' }],
+      firewall: { loopbackOnlyPorts: [...base.firewall.loopbackOnlyPorts, 16000].sort((a, b) => a - b) },
+    });
+    const [first = []] = converge(device, rotated);
+    const stop = first.findIndex((s) => s.action === 'stopService' && s.instance === target.id);
+    const move = first.findIndex((s) => s.action === 'moveToRetiring' && s.instance === target.id);
+    expect(stop).toBeGreaterThanOrEqual(0);
+    expect(move).toBeGreaterThan(stop);
+    // The old identity runs as <id>-retiring; the instance has a new onion and fingerprint.
+    expect(device.onions.get(`${target.id}-retiring`)).toBe(oldOnion);
+    expect(device.services.get(`onionfleet-smp@${target.id}-retiring.service`)).toBe('active');
+    expect(device.onions.get(target.id)).not.toBe(oldOnion);
+    expect(device.fingerprints.get(target.id)).not.toBe(oldFp);
+    expect(planSteps(rotated, device.observe(rotated)).steps).toEqual([]);
+
+    device.now = '2026-11-25T12:01:00.000Z';
+    const [after = []] = converge(device, rotated);
+    expect(after.some((s) => s.action === 'stopService' && s.instance === `${target.id}-retiring`)).toBe(true);
+    expect(after.some((s) => s.action === 'archiveInstance' && s.instance === `${target.id}-retiring`)).toBe(true);
+    expect(device.services.get(`onionfleet-smp@${target.id}-retiring.service`)).toBe('inactive');
+  });
+
+  it('the planner counts a retiring instance\'s room until its date', async () => {
+    const { withRetiringCapacity } = await import('../../../controller/state/rotations.ts');
+    const spec = FleetSpec.parse({ version: 1, fleet: 'f', operators: [{ id: 'o' }], devices: [{ id: 'd1', operator: 'o', location: 'l', jurisdiction: 'DE', capacity: { maxInstances: 3, memoryMb: 1000 } }] });
+    const rotations = { 'g-smp-01': { device: 'd1', fingerprint: 'x', address: 'y', until: '2026-12-03T12:01:00.000Z', published: true } };
+    expect(withRetiringCapacity(spec, rotations, new Date('2026-12-03T12:00:00Z'), 45).devices[0]?.capacity).toEqual({ maxInstances: 2, memoryMb: 955 });
+    expect(withRetiringCapacity(spec, rotations, new Date('2026-12-03T12:02:00Z'), 45).devices[0]?.capacity).toEqual({ maxInstances: 3, memoryMb: 1000 });
+  });
+});
