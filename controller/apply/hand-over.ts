@@ -29,8 +29,6 @@ export interface HandOverOutcome {
 
 export async function completeHandOver(paths: StatePaths, session: ControllerSession, spec: FleetSpec, first: PublishResult,
   deadline: number, progress: (line: string) => void): Promise<HandOverOutcome> {
-  // Clocks of devices may differ from ours: a final backup is one that was not there before the stop.
-  const before = await newestBackups(paths, session);
   const senders = new Map<string, number>();
   for (const h of first.handOver) {
     if (h.from !== null && h.from !== h.to && !first.heldForHandOver.includes(h.from)) senders.set(h.from, first.revisions.get(h.from) ?? 0);
@@ -43,8 +41,9 @@ export async function completeHandOver(paths: StatePaths, session: ControllerSes
     const newest = await newestBackups(paths, session);
     const missing = moving.filter((h) => {
       const b = newest.get(h.instance);
-      const old = before.get(h.instance);
-      return b === undefined || b.reason !== 'final' || (old !== undefined && old.takenAt === b.takenAt && old.device === b.device);
+      // This hand-over's final backup: from the device it leaves, at the epoch that device holds (a move
+      // raises the epoch, so an older final backup of the same device has another one). No clock compared.
+      return b === undefined || b.reason !== 'final' || b.device !== h.from || b.identity.epoch !== h.fromEpoch;
     });
     return missing.length === 0 ? [] : null;
   }, { timeoutMs: Math.min(FINAL_BACKUP_WAIT_MS, Math.max(1, deadline - Date.now())), intervalMs: 500 });

@@ -64,7 +64,7 @@ export interface PublishResult {
   /** Devices whose desired state changed (and was put). */
   readonly changed: readonly string[];
   /** Instances that move with their identity, and the device each leaves (null: none recorded) and joins. */
-  readonly handOver: readonly { readonly instance: string; readonly from: string | null; readonly to: string }[];
+  readonly handOver: readonly { readonly instance: string; readonly from: string | null; readonly to: string; readonly fromEpoch: number }[];
   /** Devices held back (with `handOver`) until the devices their instances leave have stopped them. */
   readonly heldForHandOver: readonly string[];
 }
@@ -114,10 +114,11 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
   // Where each instance runs now: the device whose last published desired state has it.
   const wasOn = new Map<string, string>();
   for (const [id, state] of previousDesired) for (const i of state.instances) wasOn.set(i.id, id);
-  const handOver: { instance: string; from: string | null; to: string }[] = [];
+  const handOver: { instance: string; from: string | null; to: string; fromEpoch: number }[] = [];
   for (const [id, state] of states) {
     const had = new Set((previousDesired.get(id)?.instances ?? []).map((i) => i.id));
-    for (const i of state.instances) if (i.identity !== undefined && !had.has(i.id)) handOver.push({ instance: i.id, from: wasOn.get(i.id) ?? null, to: id });
+    // The identity given is the newest backup's, one epoch up: the device it leaves holds the epoch below.
+    for (const i of state.instances) if (i.identity !== undefined && !had.has(i.id)) handOver.push({ instance: i.id, from: wasOn.get(i.id) ?? null, to: id, fromEpoch: i.identity.epoch - 1 });
   }
   const heldForHandOver = options.handOver === true ? [...new Set(handOver.map((h) => h.to))].sort() : [];
   const hold = new Set([...(options.hold ?? []), ...heldForHandOver]);

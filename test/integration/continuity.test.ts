@@ -138,6 +138,36 @@ describe('device lost', () => {
   }, 300_000);
 });
 
+describe('rotate', () => {
+  it('gives a new address; the old one answers as retiring until its date, then stops', async () => {
+    const instance = 'press-smp-01';
+    const device = holder(instance) ?? '';
+    const before = addressOn(device, instance);
+    const port = portOn(device, instance);
+    const run = await cli('rotate', instance, '-f', fleet, '--retire-after', '1m', '--wait', '--timeout', '120', '--json');
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const out = JSON.parse(run.stdout) as { retiresAt: string; converged: boolean };
+    expect(out.converged).toBe(true);
+
+    const after = addressOn(device, instance);
+    expect(after.onion).not.toBe(before.onion);
+    expect(after.fingerprint).not.toBe(before.fingerprint);
+    expect(after.password).not.toBe(before.password);
+    expect((await probeIdentity({ host: '127.0.0.1', port, kind: 'smp', fingerprint: after.fingerprint, timeoutMs: 20_000 })).identityOk).toBe(true);
+    const retiring = runningDesired(device).retiring?.[0];
+    expect(retiring?.fingerprint).toBe(before.fingerprint);
+    const oldPort = retiring?.instance.localPort ?? 0;
+    await until('the old identity to answer as retiring', async () => ((await probeIdentity({ host: '127.0.0.1', port: oldPort, kind: 'smp', fingerprint: before.fingerprint, timeoutMs: 10_000 })).identityOk ? true : null), 60_000);
+    expect(readFileSync(join(root(device), 'var/lib/tor/onionfleet', `${instance}-retiring`, 'hostname'), 'utf8').trim()).toBe(before.onion);
+
+    // After the retire date the agent stops and archives it by itself.
+    await until('the retiring instance to be archived after its date', () => (Date.now() > Date.parse(out.retiresAt)
+      && !existsSync(join(root(device), 'etc/opt/simplex', `${instance}-retiring`)) ? true : null), 150_000);
+    expect((await probeIdentity({ host: '127.0.0.1', port: oldPort, kind: 'smp', fingerprint: before.fingerprint, timeoutMs: 5_000 })).reachable).toBe(false);
+    expect((await probeIdentity({ host: '127.0.0.1', port, kind: 'smp', fingerprint: after.fingerprint, timeoutMs: 20_000 })).identityOk).toBe(true);
+  }, 240_000);
+});
+
 describe('backup verify', () => {
   it('checks every backup with the offline key alone, from an export, and refuses a tampered one (exit 2)', async () => {
     const online = await cli('backup', 'verify', '--identity', keyFile, '--json');
