@@ -28,6 +28,7 @@ import { selfProbeFor } from './probes/self-probe.ts';
 import { MetricsCollector } from './metrics/collector.ts';
 import { loadJson } from '#shared/fs/load-json.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
+import { BackupSender } from './backup/sender.ts';
 import type { SystemActions } from './system.ts';
 
 export interface RunOptions {
@@ -67,7 +68,11 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
-  const metrics = new MetricsCollector(config.root, config.metrics.textfileDir);
+
+  // Sealed backups of the instances whose groups allow identity copies (docs/continuity.md).
+  const backups = new BackupSender({ root: config.root, device, signingSecretKey: secrets.signingSecretKey, log: options.log, send: (slot, sealed) => { link?.sendBackup(slot, sealed); } });
+  await backups.rememberLastApplied(); // a restarted agent still seals the final backup of an instance that leaves
+  const metrics = new MetricsCollector(config.root, config.metrics.textfileDir, (now) => backups.backupAgeSeconds(new Date(now)));
   const guard = await RevisionGuard.open(config.root, config.revertAfterSeconds); // agent/rollout/guard.ts: going back by itself
   let probationTimer: NodeJS.Timeout | undefined;
   const putStatus = async () => {
@@ -102,13 +107,15 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       clearTimeout(probationTimer);
       const wait = guard.untilDeadline();
       if (wait !== null) probationTimer = setTimeout(() => { enqueue(null); }, wait + 100);
+      backups.remember(body);
       const restarted: string[] = [];
       const started = performance.now();
-      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {
+      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, beforeArchive: (instance) => backups.final(instance), onStep: (step) => {
         if (step.action === 'restartService') restarted.push(step.instance);
         options.log.info(stepBindings(step, revision), describeStep(step));
       } });
       metrics.recordReconcile((performance.now() - started) / 1000, restarted);
+      if (result.converged) await backups.tick(body, new Date());
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
       if (result.steps.length > 0 || result.refused !== null) {
         if (result.refused !== null) options.log.warn({ revision, reasons: result.refused }, `refused revision ${revision}: the owner's limits`);

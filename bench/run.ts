@@ -9,6 +9,7 @@ import { cliStartup } from './cli-startup.bench.ts';
 import { converge } from './converge.bench.ts';
 import { fleetApply } from './fleet-apply.bench.ts';
 import { convergeTor } from './converge-tor.bench.ts';
+import { failover } from './failover.bench.ts';
 import { hostApply } from './host-apply.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 import { plannerExact } from './planner-exact.bench.ts';
@@ -30,9 +31,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   rollout,
 };
 
-/** Run only when named: they boot a host VM (minutes, and the image build once). */
+/** Run only when named: they take minutes (a host VM and its image build; a Tor network and a failover). */
 const ON_REQUEST: Readonly<Record<string, Benchmark>> = {
   'host-apply': hostApply,
+  /** A private Tor network, 3 Pis, a SIGKILLed one and `device lost` (several minutes). */
+  failover,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -29,7 +29,8 @@ export class MetricsCollector {
   private reconcileSeconds: number | null = null;
   private reconciles = 0;
 
-  constructor(private readonly root: string, private readonly textfileDir: string) {}
+  /** `backupAge`: the age of the oldest change not yet in a sent backup (agent/backup/sender.ts), when backups run. */
+  constructor(private readonly root: string, private readonly textfileDir: string, private readonly backupAge?: (now: number) => number | null) {}
 
   /** Records one reconcile's duration and the instances it restarted. */
   recordReconcile(seconds: number, restartedInstances: readonly string[]): void {
@@ -59,7 +60,7 @@ export class MetricsCollector {
       if (good !== undefined) collected.push({ id: i.id, group: i.group, samples: good.samples, fileAgeSeconds: Math.max(0, (now - good.mtimeMs) / 1000) });
     }
     for (const id of this.lastGood.keys()) if (!desired.some((i) => i.id === id)) this.lastGood.delete(id);
-    const agent = { reconcileSeconds: this.reconcileSeconds, reconciles: this.reconciles, restarts: [...this.restartsOf.values()].reduce((a, b) => a + b, 0), rssBytes: process.memoryUsage.rss() };
+    const agent = { reconcileSeconds: this.reconcileSeconds, reconciles: this.reconciles, restarts: [...this.restartsOf.values()].reduce((a, b) => a + b, 0), rssBytes: process.memoryUsage.rss(), backupAgeSeconds: this.backupAge?.(now) ?? null };
     const figures = desired.map((i) => {
       const h = health.find((s) => s.id === i.id);
       return { id: i.id, group: i.group, healthy: h?.healthy ?? false, probeLatencyMs: h?.probe?.latencyMs ?? null, restarts: this.restartsOf.get(i.id) ?? 0 };

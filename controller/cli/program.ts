@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import type { CliContext } from '#shared/cli/run-main.ts';
 import { ONIONFLEET_VERSION } from '#shared/version.ts';
 import { options } from './options.ts';
+import { continuityVerbs } from './continuity-verbs.ts';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('onionfleet')
@@ -16,6 +17,7 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError('(run with --help for usage)');
   fleetVerbs(program, ctx);
   deviceVerbs(program, ctx);
+  continuityVerbs(program, ctx);
   tokenVerbs(program, ctx);
   busVerbs(program, ctx);
   bundleVerbs(program, ctx);
@@ -271,6 +273,7 @@ function bundleVerbs(program: Command, ctx: CliContext): void {
     .addOption(options.passphrase())
     .option('--member-passphrases <FILE>', '`member: passphrase` lines for passphrase members (others get a generated one, printed once); not inside --out')
     .option('--qr <MODE>', 'QR codes of the addresses: png (DIR/<member>/qr/<instance>.png), terminal or none', 'none')
+    .option('--statuses <DIR>', 'an offline fleet: the devices\' sealed status files (<device>.status.age, from `onionfleet-agent seal-status`) instead of the bus')
     .option('--page', "also each member's printable page: servers, one QR code per address, settings, retire list (DIR/<member>.html.age, encrypted like the bundle, + .sig)")
     .addOption(options.json())
     .action(async (opts: unknown) => (await import('./commands/bundle-export.ts')).bundleExport(opts, ctx));

@@ -10,6 +10,7 @@ import { pidAlive } from '#shared/os/live-process.ts';
 import { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import type { ControllerSession } from '../bus/session.ts';
 import { appliedPlacement, type PublishResult } from '../apply/publish.ts';
+import { awaitFinalBackups, FINAL_BACKUP_WAIT_MS } from '../apply/hand-over.ts';
 import { publishEffective } from '../apply/rollout.ts';
 import { kvStore } from '../apply/store.ts';
 import { listDevices } from '../state/devices.ts';
@@ -63,7 +64,10 @@ export async function startRollout(ctx: RolloutContext, spec: FleetSpec, options
     serves.set(p.device, counts);
   }
   const serving = (group: string) => (before?.placements ?? []).filter((p) => p.group === group).length;
-  const waves = planWaves(first.held.map((id) => ({ id, serves: serves.get(id) ?? {} })), spec.groups.map((g) => ({ id: g.id, tier: g.tier, serving: serving(g.id) })), options);
+  // A device an instance moves to with its identity changes after the device it leaves (hand-over).
+  const handOver = first.handOver.filter((h) => h.from !== null && h.from !== h.to && first.held.includes(h.from));
+  const after = (id: string) => handOver.flatMap((h) => (h.to === id && h.from !== null ? [h.from] : []));
+  const waves = planWaves(first.held.map((id) => ({ id, serves: serves.get(id) ?? {}, after: after(id) })), spec.groups.map((g) => ({ id: g.id, tier: g.tier, serving: serving(g.id) })), options);
   const previousDesired: Record<string, string | null> = {};
   for (const id of first.held) previousDesired[id] = b64((await own.get(`desired.${id}`))?.value);
   const now = new Date().toISOString();
@@ -72,7 +76,7 @@ export async function startRollout(ctx: RolloutContext, spec: FleetSpec, options
     options, current: 0,
     waves: waves.waves.map((w) => ({ ...w, devices: [...w.devices], groups: [...w.groups], state: 'pending', revisions: {}, publishedAt: null, promotedAt: null })),
     groups: waves.groups, warnings: [...waves.warnings], failure: null, spec,
-    previous: { plan: b64(previousPlan?.value), desired: previousDesired }, reverted: {},
+    previous: { plan: b64(previousPlan?.value), desired: previousDesired }, reverted: {}, handOver: [...handOver],
   };
   const saved = await writeRollout(paths.dir, state);
   ctx.emit({ event: 'planned', rollout: saved.id, waves: saved.waves.map((w) => ({ devices: w.devices, canary: w.canary, soakSeconds: w.soakSeconds })), warnings: saved.warnings });
@@ -121,6 +125,13 @@ export async function driveRollout(ctx: RolloutContext, start: RolloutState, opt
     let wave = state.waves[k];
     if (wave === undefined) break;
     if (wave.state === 'pending') {
+      const receiving = state.handOver.filter((h) => wave?.devices.includes(h.to) === true);
+      if (receiving.length > 0) {
+        // The devices these instances leave passed an earlier gate (they stopped them); their final
+        // backups carry the newest store logs. Waited for briefly: the newest backups serve without.
+        const missing = await awaitFinalBackups(paths, session, receiving, Math.min(options.deadline, Date.now() + FINAL_BACKUP_WAIT_MS));
+        ctx.emit({ event: 'hand-over', wave: k + 1, of, instances: receiving.map((h) => h.instance), withoutFinal: missing });
+      }
       const later = new Set(state.waves.slice(k + 1).flatMap((w) => w.devices));
       const published = await withStateLock(paths, LOCK, async () => {
         const again = await readRollout(paths.dir);

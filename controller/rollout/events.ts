@@ -6,6 +6,7 @@ import type { RolloutFailure } from './state.ts';
 
 export type RolloutEvent =
   | { event: 'planned'; rollout: string; waves: { devices: readonly string[]; canary: boolean; soakSeconds: number }[]; warnings: readonly string[] }
+  | { event: 'hand-over'; wave: number; of: number; instances: readonly string[]; withoutFinal: readonly string[] }
   | { event: 'wave-published'; wave: number; of: number; devices: readonly string[]; revisions: Record<string, number> }
   | { event: 'wave-waiting'; wave: number; of: number; done: number; total: number; waiting: { device: string; reason: string }[] }
   | { event: 'wave-soaking'; wave: number; of: number; soakSeconds: number }
@@ -22,6 +23,8 @@ export function eventLine(e: RolloutEvent): string {
   switch (e.event) {
     case 'planned':
       return [`rollout ${e.rollout}: ${e.waves.length} wave${e.waves.length === 1 ? '' : 's'} — ${e.waves.map((w, k) => `${k + 1}${w.canary ? ' (canary)' : ''}: ${w.devices.join(', ')}`).join('; ')}`, ...e.warnings.map((w) => `warning: ${w}`)].join('\n');
+    case 'hand-over':
+      return `${at(e.wave, e.of)}hand-over: ${e.instances.length} instance${e.instances.length === 1 ? '' : 's'} start at the same address${e.withoutFinal.length > 0 ? ` (no final backup for ${e.withoutFinal.length}: the newest backup serves)` : ''}`;
     case 'wave-published':
       return `${at(e.wave, e.of)}published ${e.devices.map((d) => `${d}@${e.revisions[d] ?? '?'}`).join(', ')}`;
     case 'wave-waiting':

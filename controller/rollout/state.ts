@@ -56,6 +56,11 @@ export const RolloutState = z.object({
   previous: z.object({ plan: z.string().nullable(), desired: z.record(z.string(), z.string().nullable()) }),
   /** Devices `rollout abort` gave their previous state back, with the revision it went out as. */
   reverted: z.record(z.string(), z.int()).default({}),
+  /**
+   * Instances that move with their identity (docs/continuity.md, "Hand-over"): the device each
+   * leaves changes in an earlier wave, and its final backup is awaited before the receiver's wave.
+   */
+  handOver: z.array(z.object({ instance: z.string(), from: z.string().nullable(), to: z.string(), fromEpoch: z.int() })).default([]),
 });
 export type RolloutState = z.infer<typeof RolloutState>;
 

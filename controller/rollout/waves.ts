@@ -22,6 +22,11 @@ export interface RolloutDevice {
   readonly id: string;
   /** Instances the device serves now, per group (its running desired state; empty when new). */
   readonly serves: Readonly<Record<string, number>>;
+  /**
+   * Devices that must change in an earlier wave: those an instance moving here with its identity
+   * leaves (docs/continuity.md, "Hand-over": the old device stops it before this one starts it).
+   */
+  readonly after?: readonly string[];
 }
 
 export interface RolloutGroup {
@@ -66,13 +71,13 @@ export function planWaves(changed: readonly RolloutDevice[], groups: readonly Ro
   const free = devices.filter((d) => servedBy(d).length === 0);
   const serving = devices.filter((d) => servedBy(d).length > 0);
 
+  const fits = (bucket: readonly RolloutDevice[], d: RolloutDevice) =>
+    servedBy(d).every((g) => bucket.filter((o) => (o.serves[g] ?? 0) > 0).length + 1 <= limit(g));
   const buckets: RolloutDevice[][] = [];
   let canaryWave = false;
   if (options.strategy === 'all-at-once' || serving.length === 0) {
     buckets.push(devices);
   } else {
-    const fits = (bucket: readonly RolloutDevice[], d: RolloutDevice) =>
-      servedBy(d).every((g) => bucket.filter((o) => (o.serves[g] ?? 0) > 0).length + 1 <= limit(g));
     const wanted = options.canary ?? Math.min(...serving.flatMap(servedBy).map((g) => TIER_ROLLOUT[tierOf.get(g) ?? 'standard'].canary));
     const risk = (d: RolloutDevice) => [Math.max(...servedBy(d).map((g) => tierRank(tierOf.get(g) ?? 'standard'))), Object.values(d.serves).reduce((a, b) => a + b, 0)] as const;
     const byRisk = [...serving].sort((a, b) => {
@@ -98,7 +103,7 @@ export function planWaves(changed: readonly RolloutDevice[], groups: readonly Ro
     buckets.push(...rest);
   }
 
-  const waves: Wave[] = buckets.filter((b) => b.length > 0).map((bucket, k) => {
+  const waves: Wave[] = afterHandOvers(buckets.filter((b) => b.length > 0), options.strategy === 'all-at-once' ? () => true : fits).map((bucket, k) => {
     const touched = [...new Set(bucket.flatMap(servedBy))].sort();
     const soak = options.soakSeconds ?? Math.max(0, ...touched.map((g) => TIER_ROLLOUT[tierOf.get(g) ?? 'standard'].soakSeconds));
     return { devices: bucket.map((d) => d.id).sort(), canary: canaryWave && k === 0, soakSeconds: soak, groups: touched };
@@ -114,4 +119,35 @@ export function planWaves(changed: readonly RolloutDevice[], groups: readonly Ro
     if (servingNow - down === 0) warnings.push(`group ${g.id} (${g.tier}) has no serving instance left while its devices of one wave change — ${options.strategy === 'all-at-once' ? 'use --strategy rolling' : 'place it on more devices'}`);
   }
   return { waves, groups: summary, warnings };
+}
+
+/**
+ * Moves each device that receives a moved identity into a wave after the devices it leaves (the
+ * first later wave it fits, or a new one at the end), so one onion is never served by two devices at once. A cycle
+ * (two devices swapping instances) cannot be ordered: those devices stay where they are.
+ */
+function afterHandOvers(buckets: readonly RolloutDevice[][], fits: (bucket: readonly RolloutDevice[], d: RolloutDevice) => boolean): RolloutDevice[][] {
+  const out = buckets.map((b) => [...b]);
+  const present = new Set(out.flat().map((d) => d.id));
+  const edges = new Map(out.flat().map((d) => [d.id, new Set((d.after ?? []).filter((a) => a !== d.id && present.has(a)))]));
+  /** `to` must come after `from`, directly or through others. */
+  const mustFollow = (to: string, from: string, seen = new Set<string>()): boolean => {
+    if (seen.has(to)) return false;
+    seen.add(to);
+    return [...(edges.get(to) ?? [])].some((a) => a === from || mustFollow(a, from, seen));
+  };
+  for (const [id, after] of edges) for (const a of [...after]) if (mustFollow(a, id)) after.delete(a); // a cycle: left as planned
+  for (let round = 0; round <= present.size * present.size; round++) {
+    const at = new Map(out.flatMap((b, k) => b.map((d) => [d.id, k] as const)));
+    const late = out.flat().find((d) => [...(edges.get(d.id) ?? [])].some((a) => (at.get(a) ?? -1) >= (at.get(d.id) ?? 0)));
+    if (late === undefined) break;
+    const earliest = Math.max(...[...(edges.get(late.id) ?? [])].map((a) => at.get(a) ?? -1)) + 1;
+    const from = at.get(late.id) ?? 0;
+    out[from] = (out[from] ?? []).filter((d) => d.id !== late.id);
+    let target = earliest;
+    while (target < out.length && !fits(out[target] ?? [], late)) target++;
+    while (out.length <= target) out.push([]);
+    out[target]?.push(late);
+  }
+  return out.filter((b) => b.length > 0);
 }

@@ -17,6 +17,7 @@ import {
 } from './simplex-double.mjs';
 import { helloBlock, LEGACY_VERSIONS, VERSIONS } from './simplex-double-hello.mjs';
 import { metricsInterval, startMetricsWriter } from './simplex-double-metrics.mjs';
+import { QueueStore, serveStoreCommands } from './simplex-double-store.mjs';
 
 const START_SPEC = {
   '-m': { key: 'maintenance', arg: 'none' }, '--maintenance': { key: 'maintenance', arg: 'none' },
@@ -57,9 +58,12 @@ export async function start(k, dirs, args) {
   const logFile = join(dirs.log, `${k.logName}.log`);
   mkdirSync(dirs.log, { recursive: true });
   const log = (line) => appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+  let queues = null;
   if (cfg.storeLog) {
     const storeLog = join(dirs.log, `${k.logName}-store.log`);
-    if (!existsSync(storeLog)) writeFileSync(storeLog, '');
+    // SMP: the queue records are read back and compacted (simplex-double-store.mjs); XFTP's files are not modelled.
+    if (k.scheme === 'smp') queues = QueueStore.open(dirs.log);
+    else if (!existsSync(storeLog)) writeFileSync(storeLog, '');
     process.stdout.write(`Store log: ${storeLog}\n`);
   } else {
     process.stdout.write('Store log disabled.\n');
@@ -84,6 +88,7 @@ export async function start(k, dirs, args) {
     sockets: new Set(),
     /** Per port: TLS connections accepted, closed, open now, hellos sent (the metrics file's values). */
     counts: { ports: Object.fromEntries(cfg.ports.map((p) => [p, { accepted: 0, closed: 0, active: 0, hellos: 0 }])) },
+    queues: queues ?? (k.scheme === 'smp' ? QueueStore.open(null) : null),
   };
   const servers = [];
   try {
@@ -96,7 +101,7 @@ export async function start(k, dirs, args) {
     process.stdout.write(k.scheme === 'smp' ? `Serving SMP protocol on port ${port} (TLS)...\n` : `Listening on port ${port}...\n`);
   }
   // No secrets in the log: the fingerprint is public, the password is only counted as present.
-  log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}`);
+  log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}${context.queues === null ? '' : ` queues=${context.queues.queues.size} skipped=${context.queues.skipped}`}`);
   const metrics = cfg.prometheusInterval === null ? null : startMetricsWriter(k, dirs, cfg.prometheusInterval, context.counts);
   process.once('SIGINT', () => {
     metrics?.stop();
@@ -201,7 +206,8 @@ function listen(k, context, port) {
     }
     socket.write(context.hello(socket, socket.alpnProtocol === k.alpn ? VERSIONS : LEGACY_VERSIONS));
     count.hellos++;
-    socket.on('data', () => undefined); // the client handshake is not modelled
+    // The client handshake is not modelled; the double's own `DOUBLE …` lines reach the queue store.
+    serveStoreCommands(socket, context.queues);
   });
   server.on('tlsClientError', (err) => context.log(`tls error: ${err.message}`));
   return new Promise((resolve, reject) => {

@@ -23,7 +23,7 @@ describe('readRollouts', () => {
     options: { strategy: 'rolling', canary: null, maxUnavailable: null, soakSeconds: null }, current: 0,
     waves: [{ devices: ['pi-1'], canary: true, soakSeconds: 0, groups: ['press'], state: 'failed', revisions: { 'pi-1': 3 }, publishedAt: null, promotedAt: null }],
     groups: {}, warnings: [], failure: { wave: 1, device: 'pi-1', instance: 'press-smp-01', reason: 'went back by itself' }, spec: {},
-    previous: { plan: null, desired: {} }, reverted: {},
+    previous: { plan: null, desired: {} }, reverted: {}, handOver: [],
   };
 
   it('is empty without a rollout record', async () => {

@@ -101,3 +101,29 @@ describe('planWaves properties', () => {
     if (canaries.length === 1) expect(plan.waves[0]?.canary).toBe(true);
   });
 });
+
+describe('planWaves: hand-overs (an instance moving with its identity)', () => {
+  const waveOf = (plan: ReturnType<typeof planWaves>, id: string) => plan.waves.findIndex((w) => w.devices.includes(id));
+
+  it('changes the device an instance leaves in an earlier wave than the one it joins, even a device that serves nothing yet', () => {
+    // pi-6 serves nothing (it would go first) but receives press's instance from pi-1.
+    const moved = SIX.map((d) => (d.id === 'pi-6' ? { ...d, after: ['pi-1'] } : d));
+    const plan = planWaves(moved, GROUPS, ROLLING);
+    expect(waveOf(plan, 'pi-6')).toBeGreaterThan(waveOf(plan, 'pi-1'));
+    expect(plan.waves.flatMap((w) => w.devices).sort()).toEqual(SIX.map((d) => d.id));
+    for (const wave of plan.waves) {
+      for (const g of ['press', 'fam']) expect(wave.devices.filter((d) => (SIX.find((x) => x.id === d)?.serves[g] ?? 0) > 0).length).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('splits all-at-once into the leaving devices, then the receiving ones', () => {
+    const moved = SIX.map((d) => (d.id === 'pi-6' ? { ...d, after: ['pi-1', 'pi-2'] } : d));
+    const plan = planWaves(moved, GROUPS, { ...ROLLING, strategy: 'all-at-once' });
+    expect(plan.waves.map((w) => w.devices)).toEqual([['pi-1', 'pi-2', 'pi-3', 'pi-4', 'pi-5'], ['pi-6']]);
+  });
+
+  it('leaves a swap (each device receives from the other) as planned: no order serves both', () => {
+    const swap = SIX.map((d) => (d.id === 'pi-1' ? { ...d, after: ['pi-3'] } : d.id === 'pi-3' ? { ...d, after: ['pi-1'] } : d));
+    expect(planWaves(swap, GROUPS, ROLLING).waves).toEqual(planWaves(SIX, GROUPS, ROLLING).waves);
+  });
+});
