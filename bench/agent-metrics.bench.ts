@@ -18,8 +18,8 @@ import { stopChild, until } from '../test/support/processes.ts';
 const ROUNDS = 30;
 
 const VARIANTS = [
-  { heap: 'arena-pool', flags: ['--max-old-space-size=32', '--max-semi-space-size=1', '--v8-pool-size=1'] },
-  { heap: 'single', flags: ['--max-old-space-size=32', '--max-semi-space-size=1', '--single-threaded'] },
+  { heap: 'default', flags: [] },
+  { heap: 'bounded-32mb', flags: ['--max-old-space-size=32', '--max-semi-space-size=1'] },
 ] as const;
 
 export async function agentMetrics(): Promise<Record<string, unknown>[]> {
@@ -44,7 +44,7 @@ async function measure(bundle: string, heap: string, flags: readonly string[]): 
       'devices: [{ id: pi-1, operator: alice, location: here, jurisdiction: DE, capacity: { maxInstances: 11 } }]',
       'groups: [{ id: bench, tier: standard, smp: 10, xftp: 1, members: [m] }]', 'members: [{ id: m, passphrase: true }]', '',
     ].join('\n'));
-    const agent = spawn(process.execPath, [...flags, bundle, 'run', '--config', device.config], { stdio: 'ignore', env: { ...process.env, MALLOC_ARENA_MAX: '1', UV_THREADPOOL_SIZE: '2' } });
+    const agent = spawn(process.execPath, [...flags, bundle, 'run', '--config', device.config], { stdio: 'ignore' });
     try {
       const applied = await h.apply(fleet, '--wait', '--timeout', '180');
       if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}`);

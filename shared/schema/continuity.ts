@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { AgeRecipient } from './common.ts';
-import { durationSchema } from './duration.ts';
+import { durationTextSchema, parseDurationMs } from './duration.ts';
 import type { Tier } from './fleet-spec.ts';
 
 /** fleet.yaml `groups[].continuity` (every key optional; the tier's defaults fill the rest). */
@@ -17,7 +17,7 @@ export const GroupContinuity = z.strictObject({
    */
   identityCopies: z.boolean().optional(),
   /** How often a device seals a changed store log (the identity itself goes at once). 10s to 7d. */
-  backupInterval: durationSchema('10s', '7d').optional(),
+  backupInterval: durationTextSchema('10s', '7d').optional(),
   /** age recipients that can open the group's backups besides the controller (an admin's offline key). */
   offlineRecipients: z.array(AgeRecipient).max(8).default([]),
 });
@@ -48,7 +48,7 @@ export function resolveContinuity(tier: Tier, group: GroupContinuity | undefined
   const d = CONTINUITY_DEFAULTS[tier];
   return {
     identityCopies: group?.identityCopies ?? d.identityCopies,
-    backupSeconds: group?.backupInterval === undefined ? d.backupSeconds : Math.round(group.backupInterval / 1000),
+    backupSeconds: group?.backupInterval === undefined ? d.backupSeconds : Math.round((parseDurationMs(group.backupInterval.trim()) ?? d.backupSeconds * 1000) / 1000),
     recipients: [controllerRecipient, ...(group?.offlineRecipients ?? [])],
   };
 }

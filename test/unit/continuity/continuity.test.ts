@@ -84,6 +84,11 @@ describe('the compiler and identities', () => {
     groups: [{ id: 'g', tier: 'standard', smp: 1, xftp: 0, continuity: { backupInterval: '2m' } }],
   });
   const random = (n: number) => new Uint8Array(n).fill(7);
+
+  it('keeps a parsed spec parseable again (a rollout record stores it and parses it when it resumes)', () => {
+    expect(FleetSpec.parse(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
+  });
+
   const at = (device: 'd1' | 'd2') => ({ instance: 'g-smp-01', kind: 'smp' as const, group: 'g', device, operator: 'o', location: device === 'd1' ? 'l1' : 'l2', jurisdiction: 'DE' });
   const recipient = 'age1ty7gcq5tqu77wr72c6duthxusducq7enaj2kc8h92etqyf44cawqpgh5wf';
 
