@@ -25,6 +25,7 @@ import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status/report.ts';
 import { selfProbeFor } from './probes/self-probe.ts';
 import type { SystemActions } from './system.ts';
+import { attemptOf, type Applier } from './applier/client.ts';
 
 export interface RunOptions {
   readonly services: ServiceManager;
@@ -32,6 +33,13 @@ export interface RunOptions {
   readonly signal: AbortSignal;
   /** The agent's logger (its lines carry the device; steps add `step` and `instance`). Never given a secret. */
   readonly log: Logger;
+  /**
+   * The privileged half, when it runs apart (agent/applier/: a root applier behind a socket, on a Pi):
+   * tor's client key, every apply and the status's files go through it. Absent: all in this process.
+   */
+  readonly applier?: Applier;
+  /** Read the device's keys here instead of the config's keysDir (systemd's credentials directory). */
+  readonly keysDir?: string;
 }
 
 export async function runAgent(config: ResolvedConfig, options: RunOptions): Promise<void> {
@@ -39,7 +47,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   if (device === undefined || controller === undefined || nats === undefined) {
     throw new InvalidInputError([{ source: 'agent config', message: 'needs "device", "controller" and "nats" to run (see the README: the agent config)' }]);
   }
-  const secrets = await loadAgentSecrets(join(config.root, config.keysDir));
+  const secrets = await loadAgentSecrets(options.keysDir ?? join(config.root, config.keysDir));
+  const { applier } = options;
+  // With an applier the status reads the files it published (the view), not the root's.
+  const statusConfig = applier === undefined ? config : { ...config, root: applier.statusRoot };
   if (secrets.device !== device) throw new InvalidInputError([{ source: 'agent config', path: 'device', message: `is "${device}" but the keys are "${secrets.device}"` }]);
 
   const url = new URL(nats.url.replace(/^nats:/, 'http:'));
@@ -47,7 +58,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   let servers = nats.url;
   if (url.hostname.endsWith('.onion')) {
     // The device's own key opens the NATS onion (a join token's one-time key may be there before it).
-    const prepared = await prepareTorForNats({
+    const prepared = applier !== undefined ? await applier.prepareTor() : await prepareTorForNats({
       root: config.root, onHost: config.system === 'host', clientAuthDir: config.tor.clientAuthDir, socksPort: Number(config.tor.socks.split(':')[1] ?? 9050),
       onionHostname: url.hostname, privateKeyBase32: secrets.onionClientKey, owners: config.system === 'host' ? hostOwners() : noOwners, system: options.system,
     });
@@ -61,15 +72,19 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, firstConnectDeadlineMs: Infinity, signal: options.signal });
   let link: DeviceLink | null = null;
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
-  let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
+  let last: LastAttempt = { desiredRevision: (await readRecord(statusConfig.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
   const putStatus = async () => {
-    const status = await buildStatus(config, device, options.services, last, selfProbe);
+    const status = await buildStatus(statusConfig, device, options.services, last, selfProbe);
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     link?.sendStatus(sealed);
   };
   const handle = async (value: Uint8Array) => {
     try {
+      if (applier !== undefined) {
+        last = attemptOf(await applier.apply(value), last, options.log);
+        return;
+      }
       const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
       refuseOlder(revision, (await readRecord(config.root)).revision);
       const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {

@@ -1,0 +1,48 @@
+/**
+ * The privilege split on a Pi (docs/security.md, "The agent and its applier"): the network-facing
+ * agent runs as the `onionfleet` user and asks a root applier, one request per connection on a UNIX
+ * socket (systemd's onionfleet-apply.socket, `Accept=yes`), to do what needs root. A request is one JSON
+ * line; the answer is one JSON line. The applier trusts nothing in a request: an `apply` carries the
+ * sealed document exactly as the bus delivered it, and the applier opens it itself (the controller's
+ * signature, this device, the schema, not older than applied) before it changes anything.
+ */
+import { z } from 'zod';
+
+/** The socket systemd listens on (root:onionfleet 0660): only the agent's group may ask. */
+export const APPLIER_SOCKET = '/run/onionfleet-apply.sock';
+
+/**
+ * What the applier publishes for the agent's status, below the device root: copies of the record, the
+ * desired state worked towards, the onion hostnames and the instances' certificates — the files the
+ * status reads, which the `onionfleet` user may not read where they live. root:onionfleet, 0750/0640.
+ */
+export const VIEW_DIR = '/var/lib/onionfleet/view';
+
+/** A sealed desired state is a few kB per instance; this bounds what the applier reads. */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+export const ApplierRequest = z.discriminatedUnion('op', [
+  /** Write the key that opens the controller's NATS onion into tor's client auth dir; reload tor if needed. */
+  z.strictObject({ op: z.literal('prepare-tor') }),
+  /** Open this sealed desired state (base64) and make the device match it. */
+  z.strictObject({ op: z.literal('apply'), sealed: z.base64().max(MAX_REQUEST_BYTES) }),
+]);
+export type ApplierRequest = z.infer<typeof ApplierRequest>;
+
+export const ApplierAnswer = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('prepared'), changed: z.boolean() }),
+  /** Reconciled (or refused by the owner's limits: `refused` set, nothing changed). */
+  z.strictObject({
+    kind: z.literal('applied'),
+    revision: z.int().min(0),
+    converged: z.boolean(),
+    steps: z.array(z.string()),
+    blocked: z.array(z.string()),
+    refused: z.array(z.string()).nullable(),
+  }),
+  /** The document did not open (signature, device, schema) or is older than applied: nothing changed. */
+  z.strictObject({ kind: z.literal('rejected'), reason: z.string(), message: z.string() }),
+  /** Something failed while applying. */
+  z.strictObject({ kind: z.literal('failed'), message: z.string() }),
+]);
+export type ApplierAnswer = z.infer<typeof ApplierAnswer>;
