@@ -5,7 +5,7 @@
  *
  * - applyToConvergedMs: `apply --wait` of a standard group of 10 SMP + 1 XFTP on the guest alone,
  *   until the guest reports it healthy (over Tor); agentColdApplyMs: the agent's own first to last
- *   step of that revision (its journal);
+ *   step of that revision (the root applier's journal, whose steps the agent asked for);
  * - noopReconcileMs: `onionfleet-agent apply` of the applied desired state again (nothing to do),
  *   minus the same command's start-up (`onionfleet-agent --version`), both timed in the guest;
  * - agentRssMb / agentPeakRssMb: the agent's RSS after the apply, and its peak (VmHWM);
@@ -35,7 +35,7 @@ export async function hostApply(): Promise<Record<string, unknown>[]> {
     const applyToConvergedMs = Math.round(performance.now() - applyStarted);
     if (applied.code !== 0) throw new Error(`apply did not converge: ${applied.stderr}${applied.stdout}`);
 
-    const journal = await g.vm.must('journalctl -u onionfleet-agent.service -o cat --no-pager');
+    const journal = await g.vm.must("journalctl -u onionfleet-agent.service -u 'onionfleet-apply@*' -o cat --no-pager");
     const steps = journal.split('\n').flatMap((l) => {
       try {
         const e = JSON.parse(l) as { time?: string; revision?: number; step?: string; msg?: string };

@@ -115,7 +115,7 @@ describe('the root applier behind a socket', () => {
       const s = connect(socketPath, () => s.write('{"op":"rm -rf /"}\n'));
       let got = '';
       s.on('data', (b: Buffer) => (got += b.toString()));
-      s.on('close', () => resolve(got));
+      s.on('close', () => { resolve(got); });
     });
     expect(text).toBe('');
   }, 60_000);
