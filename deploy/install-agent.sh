@@ -195,6 +195,7 @@ uninstall_agent() {
   if systemd_running && grep -qxF "file $UNIT" "$MANIFEST"; then
     systemctl disable --now onionfleet-agent.service >/dev/null 2>&1 || true
     systemctl stop onionfleet-apply.socket >/dev/null 2>&1 || true
+    rm -f /run/lock/onionfleet-apply.lock
   fi
   [ -n "$R" ] && stop_sandboxed
   # Newest first; read whole before LIB (which holds the manifest) goes.

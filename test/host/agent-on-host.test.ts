@@ -378,7 +378,7 @@ EOF`,
       'getent passwd onionfleet && echo "left: user onionfleet" || true',
       'getent group onionfleet && echo "left: group onionfleet" || true',
       'systemctl show -p LoadState --value onionfleet-agent.service onionfleet-apply.socket',
-      '[ -e /run/onionfleet-apply.sock ] && echo "left: the applier socket" || true',
+      'for f in /run/onionfleet-apply.sock /run/lock/onionfleet-apply.lock; do [ -e "$f" ] && echo "left: $f"; done; true',
       'ps -eo args= | grep "^/usr/local/bin/node /usr/local/lib/onionfleet/" && echo "left: agent process" || true',
     ].join('\n'));
     expect(out).toContain('removed the onionfleet agent below /');
