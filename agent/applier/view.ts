@@ -10,7 +10,7 @@
  * hostnames and fingerprints go out in its status.
  */
 import { execFile } from 'node:child_process';
-import { chown, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
@@ -40,11 +40,13 @@ export async function publishView(config: ResolvedConfig): Promise<void> {
   const ensureDir = async (dir: string): Promise<void> => {
     if (made.has(dir) || dir.length <= view.length) return;
     await ensureDir(dirname(dir));
-    await mkdir(dir, { recursive: true, mode: 0o750 });
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o750); // explicitly: the unit's UMask=0077 narrows mkdir's mode
     if (gid !== null) await chown(dir, 0, gid);
     made.add(dir);
   };
-  await mkdir(view, { recursive: true, mode: 0o750 });
+  await mkdir(view, { recursive: true });
+  await chmod(view, 0o750);
   if (gid !== null) await chown(view, 0, gid);
 
   const desired = DesiredState.safeParse(JSON.parse(await readFile(join(root, DESIRED_COPY), 'utf8').catch(() => 'null')));

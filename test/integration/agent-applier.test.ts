@@ -6,7 +6,7 @@
  * agent's status; a document signed by anyone else, or older than applied, changes nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +61,8 @@ beforeAll(async () => {
   socketPath = join(dir, 'apply.sock');
   // One applier process per connection, the connection as its stdin and stdout: systemd's Accept=yes.
   server = createServer((conn) => {
-    const child = spawn(process.execPath, [BIN.agent, 'applier', '--config', config], { stdio: [conn, conn, 'inherit'] });
+    // Under the unit's UMask=0077, as on a Pi: the view must still be readable by the agent's group.
+    const child = spawn('sh', ['-c', 'umask 077 && exec "$0" "$@"', process.execPath, BIN.agent, 'applier', '--config', config], { stdio: [conn, conn, 'inherit'] });
     children.add(child);
     child.on('exit', () => {
       children.delete(child);
@@ -88,6 +89,9 @@ describe('the root applier behind a socket', () => {
     const id = desired.instances[0]?.id ?? '';
     expect(readFileSync(join(view, PATHS.onionDir(id), 'hostname'), 'utf8')).toBe(readFileSync(join(root, PATHS.onionDir(id), 'hostname'), 'utf8'));
     expect(readFileSync(join(view, PATHS.configDir('smp', id), 'fingerprint'), 'utf8')).toMatch(/\S/);
+    // Readable by the agent's group (root:onionfleet on a Pi), writable by root only, whatever the umask.
+    for (const path of [view, join(view, PATHS.onionDir(id)), join(view, 'var/lib/onionfleet')]) expect(statSync(path).mode & 0o777).toBe(0o750);
+    for (const path of [join(view, PATHS.agentState), join(view, PATHS.onionDir(id), 'hostname')]) expect(statSync(path).mode & 0o777).toBe(0o640);
   }, 120_000);
 
   it('refuses a document signed by another key, or for another device, and changes nothing', async () => {
