@@ -7,12 +7,14 @@
  * other hop is made by the network's relays. So the agent reaches the controller's NATS through its
  * onion, as in production, and the controller reaches the guest's SSH onion through the same network.
  *
- * The story: `device add --ssh` installs the agent on the real root (systemd unit, user, directories)
+ * The story: `device add --ssh` installs the agent on the real root (systemd units, user, directories);
+ * it runs as `onionfleet` with no capabilities, its root applier behind a socket does what needs root
  * → `apply --wait` of a high-tier group (one SMP instance on the guest, the others on two simulated
  * devices) → the instance runs as a systemd unit, tor@default serves its onions as debian-tor under
  * AppArmor, the firewall unit holds the rules → the forwarded instance port and sshd are dropped
  * from outside, the device is managed only through its SSH onion → only tor opens connections off
- * the device → IPv6 router solicitations and advertisements still get through → a reboot brings everything back with
+ * the device → a DHCP lease is renewed through the firewall (and not with the renewals dropped) → IPv6
+ * router solicitations and advertisements still get through → a reboot brings everything back with
  * no controller action → `install-agent.sh uninstall` leaves nothing install made.
  */
 import { readFileSync } from 'node:fs';
