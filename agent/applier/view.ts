@@ -10,7 +10,7 @@
  * hostnames and fingerprints go out in its status.
  */
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
@@ -69,9 +69,22 @@ export async function publishView(config: ResolvedConfig): Promise<void> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
+    // Most rounds change nothing: an unchanged copy is not written again (no fsync on a Pi's SD card).
+    if (await sameCopy(to, content, gid)) continue;
     // The agent reads the view only between requests (it waits for each answer): the moment between
     // the rename and the chown is never seen.
     await writeFileAtomic(to, content, { mode: 0o640 });
     if (gid !== null) await chown(to, 0, gid);
+  }
+}
+
+/** True when `path` already holds `content`, mode 0640, with the group `gid` (when one is given). */
+async function sameCopy(path: string, content: Buffer, gid: number | null): Promise<boolean> {
+  try {
+    const info = await stat(path);
+    if ((info.mode & 0o777) !== 0o640 || (gid !== null && (info.uid !== 0 || info.gid !== gid)) || info.size !== content.length) return false;
+    return (await readFile(path)).equals(content);
+  } catch {
+    return false;
   }
 }

@@ -111,6 +111,8 @@ describe('the root applier behind a socket', () => {
     expect(await applyRequest(await sealAs(newer))).toMatchObject({ kind: 'applied', revision: newer.revision, converged: true });
     expect(await applyRequest(await sealAs(desired))).toMatchObject({ kind: 'rejected', reason: 'older-revision' });
     expect((await readRecord(root)).revision).toBe(newer.revision);
+    // The view follows (unchanged copies are skipped, changed ones are not).
+    expect((await readRecord(viewRoot(root))).revision).toBe(newer.revision);
   }, 120_000);
 
   it('answers nothing to a request that is not one (the agent reports the applier failed)', async () => {
