@@ -41,7 +41,9 @@ export const boundaries = [
       'controller/probe/aggregate.ts', 'controller/probe/model.ts', 'controller/probe/render.ts',
       'controller/tor/torrc.ts', 'controller/tor/control-reply.ts', 'controller/tor/tor-log.ts',
       'controller/demo/private-tor/consensus.ts', 'controller/demo/private-tor/network-torrc.ts',
-      'agent/render/**/*.ts', 'agent/reconcile/plan.ts', 'agent/reconcile/steps.ts'],
+      'agent/render/**/*.ts', 'agent/reconcile/plan.ts', 'agent/reconcile/steps.ts',
+      'shared/metrics/**/*.ts', 'agent/metrics/summary.ts', 'controller/alerts/evaluate.ts', 'controller/alerts/rules.ts', 'controller/metrics/exposition.ts',
+      'controller/rollout/waves.ts', 'controller/rollout/defaults.ts', 'controller/rollout/gate.ts', 'controller/rollout/events.ts', 'controller/rollout/describe.ts'],
     rules: { ...restrict(io, [...ioPatterns, '**/controller/**', '**/agent/**']), 'no-restricted-syntax': ['error', noExit, ...noAmbient] },
   },
 ];

@@ -62,6 +62,20 @@ export const AgentConfig = z.strictObject({
   portOffset: z.int().min(0).max(40_000).default(0),
   /** Status is re-put at least this often (the heartbeat). */
   heartbeatSeconds: z.int().min(1).max(3600).default(30),
+  /**
+   * Metrics (agent/metrics/): the servers rewrite their metrics file every `intervalSeconds`
+   * (`prometheus_interval`; tiers without statistics get none), and the agent writes what it
+   * collects, with its own figures, to `textfileDir` (below the root) for node_exporter's textfile collector.
+   */
+  metrics: z.strictObject({
+    intervalSeconds: z.int().min(1).max(86_400).default(60),
+    textfileDir: z.string().regex(/^\//, { error: 'expected an absolute path' }).default('/var/lib/onionfleet/metrics'),
+  }).default({ intervalSeconds: 60, textfileDir: '/var/lib/onionfleet/metrics' }),
+  /**
+   * A new revision not healthy within this many seconds (or that failed to apply twice) is undone:
+   * the agent goes back by itself to its last healthy revision (docs/rollouts.md).
+   */
+  revertAfterSeconds: z.int().min(1).max(86_400).default(300),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 

@@ -20,12 +20,18 @@ import { prepareTorForNats } from './onion/nats-client-auth.ts';
 import { hostOwners, noOwners } from './owners.ts';
 import { readRecord, writeRecord } from './record.ts';
 import { reconcile } from './reconcile/loop.ts';
+import { RevisionGuard } from './rollout/guard.ts';
 import { describeStep, type Step } from './reconcile/steps.ts';
 import type { ServiceManager } from './services/service-manager.ts';
 import { buildStatus, type LastAttempt } from './status/report.ts';
 import { selfProbeFor } from './probes/self-probe.ts';
+import { MetricsCollector } from './metrics/collector.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
+import { DESIRED_COPY } from './reconcile/loop.ts';
+import { BackupSender } from './backup/sender.ts';
 import type { SystemActions } from './system.ts';
-import { attemptOf, type Applier } from './applier/client.ts';
+import { attemptOf, REPAIR_EVERY_SECONDS, type Applier } from './applier/client.ts';
+import type { ApplierAnswer } from './applier/protocol.ts';
 
 export interface RunOptions {
   readonly services: ServiceManager;
@@ -74,22 +80,102 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(statusConfig.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
+
+  // Sealed backups of the instances whose groups allow identity copies (docs/continuity.md).
+  const backups = new BackupSender({ root: config.root, device, signingSecretKey: secrets.signingSecretKey, log: options.log, send: (slot, sealed) => { link?.sendBackup(slot, sealed); } });
+  await backups.rememberLastApplied(); // a restarted agent still seals the final backup of an instance that leaves
+  // Behind an applier the backups are sealed there (root reads the identity files): its last answer's backup age.
+  let applierBackupAge: { seconds: number | null; at: number } = { seconds: null, at: 0 };
+  const backupAge = (now: number): number | null => {
+    if (applier === undefined) return backups.backupAgeSeconds(new Date(now));
+    const { seconds, at } = applierBackupAge;
+    return seconds === null || seconds === 0 ? seconds : seconds + Math.max(0, now - at) / 1000;
+  };
+  // Behind an applier the metrics files are read from its view and the textfile written below the real root.
+  const metrics = new MetricsCollector(statusConfig.root, config.metrics.textfileDir, backupAge, config.root);
+  // agent/rollout/guard.ts: going back by itself (behind an applier its files are in the agent's own state dir).
+  const guard = await RevisionGuard.open(applier === undefined ? config.root : applier.stateRoot, config.revertAfterSeconds);
+  let lastHealthy = false; // the last status: converged, no error, every instance healthy
+  let probationTimer: NodeJS.Timeout | undefined;
   const putStatus = async () => {
-    const status = await buildStatus(statusConfig, device, options.services, last, selfProbe);
+    const status = { ...(await buildStatus(statusConfig, device, options.services, last, selfProbe)), reverted: guard.reverted() };
+    const desiredNow = await loadJson(join(statusConfig.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
+    try {
+      status.metrics = await metrics.collect(desiredNow?.instances ?? [], status.instances, Date.now());
+    } catch (err) {
+      options.log.warn(`metrics not collected: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    lastHealthy = status.converged && status.error === null && status.instances.every((i) => i.healthy);
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     link?.sendStatus(sealed);
+    return status;
   };
+  const goBack = async (good: DesiredState) => {
+    options.log.warn({ revision: last.desiredRevision, to: good.revision, reason: guard.reverted()?.reason }, `going back to revision ${good.revision} by itself`);
+    if (applier !== undefined) {
+      // The applier goes back to the last good state it noted itself, not to a document from here.
+      const answer = await applier.revert(good.revision);
+      fromApplier(answer);
+      if (answer.kind === 'applied') last = { ...last, error: null, blocked: answer.blocked, converged: answer.converged };
+      else options.log.error({ to: good.revision }, `the applier did not go back: ${answer.kind === 'rejected' || answer.kind === 'failed' ? answer.message : answer.kind}`);
+      return;
+    }
+    const result = await reconcile(good, { config, services: options.services, system: options.system, binaryHashes });
+    last = { ...last, error: null, blocked: result.blocked, converged: result.converged };
+  };
+  // Behind an applier: what its answers carry besides the attempt (backups to send, the backup age).
+  let lastApplierAt = 0;
+  const fromApplier = (answer: ApplierAnswer) => {
+    lastApplierAt = Date.now();
+    if (answer.kind !== 'applied' && answer.kind !== 'refreshed') return;
+    for (const b of answer.backups) link?.sendBackup(b.slot, new Uint8Array(Buffer.from(b.sealed, 'base64')));
+    applierBackupAge = { seconds: answer.backupAgeSeconds, at: Date.now() };
+  };
+  // The last document the applier made the device match, and when (a no-op heartbeat may skip it).
+  let appliedBytes: Uint8Array | null = null;
+  let appliedAt = 0;
+  let trying: number | null = null;
   const handle = async (value: Uint8Array) => {
+    trying = null;
     try {
-      if (applier !== undefined) {
-        last = attemptOf(await applier.apply(value), last, options.log);
+      let opened: { revision: number; body: DesiredState };
+      try {
+        opened = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
+        refuseOlder(opened.revision, (await readRecord(statusConfig.root)).revision);
+      } catch (err) {
+        if (applier === undefined || !(err instanceof EnvelopeError)) throw err;
+        // The applier opens it too, refuses it and records why (the status's `refused`); once per document.
+        if (appliedBytes !== null && Buffer.from(appliedBytes).equals(value)) return;
+        const answer = await applier.apply(value);
+        fromApplier(answer);
+        last = attemptOf(answer, last, options.log);
+        appliedBytes = value;
+        appliedAt = Date.now();
         return;
       }
-      const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
-      refuseOlder(revision, (await readRecord(config.root)).revision);
-      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, onStep: (step) => {
+      const { revision, body } = opened;
+      if (guard.refuses(revision)) {
+        last = { ...last, desiredRevision: revision, error: null };
+        return; // it went back from this revision by itself: it keeps its last good state until a newer one comes
+      }
+      guard.begin(body);
+      trying = revision;
+      clearTimeout(probationTimer);
+      const wait = guard.untilDeadline();
+      if (wait !== null) probationTimer = setTimeout(() => { enqueue(null); }, wait + 100);
+      if (applier !== undefined) {
+        await applyThrough(applier, value, revision);
+        return;
+      }
+      backups.remember(body);
+      const restarted: string[] = [];
+      const started = performance.now();
+      const result = await reconcile(body, { config, services: options.services, system: options.system, binaryHashes, beforeArchive: (instance) => backups.final(instance), onStep: (step) => {
+        if (step.action === 'restartService') restarted.push(step.instance);
         options.log.info(stepBindings(step, revision), describeStep(step));
       } });
+      metrics.recordReconcile((performance.now() - started) / 1000, restarted);
+      if (result.converged) await backups.tick(body, new Date());
       last = { desiredRevision: revision, error: null, blocked: result.blocked, converged: result.converged && result.refused === null };
       if (result.steps.length > 0 || result.refused !== null) {
         if (result.refused !== null) options.log.warn({ revision, reasons: result.refused }, `refused revision ${revision}: the owner's limits`);
@@ -99,6 +185,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     } catch (err) {
       if (!(err instanceof EnvelopeError)) {
         last = { ...last, error: err instanceof Error ? err.message : String(err), converged: false };
+        if (trying !== null) guard.failed(trying, last.error ?? '');
         options.log.error({ revision: last.desiredRevision }, `apply failed: ${last.error ?? ''}`);
       } else {
         // Keep running the last good state; say why the document was refused.
@@ -106,6 +193,32 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
         await writeRecord(config.root, { ...record, refused: { revision: record.revision, reasons: [err.message] } });
         options.log.warn({ reason: err.reason }, `refused a desired state: ${err.reason}`);
       }
+    }
+  };
+
+  /**
+   * The apply behind an applier. A heartbeat that brings nothing new (the same document, the last
+   * round converged, the status healthy) skips the applier's full round for up to REPAIR_EVERY_SECONDS
+   * and only refreshes its view (metrics files) and the due backups once per metrics interval.
+   */
+  const applyThrough = async (to: Applier, value: Uint8Array, revision: number) => {
+    const now = Date.now();
+    const same = appliedBytes !== null && Buffer.from(appliedBytes).equals(value);
+    if (same && last.converged && last.error === null && lastHealthy && now - appliedAt < REPAIR_EVERY_SECONDS * 1000) {
+      if (now - lastApplierAt >= config.metrics.intervalSeconds * 1000) fromApplier(await to.refresh());
+      return;
+    }
+    const started = performance.now();
+    const answer = await to.apply(value);
+    fromApplier(answer);
+    last = attemptOf(answer, last, options.log);
+    if (answer.kind === 'applied') {
+      metrics.recordReconcile((performance.now() - started) / 1000, answer.restarted);
+      appliedBytes = value;
+      appliedAt = now;
+    } else {
+      appliedBytes = null;
+      if (answer.kind === 'failed') guard.failed(revision, answer.message);
     }
   };
 
@@ -122,9 +235,19 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       const next = waiting;
       waiting = null;
       if (next !== null) await handle(next);
-      await putStatus().catch((err: unknown) => {
+      try {
+        const verdict = await guard.evaluate(await putStatus(), goBack);
+        if (verdict === 'reverted') await putStatus();
+        const good = guard.lastGoodRevision();
+        if (verdict === 'healthy' && applier !== undefined && good !== null) {
+          // The applier keeps its own copy of the good state: the one it goes back to.
+          const noted = await applier.good(good);
+          fromApplier(noted);
+          if (noted.kind !== 'noted' || !noted.noted) options.log.warn({ revision: good }, `the applier did not note revision ${good} as good`);
+        }
+      } catch (err) {
         options.log.warn(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
-      });
+      }
     });
   };
 
@@ -142,7 +265,8 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     }
   })();
   // The heartbeat reconciles again (level-triggered: a file edited or a service stopped by hand is
-  // repaired; a no-op round costs milliseconds), re-sends the status, and asks for a newer desired state.
+  // repaired; a no-op round costs milliseconds; behind an applier see applyThrough), re-sends the
+  // status, and asks for a newer desired state.
   const heartbeat = setInterval(() => {
     opened.requestDesired(heard);
     enqueue(latest);
@@ -153,6 +277,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     await Promise.race([new Promise((resolve) => { options.signal.addEventListener('abort', resolve, { once: true }); }), nc.closed()]);
   } finally {
     clearInterval(heartbeat);
+    clearTimeout(probationTimer);
     await queue;
     opened.close();
     await selfProbe?.close();

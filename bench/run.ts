@@ -3,14 +3,17 @@
  * JSON object per line, `{"name": …, …figures}`.
  */
 import { agentApply } from './agent-apply.bench.ts';
+import { agentMetrics } from './agent-metrics.bench.ts';
 import { bundleExport } from './bundle-export.bench.ts';
 import { cliStartup } from './cli-startup.bench.ts';
 import { converge } from './converge.bench.ts';
 import { fleetApply } from './fleet-apply.bench.ts';
 import { convergeTor } from './converge-tor.bench.ts';
+import { failover } from './failover.bench.ts';
 import { hostApply } from './host-apply.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 import { plannerExact } from './planner-exact.bench.ts';
+import { rollout } from './rollout.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 
@@ -19,16 +22,20 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'planner-churn': plannerChurn,
   'planner-exact': plannerExact,
   'agent-apply': agentApply,
+  'agent-metrics': agentMetrics,
   converge,
   'fleet-apply': fleetApply,
   'converge-tor': convergeTor,
   'bundle-export': bundleExport,
   'cli-startup': cliStartup,
+  rollout,
 };
 
-/** Run only when named: they boot a host VM (minutes, and the image build once). */
+/** Run only when named: they take minutes (a host VM and its image build; a Tor network and a failover). */
 const ON_REQUEST: Readonly<Record<string, Benchmark>> = {
   'host-apply': hostApply,
+  /** A private Tor network, 3 Pis, a SIGKILLed one and `device lost` (several minutes). */
+  failover,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   'group-not-applied': { exit: failed, meaning: 'the group was not part of the last apply' },
   'bundle-addresses-missing': { exit: failed, meaning: 'an instance of the group reports no address yet', hint: 'wait until `onionfleet status` shows every instance healthy' },
   'concurrent-apply': { exit: failed, meaning: 'another apply published meanwhile', hint: 'run apply again (it starts from the current revisions)' },
+  'rollout-running': { exit: failed, meaning: 'another process drives a rollout of this state', hint: 'wait for it, or `onionfleet rollout pause` / `rollout abort` it first' },
+  'no-rollout': { exit: failed, meaning: 'there is no rollout to resume, pause or abort', hint: 'run `onionfleet rollout status` to see the last one' },
   // The controller's state
   'key-missing': { exit: failed, meaning: 'a key of the controller\'s state is missing or unreadable' },
   'keys-mismatch': { exit: failed, meaning: 'the keys of the state do not match controller.json (or each other)' },
@@ -133,6 +135,9 @@ export const ERROR_CODES = {
   'systemctl-failed': { exit: failed, meaning: 'systemctl failed' },
   'system-command-failed': { exit: failed, meaning: 'a system command the agent runs failed' },
   'instance-init-failed': { exit: failed, meaning: 'a SimpleX server\'s own init failed' },
+  'identity-refused': { exit: failed, meaning: 'an instance identity given to a device does not hold together (onion key, fingerprint, certificates): nothing was restored', hint: 'check the backup with `onionfleet backup verify`; restore from another backup or rotate the instance' },
+  'backup-tampered': { exit: invalid, meaning: 'a sealed backup does not open, is not signed by its device, or its identity does not hold together', hint: 'do not restore from it; `onionfleet backup verify` names each one' },
+  'no-backup': { exit: failed, meaning: 'an instance that must keep its address has no backup the controller can open', hint: 'wait for the device to send one (`onionfleet backup list`), or let the instance take a new address' },
   'binary-hash-mismatch': { exit: failed, meaning: 'a downloaded server binary does not match its pinned SHA-256; nothing was installed' },
   'binary-url-refused': { exit: invalid, meaning: 'a binary URL or proxy is not allowed' },
   'binary-too-large': { exit: failed, meaning: 'a download is larger than allowed' },

@@ -16,16 +16,39 @@ export interface Applier {
   prepareTor(): Promise<boolean>;
   /** Applies a sealed desired state exactly as the bus delivered it. */
   apply(sealed: Uint8Array): Promise<ApplierAnswer>;
+  /** The guard saw `revision` healthy: the applier notes what it applied at that revision as its last good state. */
+  good(revision: number): Promise<ApplierAnswer>;
+  /** Goes back to the last good state the applier noted, which must be revision `to`. */
+  revert(to: number): Promise<ApplierAnswer>;
+  /** No apply: the backups that are due, and a fresh view (metrics files included). */
+  refresh(): Promise<ApplierAnswer>;
   /** The root below which the status reads what the applier published (its view). */
   readonly statusRoot: string;
+  /** The root below which the agent keeps its own bookkeeping (the guard's files); the agent may write there. */
+  readonly stateRoot: string;
 }
+
+/**
+ * A heartbeat with nothing new asks the applier for a full round only this often (each request starts
+ * a process that observes the whole device: seconds on a Pi). In between, a no-op heartbeat skips it
+ * while the last round converged and the status is healthy; a service stopped by hand shows in the
+ * status and is repaired at the next heartbeat, a file edited by hand within this time.
+ */
+export const REPAIR_EVERY_SECONDS = 600;
+
+/** Where the agent keeps its bookkeeping under systemd (StateDirectory=onionfleet/agent, the agent's own). */
+export const AGENT_STATE_DIR = '/var/lib/onionfleet/agent';
 
 /** A deadline for one request: a cold apply on a slow Pi downloads and initialises servers. */
 const REQUEST_DEADLINE_MS = 30 * 60_000;
 
-export function socketApplier(socketPath: string, statusRoot: string): Applier {
+export function socketApplier(socketPath: string, statusRoot: string, stateRoot: string): Applier {
   return {
     statusRoot,
+    stateRoot,
+    good: (revision) => ask(socketPath, { op: 'good', revision }),
+    revert: (to) => ask(socketPath, { op: 'revert', to }),
+    refresh: () => ask(socketPath, { op: 'refresh' }),
     async prepareTor() {
       const answer = await ask(socketPath, { op: 'prepare-tor' });
       if (answer.kind === 'prepared') return answer.changed;
@@ -99,6 +122,8 @@ export function attemptOf(answer: ApplierAnswer, last: LastAttempt, log: Logger)
       log.error({ revision: last.desiredRevision }, `apply failed: ${answer.message}`);
       return { ...last, error: answer.message, converged: false };
     case 'prepared':
+    case 'noted':
+    case 'refreshed':
       return last;
   }
 }

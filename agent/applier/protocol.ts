@@ -26,8 +26,31 @@ export const ApplierRequest = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('prepare-tor') }),
   /** Open this sealed desired state (base64) and make the device match it. */
   z.strictObject({ op: z.literal('apply'), sealed: z.base64().max(MAX_REQUEST_BYTES) }),
+  /**
+   * The agent's guard saw `revision` healthy (agent/rollout/guard.ts): the applier keeps the desired
+   * state it applied at that revision as its own last good one. Anything else applied: nothing noted.
+   */
+  z.strictObject({ op: z.literal('good'), revision: z.int().min(1) }),
+  /**
+   * The agent's guard goes back by itself: the applier re-applies the last good state it noted itself
+   * (never a document from the agent), when that is revision `to`.
+   */
+  z.strictObject({ op: z.literal('revert'), to: z.int().min(0) }),
+  /** No apply: send the backups that are due and refresh the status view (metrics files included). */
+  z.strictObject({ op: z.literal('refresh') }),
 ]);
 export type ApplierRequest = z.infer<typeof ApplierRequest>;
+
+/** A backup the applier sealed (it reads the identity files as root) for the agent to send on the bus. */
+export const SealedBackup = z.strictObject({ slot: z.string().regex(/^[0-9a-f]{16}$/), sealed: z.base64() });
+export type SealedBackup = z.infer<typeof SealedBackup>;
+
+/** What every answer that may have sealed backups carries (agent/backup/sender.ts, run by the applier). */
+const Backups = {
+  backups: z.array(SealedBackup),
+  /** BackupSender.backupAgeSeconds when the answer was written (the agent's metrics). */
+  backupAgeSeconds: z.number().min(0).nullable(),
+};
 
 export const ApplierAnswer = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('prepared'), changed: z.boolean() }),
@@ -39,7 +62,14 @@ export const ApplierAnswer = z.discriminatedUnion('kind', [
     steps: z.array(z.string()),
     blocked: z.array(z.string()),
     refused: z.array(z.string()).nullable(),
+    /** Instances whose service was restarted (the agent's metrics). */
+    restarted: z.array(z.string()),
+    ...Backups,
   }),
+  /** A `good` request: whether the revision was noted as the last good one. */
+  z.strictObject({ kind: z.literal('noted'), revision: z.int().min(0), noted: z.boolean() }),
+  /** A `refresh` request done. */
+  z.strictObject({ kind: z.literal('refreshed'), ...Backups }),
   /** The document did not open (signature, device, schema) or is older than applied: nothing changed. */
   z.strictObject({ kind: z.literal('rejected'), reason: z.string(), message: z.string() }),
   /** Something failed while applying. */

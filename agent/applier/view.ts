@@ -1,7 +1,7 @@
 /**
  * The status view ({@link VIEW_DIR}): after every request the applier copies the files the agent's
  * status reads — the record, the desired state worked towards, the onion hostnames, the instances'
- * fingerprints and certificates — below the view, at the paths they have below the device root. The
+ * fingerprints and certificates, the servers' metrics files — below the view, at the paths they have below the device root. The
  * unprivileged agent builds its status with the view as its root (agent/status/report.ts unchanged).
  *
  * Directories 0750 and files 0640, owned by root with the group `onionfleet` on a Pi: the agent reads
@@ -10,13 +10,14 @@
  * hostnames and fingerprints go out in its status.
  */
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { DesiredState } from '#shared/schema/desired-state.ts';
 import type { ResolvedConfig } from '../config.ts';
 import { DESIRED_COPY } from '../reconcile/loop.ts';
+import { metricsFilePath } from '../metrics/collector.ts';
 import { PATHS } from '../render/paths.ts';
 import { SSH_ONION } from '../render/torrc.ts';
 import { VIEW_DIR } from './protocol.ts';
@@ -55,6 +56,8 @@ export async function publishView(config: ResolvedConfig): Promise<void> {
     for (const i of desired.data.instances) {
       const cfg = PATHS.configDir(i.kind, i.id);
       files.push(`${PATHS.onionDir(i.id)}/hostname`, `${cfg}/fingerprint`, `${cfg}/ca.crt`);
+      // The servers' metrics files (agent/metrics/collector.ts reads them from the view).
+      if (!i.hardening.noStatistics) files.push(metricsFilePath(i));
     }
     if (desired.data.ssh.overTor) files.push(`${PATHS.onionDir(SSH_ONION.name)}/hostname`);
   }
@@ -75,6 +78,9 @@ export async function publishView(config: ResolvedConfig): Promise<void> {
     // the rename and the chown is never seen.
     await writeFileAtomic(to, content, { mode: 0o640 });
     if (gid !== null) await chown(to, 0, gid);
+    // The copy keeps the original's time: the metrics' file age is the server's, not the copy's.
+    const original = await stat(from).catch(() => null);
+    if (original !== null) await utimes(to, original.atime, original.mtime);
   }
 }
 

@@ -82,6 +82,15 @@ export function buildProgram(ctx: CliContext): Command {
     .action(async (opts: unknown) => (await import('./commands/status.ts')).statusCommand(opts, ctx));
 
   program
+    .command('seal-status')
+    .description('offline fleets: write this device\'s status, signed and sealed to the controller, to a file')
+    .requiredOption('--out <FILE>', 'where to write it (mode 0600), e.g. <device>.status.age')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--json', 'print the summary as JSON')
+    .action(async (opts: unknown) => (await import('./commands/seal-status.ts')).sealStatusCommand(opts, ctx));
+
+  program
     .command('purge')
     .description('delete the archive of retired instances (their keys and data) for good')
     .option(...ROOT)

@@ -11,7 +11,9 @@ import { onionKeysFromSeed } from '#shared/crypto/onion.ts';
 import { OperationFailedError } from '#shared/errors.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { InstanceKind } from '#shared/schema/desired-state.ts';
+import { identityProblems } from '#shared/crypto/identity-check.ts';
 import { installPinnedBinary } from '../binaries/download.ts';
+import { writeIdentity } from '../backup/identity-files.ts';
 import { writeRecord, type AgentRecord } from '../record.ts';
 import { PUBLIC_MODE } from '../render/index.ts';
 import { PATHS } from '../render/paths.ts';
@@ -30,6 +32,8 @@ export interface ExecuteContext {
   readonly owners: Owners;
   /** The agent's record, updated in place and written after each step that changes it. */
   readonly record: AgentRecord;
+  /** Called with a stopped instance just before its directories are archived (a final backup). Must not throw. */
+  readonly beforeArchive?: (instance: string, kind: InstanceKind) => Promise<void>;
 }
 
 const ENV_PREFIX: Readonly<Record<InstanceKind, string>> = { smp: 'SMP_SERVER', xftp: 'XFTP_SERVER' };
@@ -102,6 +106,23 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       await ctx.owners.give(cfg, 'simplex', { recursive: true });
       await ctx.owners.give(log, 'simplex', { recursive: true });
     },
+    async restoreIdentity(s) {
+      const problems = identityProblems(s.identity);
+      if (problems.length > 0) throw new OperationFailedError('identity-refused', `${s.instance}: the identity it moved with is refused: ${problems.join('; ')}`);
+      await archiveDirs(at, s.kind, s.instance, at(s.dest));
+      await writeIdentity(ctx.root, s.identity, ctx.owners);
+      // tor serves the restored key only after a reload: the next round plans one.
+      ctx.record.tor = null;
+      await saveRecord();
+    },
+    async moveToRetiring(s) {
+      for (const path of [PATHS.configDir(s.kind, s.instance), PATHS.logDir(s.kind, s.instance), PATHS.onionDir(s.instance)]) {
+        const to = path.slice(0, path.length - s.instance.length) + s.to;
+        if (await isDir(at(path))) await rename(at(path), at(to));
+      }
+      ctx.record.tor = null; // the onion directory moved: tor reloads next round
+      await saveRecord();
+    },
     async writeFile(s) {
       // tor reads /etc/tor/torrc.d again as debian-tor when it reloads: public files' new directories are 0755.
       if (s.file.mode === PUBLIC_MODE) await mkdirReachable(dirname(at(s.file.path)));
@@ -122,16 +143,8 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
       await saveRecord();
     },
     async archiveInstance(s) {
-      const dest = at(s.dest);
-      await mkdir(dest, { recursive: true, mode: 0o700 });
-      const paths = s.kind === null ? [['onion', PATHS.onionDir(s.instance)]] : [
-        ['config', PATHS.configDir(s.kind, s.instance)],
-        ['log', PATHS.logDir(s.kind, s.instance)],
-        ['onion', PATHS.onionDir(s.instance)],
-      ];
-      for (const [name = '', path = ''] of paths) {
-        if (await isDir(at(path))) await rename(at(path), join(dest, name));
-      }
+      if (s.kind !== null) await ctx.beforeArchive?.(s.instance, s.kind);
+      await archiveDirs(at, s.kind, s.instance, at(s.dest));
     },
     async daemonReload() {
       await ctx.services.daemonReload();
@@ -183,6 +196,22 @@ async function mkdirReachable(path: string): Promise<void> {
   for (let d = path; ; d = dirname(d)) {
     await chmod(d, 0o755);
     if (d === first || d === dirname(d)) break;
+  }
+}
+
+/** Moves an instance's directories (or an onion's alone, `kind` null) into `dest`; never deletes. */
+async function archiveDirs(at: (p: string) => string, kind: InstanceKind | null, instance: string, dest: string): Promise<void> {
+  const paths = kind === null ? [['onion', PATHS.onionDir(instance)]] : [
+    ['config', PATHS.configDir(kind, instance)],
+    ['log', PATHS.logDir(kind, instance)],
+    ['onion', PATHS.onionDir(instance)],
+  ];
+  let made = false;
+  for (const [name = '', path = ''] of paths) {
+    if (!(await isDir(at(path)))) continue;
+    if (!made) await mkdir(dest, { recursive: true, mode: 0o700 });
+    made = true;
+    await rename(at(path), join(dest, name));
   }
 }
 

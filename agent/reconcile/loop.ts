@@ -29,6 +29,8 @@ export interface ReconcileContext {
   readonly system: SystemActions;
   /** Kept by a long-running agent across reconciles (see ObserveContext). */
   readonly binaryHashes?: Map<string, { size: number; mtimeMs: number; sha256: string | null }>;
+  /** Called with a stopped instance just before it is archived (the agent's final backup). */
+  readonly beforeArchive?: (instance: string, kind: 'smp' | 'xftp') => Promise<void>;
   /** Called before each step runs (progress, logs). */
   readonly onStep?: (step: Step, index: number) => void;
 }
@@ -91,11 +93,11 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const observation = await observe(desired, { root, services: ctx.services, ...(ctx.binaryHashes ? { binaryHashes: ctx.binaryHashes } : {}) });
-    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '' });
+    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '', metricsIntervalSeconds: ctx.config.metrics.intervalSeconds });
     blocked = plan.blocked;
     if (options.dryRun === true) return { converged: plan.steps.length === 0, steps: plan.steps.map(describeStep), blocked, refused: null, rounds: 0 };
     if (plan.steps.length === 0) return { converged: blocked.length === 0, steps: done, blocked, refused: null, rounds: round - 1 };
-    const executors = makeExecutors({ root, services: ctx.services, system: ctx.system, socksProxy: ctx.config.socksProxy, record: observation.record, owners });
+    const executors = makeExecutors({ root, services: ctx.services, system: ctx.system, socksProxy: ctx.config.socksProxy, record: observation.record, owners, ...(ctx.beforeArchive ? { beforeArchive: ctx.beforeArchive } : {}) });
     for (const step of plan.steps) {
       ctx.onStep?.(step, index);
       await runStep(executors, step);

@@ -12,6 +12,7 @@ import { readRecord } from '../record.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
 import type { ServiceManager } from '../services/service-manager.ts';
 import { CLIENT_AUTH_DIR, FIXED_MANAGED_PATHS, type Observation, type ServiceState } from './plan.ts';
+import { retiringName } from './retiring.ts';
 import type { BinaryName } from './steps.ts';
 
 export interface ObserveContext {
@@ -47,16 +48,19 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
 
   const all = new Map<string, InstanceKind>([...instancesOnDisk, ...desired.instances.map((i) => [i.id, i.kind] as const)]);
   const initialized = new Set<string>();
+  const fingerprints = new Map<string, string | null>();
   const services = new Map<string, ServiceState>();
   for (const [id, kind] of all) {
     if (await allExist(IDENTITY_FILES.map((f) => at(`${PATHS.configDir(kind, id)}/${f}`)))) initialized.add(id);
+    fingerprints.set(id, (await readFile(at(`${PATHS.configDir(kind, id)}/fingerprint`), 'utf8').catch(() => '')).trim() || null);
     const name = serviceName(kind, id);
     services.set(name, await ctx.services.state(name));
   }
 
   const files = new Map<string, { content: string; mode: number }>();
   const authFiles = (await readdir(at(CLIENT_AUTH_DIR)).catch(() => [])).map((f) => `${CLIENT_AUTH_DIR}${f}`);
-  const paths = [...FIXED_MANAGED_PATHS, ...desired.instances.map((i) => PATHS.iniFile(i.kind, i.id)), ...authFiles];
+  const retiringInis = (desired.retiring ?? []).map((r) => PATHS.iniFile(r.instance.kind, retiringName(r.instance.id)));
+  const paths = [...FIXED_MANAGED_PATHS, ...desired.instances.map((i) => PATHS.iniFile(i.kind, i.id)), ...retiringInis, ...authFiles];
   for (const path of paths) {
     try {
       const [content, info] = await Promise.all([readFile(at(path), 'utf8'), stat(at(path))]);
@@ -80,6 +84,7 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
     onions,
     newOnions,
     initialized,
+    fingerprints,
     services,
     record: await readRecord(ctx.root),
     binaries,

@@ -9,11 +9,13 @@
  * files before the reloads and restarts that read them; the applied revision is recorded last, in a
  * round of its own, so it is only ever recorded for a device that converged.
  */
-import type { DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
+import type { DesiredInstance, DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
+import type { InstanceIdentity } from '#shared/schema/identity.ts';
 import type { AgentRecord } from '../record.ts';
 import { renderDevice, type RenderedFile } from '../render/index.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
 import { contentHash } from './hash.ts';
+import { retiringName, withRetiring } from './retiring.ts';
 import type { BinaryName, Step } from './steps.ts';
 
 export type ServiceState = 'active' | 'inactive' | 'failed';
@@ -30,6 +32,8 @@ export interface Observation {
   readonly onions: ReadonlyMap<string, string | null>;
   /** A fresh seed and its hostname for each desired onion that has no key yet. */
   readonly newOnions: ReadonlyMap<string, { readonly seed: Uint8Array; readonly hostname: string }>;
+  /** The fingerprint each instance's config directory holds (null: none); absent in older observers. */
+  readonly fingerprints?: ReadonlyMap<string, string | null>;
   /** Instances whose identity (CA, server certificate and key, fingerprint) exists. */
   readonly initialized: ReadonlySet<string>;
   readonly services: ReadonlyMap<string, ServiceState>;
@@ -68,7 +72,9 @@ function isManaged(path: string): boolean {
  * @param options.contentRoot prefix for paths the servers read at run time (see RenderOptions):
  *   '' on a device, the agent's root in a sandbox.
  */
-export function planSteps(desired: DesiredState, obs: Observation, options: { contentRoot?: string } = {}): AgentPlan {
+export function planSteps(given: DesiredState, obs: Observation, options: { contentRoot?: string; metricsIntervalSeconds?: number } = {}): AgentPlan {
+  const { desired, moving } = withRetiring(given, obs);
+  const held = new Set(moving.map((r) => r.instance.id));
   const steps: Step[] = [];
   const blocked: string[] = [];
 
@@ -90,8 +96,15 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   }
 
   const hosts = new Map<string, string>();
+  const restoring = identitiesToRestore(desired, obs);
   const onionNames = [...desired.instances.map((i) => i.id), ...(desired.ssh.overTor ? ['ssh'] : [])];
   for (const name of onionNames) {
+    const restored = restoring.get(name);
+    if (restored !== undefined) {
+      hosts.set(name, restored.identity.onion.hostname);
+      continue;
+    }
+    if (held.has(name)) continue; // its old identity moves aside first (a rotation); its new one comes next round
     const have = obs.onions.get(name);
     const fresh = obs.newOnions.get(name);
     if (have !== undefined && have !== null) hosts.set(name, have);
@@ -102,16 +115,28 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
   }
 
   retire(desired, obs, steps);
+  for (const r of moving) {
+    const service = serviceName(r.instance.kind, r.instance.id);
+    if ((obs.services.get(service) ?? 'inactive') !== 'inactive') steps.push({ action: 'stopService', service, instance: r.instance.id, kind: r.instance.kind, because: 'its address was rotated: the old identity moves aside' });
+    steps.push({ action: 'moveToRetiring', instance: r.instance.id, kind: r.instance.kind, to: retiringName(r.instance.id) });
+  }
+  // A moved identity replaces whatever the directories hold, after its old server stopped (docs/continuity.md).
+  const stamp = obs.now.replace(/[:.]/g, '-');
+  for (const [id, i] of restoring) {
+    const service = serviceName(i.kind, id);
+    if ((obs.services.get(service) ?? 'inactive') !== 'inactive') steps.push({ action: 'stopService', service, instance: id, kind: i.kind, because: 'its identity is replaced by the one it moved with' });
+    steps.push({ action: 'restoreIdentity', instance: id, kind: i.kind, identity: i.identity, dest: `${PATHS.archive}/${stamp}-${id}-replaced` });
+  }
 
   const ready = (kind: InstanceKind, id: string) => usable.get(kind) === true && hosts.has(id);
   for (const i of desired.instances) {
-    if (obs.initialized.has(i.id) || !ready(i.kind, i.id)) continue;
+    if (obs.initialized.has(i.id) || restoring.has(i.id) || held.has(i.id) || !ready(i.kind, i.id)) continue;
     const binary = desired.binaries[BINARY_OF[i.kind]].path;
     steps.push({ action: 'initInstance', instance: i.id, kind: i.kind, host: hosts.get(i.id) ?? '', password: i.password, quota: i.quota ?? null, binary });
   }
   if (desired.instances.some((i) => !hosts.has(i.id))) return { steps, blocked };
 
-  const rendered = renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '' });
+  const rendered = renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '', ...(options.metricsIntervalSeconds === undefined ? {} : { metricsIntervalSeconds: options.metricsIntervalSeconds }) });
   const byPath = new Map(rendered.map((f) => [f.path, f]));
   const notReady = new Set(desired.instances.filter((i) => !ready(i.kind, i.id)).map((i) => PATHS.iniFile(i.kind, i.id)));
   let unitsChanged = false;
@@ -156,6 +181,20 @@ export function planSteps(desired: DesiredState, obs: Observation, options: { co
 
   if (steps.length === 0 && blocked.length === 0 && obs.record.revision !== desired.revision) steps.push({ action: 'recordRevision', revision: desired.revision });
   return { steps, blocked };
+}
+
+/**
+ * Desired instances that carry an identity the device does not serve yet (another onion or another
+ * fingerprint on disk, or nothing): the identity must be restored. Same keys already: nothing to do.
+ */
+function identitiesToRestore(desired: DesiredState, obs: Observation): Map<string, DesiredInstance & { identity: InstanceIdentity }> {
+  const out = new Map<string, DesiredInstance & { identity: InstanceIdentity }>();
+  for (const i of desired.instances) {
+    if (i.identity === undefined) continue;
+    const same = obs.onions.get(i.id) === i.identity.onion.hostname && obs.fingerprints?.get(i.id) === i.identity.fingerprint && obs.initialized.has(i.id);
+    if (!same) out.set(i.id, { ...i, identity: i.identity });
+  }
+  return out;
 }
 
 /** Stops and archives instances (and onion keys) on the device that the desired state no longer has. */

@@ -3,6 +3,7 @@
  * exhaustive record of executors (execute.ts). Pure: types and descriptions only.
  */
 import type { InstanceKind } from '#shared/schema/desired-state.ts';
+import type { InstanceIdentity } from '#shared/schema/identity.ts';
 import type { RenderedFile } from '../render/index.ts';
 
 export type BinaryName = 'smp-server' | 'xftp-server';
@@ -14,6 +15,13 @@ export interface StepArgs {
   createOnionKey: { name: string; dir: string; seed: Uint8Array; hostname: string };
   /** Run the server's own `init` for a new instance (its identity and certificates). */
   initInstance: { instance: string; kind: InstanceKind; host: string; password: string; quota: string | null; binary: string };
+  /**
+   * Put an identity given by the desired state in place of what the instance's directories hold
+   * (archived to `dest` first): the instance moved here and keeps its address.
+   */
+  restoreIdentity: { instance: string; kind: InstanceKind; identity: InstanceIdentity; dest: string };
+  /** Move a rotated instance's old identity (its directories and onion) aside to `<id>-retiring`. */
+  moveToRetiring: { instance: string; kind: InstanceKind; to: string };
   writeFile: { file: RenderedFile; change: 'create' | 'update' | 'mode' };
   removeFile: { path: string; because: string };
   stopService: { service: string; instance: string; kind: InstanceKind; because: string };
@@ -41,6 +49,10 @@ export function describeStep(step: Step): string {
       return `create onion key for ${step.name}`;
     case 'initInstance':
       return `init ${step.kind} instance ${step.instance}`;
+    case 'restoreIdentity':
+      return `restore the identity of ${step.instance} (epoch ${step.identity.epoch}, store log ${step.identity.storeLogNote})`;
+    case 'moveToRetiring':
+      return `move the old identity of ${step.instance} aside to ${step.to} (rotated; it retires later)`;
     case 'writeFile':
       return `${step.change === 'create' ? 'write' : step.change === 'update' ? 'update' : 'chmod'} ${step.file.path} (${step.file.kind}, mode ${step.file.mode.toString(8)})`;
     case 'removeFile':

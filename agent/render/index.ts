@@ -47,6 +47,8 @@ export interface RenderOptions {
    * files directory) — '' on a device; the agent's root when it runs servers in a sandbox root.
    */
   readonly contentRoot?: string;
+  /** `prometheus_interval` of every instance that keeps statistics (the agent config's `metrics.intervalSeconds`). */
+  readonly metricsIntervalSeconds?: number;
 }
 
 /** Mode of files that hold secrets (passwords) or sit in tor's private directories. */
@@ -91,8 +93,8 @@ export function renderDevice(desired: DesiredState, hosts: ReadonlyMap<string, s
     const host = hostOf(hosts, instance.id);
     const content =
       instance.kind === 'smp'
-        ? renderSmpIni(instance, { host, socksPort: desired.tor.socksPort })
-        : renderXftpIni(instance, { host, filesDir: `${contentRoot}${PATHS.xftpFilesDir(instance.id)}` });
+        ? renderSmpIni(instance, { host, socksPort: desired.tor.socksPort, metricsIntervalSeconds: options.metricsIntervalSeconds })
+        : renderXftpIni(instance, { host, filesDir: `${contentRoot}${PATHS.xftpFilesDir(instance.id)}`, metricsIntervalSeconds: options.metricsIntervalSeconds });
     files.push({ path: PATHS.iniFile(instance.kind, instance.id), kind: `${instance.kind}-ini`, mode: SECRET_MODE, owner: 'simplex', content });
   }
   const sshd = renderSshdDropIn(desired);

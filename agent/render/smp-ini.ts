@@ -10,9 +10,9 @@
  *   when the tier allows no egress but through Tor (`onion` would route to non-onion servers directly,
  *   from the device's own address), `onion` otherwise;
  * - no control port and no web server (`[WEB]` keys commented, as `init --disable-web` does);
- * - statistics: `log_stats: on` unless the tier asks for none; `prometheus_interval` is never written
- *   (a metrics file is opt-in and onionfleet does not offer it yet), so the extreme tier leaves no
- *   statistics file behind.
+ * - statistics: `log_stats: on` and `prometheus_interval` (the metrics file the agent collects, see
+ *   agent/metrics/) unless the tier asks for none: the extreme tier leaves no statistics file behind
+ *   and reports health only.
  */
 import type { DesiredInstance } from '#shared/schema/desired-state.ts';
 import { InternalError } from '#shared/errors.ts';
@@ -23,6 +23,21 @@ export interface SmpIniContext {
   readonly host: string;
   /** Tor's SOCKS port on 127.0.0.1, for private message routing to other onion servers. */
   readonly socksPort: number;
+  /** Seconds between rewrites of the metrics file (`prometheus_interval`); default {@link METRICS_INTERVAL_SECONDS}. */
+  readonly metricsIntervalSeconds?: number;
+}
+
+/** How often the servers rewrite their metrics file unless the agent config says otherwise. */
+export const METRICS_INTERVAL_SECONDS = 60;
+
+/** The `[STORE_LOG]` lines about statistics, shared by both inis: none at all for a tier without statistics. */
+export function statisticsLines(noStatistics: boolean, intervalSeconds: number | undefined): string[] {
+  if (noStatistics) return ['# This tier keeps no statistics files: no daily CSV and no metrics file.', 'log_stats: off'];
+  return [
+    '# Daily statistics CSV, and the Prometheus metrics file the agent collects, in the log directory.',
+    'log_stats: on',
+    `prometheus_interval: ${intervalSeconds ?? METRICS_INTERVAL_SECONDS}`,
+  ];
 }
 
 /** Seconds an idle client stays connected, and how often the server looks (the servers' defaults). */
@@ -48,10 +63,7 @@ export function renderSmpIni(instance: DesiredInstance, context: SmpIniContext):
     'store_messages: memory',
     'restore_messages: on',
     `expire_messages_days: ${hardening.expireMessagesDays}`,
-    hardening.noStatistics
-      ? '# This tier keeps no statistics files: no daily CSV and no metrics file.'
-      : '# Daily statistics CSV in the log directory. No metrics file (prometheus_interval is opt-in).',
-    `log_stats: ${onOff(!hardening.noStatistics)}`,
+    ...statisticsLines(hardening.noStatistics, context.metricsIntervalSeconds),
     '',
     '[AUTH]',
     'new_queues: on',
@@ -87,8 +99,4 @@ export function renderSmpIni(instance: DesiredInstance, context: SmpIniContext):
     '# key:',
   ];
   return `${lines.join('\n')}\n`;
-}
-
-function onOff(value: boolean): 'on' | 'off' {
-  return value ? 'on' : 'off';
 }

@@ -2,11 +2,11 @@
  * `file-server.ini` of one XFTP instance (docs/reference/simplex-servers.md, "The ini files"). Pure.
  *
  * Same output contracts as `smp-ini.ts`: `key: value`, exact on/off, no inline comments, 7-bit
- * ASCII, one local port, no control port. Statistics: `log_stats: on` unless the tier asks for none;
- * `prometheus_interval` is never written.
+ * ASCII, one local port, no control port. Statistics: `log_stats: on` and `prometheus_interval` unless
+ * the tier asks for none (xftp-server writes its metrics file from v6.4.2).
  */
 import type { DesiredInstance } from '#shared/schema/desired-state.ts';
-import { INACTIVE_CLIENTS } from './smp-ini.ts';
+import { INACTIVE_CLIENTS, statisticsLines } from './smp-ini.ts';
 import { InternalError } from '#shared/errors.ts';
 
 /** Values the XFTP ini needs beyond the instance itself. */
@@ -15,6 +15,8 @@ export interface XftpIniContext {
   readonly host: string;
   /** Absolute directory where the server stores files (`xftp-server init -p`). */
   readonly filesDir: string;
+  /** Seconds between rewrites of the metrics file (`prometheus_interval`). */
+  readonly metricsIntervalSeconds?: number;
 }
 
 /**
@@ -35,10 +37,7 @@ export function renderXftpIni(instance: DesiredInstance, context: XftpIniContext
     '# File records survive restarts through the append-only store log.',
     'enable: on',
     `expire_files_hours: ${hardening.expireFilesHours}`,
-    hardening.noStatistics
-      ? '# This tier keeps no statistics files: no daily CSV and no metrics file.'
-      : '# Daily statistics CSV in the log directory. No metrics file (prometheus_interval is opt-in).',
-    `log_stats: ${hardening.noStatistics ? 'off' : 'on'}`,
+    ...statisticsLines(hardening.noStatistics, context.metricsIntervalSeconds),
     '',
     '[AUTH]',
     'new_files: on',

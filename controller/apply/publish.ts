@@ -11,6 +11,7 @@ import { InvalidInputError, PlanRefusedError } from '#shared/errors.ts';
 import { DesiredState, type OnionClientKey } from '#shared/schema/desired-state.ts';
 import type { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
+import type { InstanceIdentity } from '#shared/schema/identity.ts';
 import { PlannedInstance } from '#shared/schema/plan-file.ts';
 import type { ControllerIdentity } from '../state/identity.ts';
 import type { ControllerSecrets } from '../state/keys.ts';
@@ -56,12 +57,26 @@ export async function appliedDesiredRevisions(session: Pick<PublishTarget, 'own'
   return out;
 }
 
+/** An instance that moves with its identity: the device it leaves (null: none recorded), the one it joins, and the epoch the leaving device holds. */
+export interface HandOverMove {
+  readonly instance: string;
+  readonly from: string | null;
+  readonly to: string;
+  readonly fromEpoch: number;
+}
+
 export interface PublishResult {
   readonly plan: PlanResult;
   /** Device → the desired revision it must reach. */
   readonly revisions: ReadonlyMap<string, number>;
   /** Devices whose desired state changed (and was put). */
   readonly changed: readonly string[];
+  /** Devices held back (PublishOptions.hold, or for a hand-over) whose desired state would change: a rollout's later waves. */
+  readonly held: readonly string[];
+  /** Instances that move with their identity, and the device each leaves (null: none recorded) and joins. */
+  readonly handOver: readonly HandOverMove[];
+  /** Devices held back (with `handOver`) until the devices their instances leave have stopped them. */
+  readonly heldForHandOver: readonly string[];
 }
 
 export interface PublishOptions {
@@ -72,7 +87,18 @@ export interface PublishOptions {
   readonly hold?: ReadonlySet<string>;
   /** Who may open the devices' SSH onions (the admin's client key); see CompileInput.sshClientAuth. */
   readonly sshClientAuth?: readonly OnionClientKey[];
+  /** Identities for instances that move and keep their address (see CompileInput.identities). */
+  readonly identities?: ReadonlyMap<string, InstanceIdentity>;
+  /**
+   * Hold every device that would start an instance with a moved identity, so the device it leaves
+   * stops it first: one onion is never served by two devices (docs/continuity.md, "Hand-over").
+   */
+  readonly handOver?: boolean;
+  /** Rotations (see CompileInput.rotations) and the time that retires the retiring. */
+  readonly rotations?: CompileRotations;
+  readonly now?: Date;
 }
+type CompileRotations = NonNullable<Parameters<typeof compileDesired>[0]['rotations']>;
 
 export async function publish(session: PublishTarget, spec: FleetSpec, devices: readonly EnrollmentRecord[], options: PublishOptions = {}): Promise<PublishResult> {
   const previous = await appliedPlacement(session);
@@ -90,7 +116,22 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     const copy = await desiredCopy(session, id);
     if (copy !== null) previousDesired.set(id, copy);
   });
-  const states = compileDesired({ spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n), ...(options.sshClientAuth === undefined ? {} : { sshClientAuth: options.sshClientAuth }) });
+  const states = compileDesired({
+    spec, placement: result.placement, previous: previousDesired, randomBytes: (n) => randomBytes(n), controllerRecipient: session.identity.ageRecipient,
+    ...(options.sshClientAuth === undefined ? {} : { sshClientAuth: options.sshClientAuth }), ...(options.identities === undefined ? {} : { identities: options.identities }),
+    ...(options.rotations === undefined ? {} : { rotations: options.rotations }), ...(options.now === undefined ? {} : { now: options.now.toISOString() }),
+  });
+  // Where each instance runs now: the device whose last published desired state has it.
+  const wasOn = new Map<string, string>();
+  for (const [id, state] of previousDesired) for (const i of state.instances) wasOn.set(i.id, id);
+  const handOver: HandOverMove[] = [];
+  for (const [id, state] of states) {
+    const had = new Set((previousDesired.get(id)?.instances ?? []).map((i) => i.id));
+    // The identity given is the newest backup's, one epoch up: the device it leaves holds the epoch below.
+    for (const i of state.instances) if (i.identity !== undefined && !had.has(i.id)) handOver.push({ instance: i.id, from: wasOn.get(i.id) ?? null, to: id, fromEpoch: i.identity.epoch - 1 });
+  }
+  const heldForHandOver = options.handOver === true ? [...new Set(handOver.map((h) => h.to))].sort() : [];
+  const hold = new Set([...(options.hold ?? []), ...heldForHandOver]);
 
   // The lock: the plan record moves first, with compare-and-set on the revision read above.
   const sealedPlan = await seal({ kind: 'plan', device: 'controller', revision: 0, body: { fleet: spec.fleet, placements: result.placement } }, { signingSecretKey: session.secrets.signingSecretKey, recipient: session.identity.ageRecipient });
@@ -98,9 +139,9 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
 
   const changed: string[] = [];
   const revisions = new Map<string, number>();
-  for (const [id, state] of states) revisions.set(id, options.hold?.has(id) === true ? (previousDesired.get(id)?.revision ?? 0) : state.revision);
+  for (const [id, state] of states) revisions.set(id, hold.has(id) ? (previousDesired.get(id)?.revision ?? 0) : state.revision);
   // Devices are independent: seal and put them concurrently (a round trip each over Tor adds up).
-  await forEachBounded([...states].filter(([id]) => options.hold?.has(id) !== true), PUBLISH_CONCURRENCY, async ([id, state]) => {
+  await forEachBounded([...states].filter(([id]) => !hold.has(id)), PUBLISH_CONCURRENCY, async ([id, state]) => {
     const before = previousDesired.get(id);
     const current = await session.desired.get(id);
     if (before !== undefined && before.revision === state.revision && current !== null) return;
@@ -115,6 +156,7 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     changed.push(id);
   });
   changed.sort();
-  return { plan: result, revisions, changed };
+  const held = [...states].filter(([id, state]) => hold.has(id) && previousDesired.get(id)?.revision !== state.revision).map(([id]) => id).sort();
+  return { plan: result, revisions, changed, held, handOver, heldForHandOver };
 }
 

@@ -11,6 +11,9 @@ import { readDeviceStates, withDeviceStates } from '../state/device-states.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { publish, type PublishOptions, type PublishResult } from './publish.ts';
 import { kvStore } from './store.ts';
+import { movableIdentities } from '../backup/movable.ts';
+import { readRotations, withRetiringCapacity, writeRotations } from '../state/rotations.ts';
+import { MEMORY_MB } from '../planner/tier-rules.ts';
 
 /** `spec` with the states set by `device drain` / `device revoke` applied. */
 export async function effectiveSpec(paths: StatePaths, spec: FleetSpec): Promise<FleetSpec> {
@@ -20,7 +23,17 @@ export async function effectiveSpec(paths: StatePaths, spec: FleetSpec): Promise
 export async function publishEffective(paths: StatePaths, session: ControllerSession, spec: FleetSpec, options: PublishOptions = {}): Promise<PublishResult> {
   const target = { own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets };
   const publicKey = await adminClientPublicKey(paths);
-  return publish(target, await effectiveSpec(paths, spec), await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], ...options });
+  const now = new Date();
+  const rotations = await readRotations(paths, session.secrets);
+  // Retiring instances hold their room until their date (docs/continuity.md, "Rotation").
+  const effective = withRetiringCapacity(await effectiveSpec(paths, spec), rotations, now, MEMORY_MB.smp);
+  // Moves keep their addresses where the group allows it (docs/continuity.md); a compromise or a rotation never does.
+  const rotated = new Set(Object.values(rotations).map((r) => r.fingerprint));
+  const identities = options.identities ?? await movableIdentities(paths, session, effective, new Set(), rotated);
+  const result = await publish(target, effective, await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], identities, rotations: new Map(Object.entries(rotations)), now, ...options });
+  const pending = Object.entries(rotations).filter(([, r]) => !r.published && !result.heldForHandOver.includes(r.device) && options.hold?.has(r.device) !== true);
+  if (pending.length > 0) await writeRotations(paths, { ...rotations, ...Object.fromEntries(pending.map(([id, r]) => [id, { ...r, published: true }])) });
+  return result;
 }
 
 /** Waits until every device in `revisions` (minus `except`) reports its revision converged and healthy. */

@@ -260,12 +260,17 @@ export function addDays(date: string, days: number): string {
  * The version goes up (and the date moves to today) only when the servers or that list change,
  * so exporting twice gives the same document.
  */
-export function planBundle(previous: BundleHistory | null, servers: { smp: readonly string[]; xftp: readonly string[] }, today: string): BundleHistory & { changed: boolean } {
+export function planBundle(previous: BundleHistory | null, servers: { smp: readonly string[]; xftp: readonly string[] }, today: string,
+  /** Addresses of a revoked device (a compromise): retired at once, listed with today's date, not a later one. */
+  retiredNow: ReadonlySet<string> = new Set(),
+  /** Addresses rotated away (`onionfleet rotate`): listed to retire on their rotation's date (YYYY-MM-DD). */
+  retireOn: ReadonlyMap<string, string> = new Map()): BundleHistory & { changed: boolean } {
   const current = new Set([...servers.smp, ...servers.xftp]);
   const retire = new Map<string, string>();
   for (const r of previous?.retire ?? []) if (r.after >= today && !current.has(r.address)) retire.set(r.address, r.after);
   const after = addDays(today, RETIRE_AFTER_DAYS);
-  for (const a of [...(previous?.smp ?? []), ...(previous?.xftp ?? [])]) if (!current.has(a)) retire.set(a, after);
+  for (const a of [...(previous?.smp ?? []), ...(previous?.xftp ?? [])]) if (!current.has(a)) retire.set(a, retiredNow.has(a) ? today : (retireOn.get(a) ?? after));
+  for (const a of retiredNow) if (!current.has(a) && retire.has(a)) retire.set(a, today);
   const retired = [...retire].map(([address, on]) => ({ address, after: on })).sort((a, b) => (a.after === b.after ? (a.address < b.address ? -1 : 1) : a.after < b.after ? -1 : 1));
   const next = { smp: [...servers.smp], xftp: [...servers.xftp], retire: retired };
   const content = (h: Omit<BundleHistory, 'version' | 'date'>) => JSON.stringify([h.smp, h.xftp, h.retire.map((r) => [r.address, r.after])]);

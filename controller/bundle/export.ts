@@ -24,8 +24,12 @@ import type { FleetSpec, Member } from '#shared/schema/fleet-spec.ts';
 import { appliedPlacement } from '../apply/publish.ts';
 import { kvStore } from '../apply/store.ts';
 import { openSession, type ControllerSession } from '../bus/session.ts';
-import { readFleetStatus } from '../status/view.ts';
-import { listDevices } from '../state/devices.ts';
+import { readFleetStatus, type DeviceView } from '../status/view.ts';
+import { loadIdentity, type ControllerIdentity } from '../state/identity.ts';
+import { loadSecrets, type ControllerSecrets } from '../state/keys.ts';
+import { offlineGroupServers } from './offline-statuses.ts';
+import { readRotations } from '../state/rotations.ts';
+import { listDevices, listRevokedDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readSecret, writeSecret, type SecretKeys } from '../state/secret-files.ts';
 import { isServerAddress, planBundle, renderBundle, signBundle, type BundleHistory } from './document.ts';
@@ -61,6 +65,8 @@ export interface ExportOptions {
   readonly page?: boolean;
   /** The clock (default: now); only its UTC date is used. */
   readonly now?: Date;
+  /** An offline fleet: read the devices' sealed status files (`<device>.status.age`) from here instead of the bus. */
+  readonly statusesDir?: string;
 }
 
 export interface ExportedFile {
@@ -117,17 +123,30 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   const members = groupMembers(spec, group);
   if (options.memberPassphraseFile !== undefined) await refuseBesideBundles(options.memberPassphraseFile, outDir);
   const given = options.memberPassphraseFile === undefined ? new Map<string, string>() : await readMemberPassphrases(options.memberPassphraseFile, members);
-  const session = await openSession(options.statePaths, options.passphrase);
   let servers: GroupServer[];
-  try {
-    servers = await groupServers(session, await listDevices(options.statePaths), group);
-  } finally {
-    await session.close();
+  let retiredNow = new Set<string>();
+  let secrets: ControllerSecrets;
+  let identity: ControllerIdentity;
+  if (options.statusesDir !== undefined) {
+    // An offline fleet: the placement from the offline records, the statuses from sealed files (docs/continuity.md).
+    ({ secrets, identity } = { secrets: await loadSecrets(options.statePaths, options.passphrase), identity: await loadIdentity(options.statePaths) });
+    servers = await offlineGroupServers(options.statePaths, { secrets, identity }, options.statusesDir, group);
+  } else {
+    const session = await openSession(options.statePaths, options.passphrase);
+    try {
+      servers = await groupServers(session, await listDevices(options.statePaths), group);
+      retiredNow = await revokedAddresses(session, options.statePaths);
+    } finally {
+      await session.close();
+    }
+    ({ secrets, identity } = session);
   }
-  const previous = await readBundleHistory(options.statePaths, group, session.secrets);
+  const previous = await readBundleHistory(options.statePaths, group, secrets);
   const today = (options.now ?? new Date()).toISOString().slice(0, 10);
-  const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today);
-  const signer: BundleSigner = { secretKey: session.secrets.signingSecretKey, publicKey: session.identity.signingKey };
+  const rotations = await readRotations(options.statePaths, secrets);
+  const retireOn = new Map(Object.values(rotations).map((r) => [r.address, r.until.slice(0, 10)]));
+  const next = planBundle(previous, { smp: addressesOf(servers, 'smp'), xftp: addressesOf(servers, 'xftp') }, today, retiredNow, retireOn);
+  const signer: BundleSigner = { secretKey: secrets.signingSecretKey, publicKey: identity.signingKey };
   const input = { fleet: spec.fleet, group, ...next };
   const text = signBundle(renderBundle(input), signer.secretKey, signer.publicKey);
   const page = options.page === true ? await renderMemberPage(input, sshFingerprint(signer.publicKey)) : null;
@@ -155,6 +174,18 @@ export async function exportBundles(options: ExportOptions): Promise<ExportResul
   };
 }
 
+/**
+ * The addresses revoked devices last reported (their statuses stay in the bucket, signed by keys the
+ * controller still holds): a compromise retires them at once (docs/continuity.md).
+ */
+async function revokedAddresses(session: ControllerSession, paths: StatePaths): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const view of await readFleetStatus(session, await listRevokedDevices(paths))) {
+    for (const i of view.status?.instances ?? []) if (i.address !== null) out.add(i.address);
+  }
+  return out;
+}
+
 function groupMembers(spec: FleetSpec, group: string): Member[] {
   const g = spec.groups.find((x) => x.id === group);
   if (g === undefined) throw new InvalidInputError([{ source: '--group', message: `no group "${group}" in fleet ${spec.fleet} (have: ${spec.groups.map((x) => x.id).join(', ') || 'none'})` }]);
@@ -178,7 +209,14 @@ export async function groupServers(session: ControllerSession, devices: Paramete
   if (applied === null) throw new OperationFailedError('nothing-applied', 'nothing has been applied yet: no servers to put in a bundle', { hint: 'run `onionfleet apply -f FILE --wait` first' });
   const placed = applied.placements.filter((p) => p.group === group).sort((a, b) => (a.instance < b.instance ? -1 : 1));
   if (placed.length === 0) throw new OperationFailedError('group-not-applied', `group "${group}" has no placed instances`, { hint: 'apply the fleet.yaml that holds the group, with --wait' });
-  const views = new Map((await readFleetStatus(session, devices)).map((v) => [v.device, v]));
+  return serversOf(group, placed, new Map((await readFleetStatus(session, devices)).map((v) => [v.device, v])));
+}
+
+/**
+ * The servers of `group` from its placed instances and the devices' views (from the bus, or from
+ * sealed status files of an offline fleet). Throws like {@link groupServers} when some report no address.
+ */
+export function serversOf(group: string, placed: readonly { instance: string; kind: 'smp' | 'xftp'; device: string }[], views: ReadonlyMap<string, DeviceView>): GroupServer[] {
   const servers: GroupServer[] = [];
   const missing: string[] = [];
   for (const p of placed) {

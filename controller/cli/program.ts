@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import type { CliContext } from '#shared/cli/run-main.ts';
 import { ONIONFLEET_VERSION } from '#shared/version.ts';
 import { options } from './options.ts';
+import { continuityVerbs } from './continuity-verbs.ts';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('onionfleet')
@@ -16,6 +17,7 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError('(run with --help for usage)');
   fleetVerbs(program, ctx);
   deviceVerbs(program, ctx);
+  continuityVerbs(program, ctx);
   tokenVerbs(program, ctx);
   busVerbs(program, ctx);
   bundleVerbs(program, ctx);
@@ -149,6 +151,40 @@ function tokenVerbs(program: Command, ctx: CliContext): void {
     .action(async (opts: unknown) => (await import('./commands/token.ts')).tokenList(opts, ctx));
 }
 
+/** `rollout status|pause|resume|abort`: the rollout an apply started (docs/rollouts.md). */
+function rolloutVerbs(program: Command, ctx: CliContext): void {
+  const rollout = program.command('rollout').description('the rollout of the last apply: waves, health gates, pause, resume, abort');
+  rollout
+    .command('status')
+    .description('the rollout: its waves, where it is, what it waits on or why it halted')
+    .addOption(options.state())
+    .addOption(options.json())
+    .action(async (opts: unknown) => (await import('./commands/rollout-status.ts')).rolloutStatus(opts, ctx));
+  rollout
+    .command('pause')
+    .description('start no further wave (the current one finishes its gate)')
+    .addOption(options.state())
+    .addOption(options.json())
+    .action(async (opts: unknown) => (await import('./commands/rollout-pause.ts')).rolloutPause(opts, ctx));
+  rollout
+    .command('resume')
+    .description('drive the rollout on from its current wave, through each health gate (after a pause, a halt or a killed controller)')
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .addOption(options.timeout('how long to drive it, in seconds', 3600))
+    .addOption(options.json('rollout events as JSON lines'))
+    .action(async (opts: unknown) => (await import('./commands/rollout-resume.ts')).rolloutResume(opts, ctx));
+  rollout
+    .command('abort')
+    .description('stop the rollout and give the devices it changed back what they ran before')
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--wait', 'wait until those devices report their previous state again, healthy')
+    .addOption(options.timeout('how long --wait waits, in seconds', 300))
+    .addOption(options.json())
+    .action(async (opts: unknown) => (await import('./commands/rollout-abort.ts')).rolloutAbort(opts, ctx));
+}
+
 /** `serve`, `apply`, `status`, `probe`: the running fleet. */
 function busVerbs(program: Command, ctx: CliContext): void {
   program
@@ -162,6 +198,29 @@ function busVerbs(program: Command, ctx: CliContext): void {
     .action(async (opts: unknown) => (await import('./commands/serve.ts')).serveCommand(opts, ctx));
 
   program
+    .command('metrics')
+    .description("serve the fleet's Prometheus /metrics on 127.0.0.1 and evaluate the alert rules until Ctrl-C (--once: one round)")
+    .addOption(options.fleet())
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--port <N>', 'port on 127.0.0.1 (0: any free port)', '9469')
+    .option('--alerts <FILE>', 'the alert rules and channels (YAML; default: every rule with its defaults, no channel)')
+    .option('--once', 'one round: print the exposition (or --json: groups and firing alerts) and exit; 1 when an alert fires')
+    .addOption(options.json('with --once: the groups and the firing alerts'))
+    .action(async (opts: unknown) => (await import('./commands/metrics.ts')).metricsCommand(opts, ctx));
+
+  program
+    .command('ui')
+    .description('a live dashboard of the fleet on 127.0.0.1, at a URL with a random token (printed), until Ctrl-C')
+    .addOption(options.fleet())
+    .addOption(options.state())
+    .addOption(options.passphrase())
+    .option('--port <N>', 'port on 127.0.0.1 (default 0: any free port)', '0')
+    .option('--alerts <FILE>', 'the alert rules to show (as for `metrics`; nothing is delivered from here)')
+    .addOption(options.json('the URL'))
+    .action(async (opts: unknown) => (await import('./commands/ui.ts')).uiCommand(opts, ctx));
+
+  program
     .command('apply')
     .description('plan, compile, seal and publish desired states (exit 0, 1, 2, 3 infeasible, 4 unreachable)')
     .addOption(options.fleet())
@@ -171,8 +230,14 @@ function busVerbs(program: Command, ctx: CliContext): void {
     .addOption(options.timeout('how long --wait waits, in seconds', 300))
     .option('--offline', 'write sealed desired states as files instead of publishing (needs --out)')
     .option('--out <DIR>', 'where --offline writes')
-    .addOption(options.json())
+    .option('--strategy <S>', 'rolling (waves that keep every group up; default) or all-at-once')
+    .option('--canary <N>', 'devices in the first wave (default: per tier, docs/rollouts.md)')
+    .option('--max-unavailable <N>', 'devices of one group changing at once (default: per tier)')
+    .option('--soak <S>', 'seconds each wave must stay healthy before the next (default: per tier)')
+    .addOption(options.json('rollout events as JSON lines, then the summary'))
     .action(async (opts: unknown) => (await import('./commands/apply.ts')).applyCommand(opts, ctx));
+
+  rolloutVerbs(program, ctx);
 
   program
     .command('status')
@@ -208,6 +273,7 @@ function bundleVerbs(program: Command, ctx: CliContext): void {
     .addOption(options.passphrase())
     .option('--member-passphrases <FILE>', '`member: passphrase` lines for passphrase members (others get a generated one, printed once); not inside --out')
     .option('--qr <MODE>', 'QR codes of the addresses: png (DIR/<member>/qr/<instance>.png), terminal or none', 'none')
+    .option('--statuses <DIR>', 'an offline fleet: the devices\' sealed status files (<device>.status.age, from `onionfleet-agent seal-status`) instead of the bus')
     .option('--page', "also each member's printable page: servers, one QR code per address, settings, retire list (DIR/<member>.html.age, encrypted like the bundle, + .sig)")
     .addOption(options.json())
     .action(async (opts: unknown) => (await import('./commands/bundle-export.ts')).bundleExport(opts, ctx));

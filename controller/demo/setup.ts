@@ -62,6 +62,8 @@ export function agentConfig(layout: DemoLayout, device: string, portOffset: numb
     system: 'sandbox',
     portOffset,
     heartbeatSeconds: 5,
+    // The servers rewrite their metrics files every 5 s (a Pi's default is 60), so `onionfleet metrics` shows them soon.
+    metrics: { intervalSeconds: 5 },
     binaries: { 'smp-server': DEMO_BINS.smpServer, 'xftp-server': DEMO_BINS.xftpServer },
     controller: { signingKey: controller.signingKey, ageRecipient: controller.ageRecipient },
     nats: network.nats,

@@ -15,7 +15,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { decodeDesiredRequest, REVISION_HEADER } from '#shared/nats/device-wire.ts';
-import { PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '#shared/nats/limits.ts';
+import { BACKUP_MAX_BYTES, BACKUP_SLOTS_PER_DEVICE, PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '#shared/nats/limits.ts';
 import { downSubject, GATEWAY_UP_SUBJECTS, parseUpSubject, type Party } from '#shared/nats/names.ts';
 import { Id } from '#shared/schema/common.ts';
 import { LatestWinsThrottle, type Rate } from './throttle.ts';
@@ -26,6 +26,8 @@ export interface GatewayOptions {
   /** The controller session's buckets. */
   readonly desired: KV;
   readonly status: KV;
+  /** The backups bucket (absent: backups are dropped, as by a gateway that predates them). */
+  readonly backups?: KV;
   /**
    * Answers one join request of token `token` (the handler checks it); `send` publishes the answer
    * to that token's down-tree and resolves once the server has it. Called one request at a time.
@@ -41,7 +43,8 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-type Work = { readonly op: 'desired'; readonly have: number | null } | { readonly op: 'status'; readonly data: Uint8Array } | { readonly op: 'join'; readonly data: Uint8Array };
+type Work = { readonly op: 'desired'; readonly have: number | null } | { readonly op: 'status'; readonly data: Uint8Array } | { readonly op: 'join'; readonly data: Uint8Array }
+  | { readonly op: 'backup'; readonly slot: string; readonly data: Uint8Array };
 
 /** How often one party's trouble of one kind (too fast, malformed) is named in the log. */
 const LOG_EVERY_MS = 60_000;
@@ -62,6 +65,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log(line);
   };
   const pushed = new PushedRevisions();
+  const slots = new Map<string, Set<string>>();
   let joins: Promise<void> = Promise.resolve();
   const throttle = new LatestWinsThrottle<Work>({
     rate: options.rate ?? PARTY_RATE,
@@ -69,6 +73,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const party = partyOfKey(key);
       if (work.op === 'desired') return answerDesired(options, pushed, party.id, work.have);
       if (work.op === 'status') return storeStatus(options, party.id, work.data);
+      if (work.op === 'backup') return storeBackup(options, slots, party.id, work.slot, work.data);
       // Join requests one at a time over all tokens: a token or a device id cannot be taken twice by racing requests.
       const next = joins.then(() => options.onJoin(party.id, work.data, async (answer) => {
         nc.publish(downSubject(party, 'answer'), answer);
@@ -91,7 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       logOncePerMinute(`${party.kind}/${party.id}/malformed`, `gateway: dropped a malformed or unknown message from ${party.kind} ${party.id} (${op}, ${msg.data.byteLength} bytes); more are dropped without a word for a minute`);
       return;
     }
-    throttle.offer(keyOf(party, work.op), work);
+    throttle.offer(work.op === 'backup' ? `${keyOf(party, work.op)}-${work.slot}` : keyOf(party, work.op), work);
   };
   const subs: Subscription[] = GATEWAY_UP_SUBJECTS.map((subject) => nc.subscribe(subject, { callback: (err, msg) => { if (err === null) onMessage(msg); } }));
   await nc.flush();
@@ -116,6 +121,12 @@ function toWork(party: Party, op: string, data: Uint8Array): Work | null {
     return op === 'request' && data.byteLength <= PARTY_LIMITS.join.maxPayload ? { op: 'join', data } : null;
   }
   if (op === 'status') return data.byteLength > 0 && data.byteLength <= STATUS_MAX_BYTES ? { op: 'status', data } : null;
+  if (op === 'backup') {
+    // A 16-hex slot naming the instance opaquely, then the sealed backup (docs/continuity.md).
+    const slot = new TextDecoder().decode(data.subarray(0, BACKUP_SLOT_CHARS));
+    const sealed = data.subarray(BACKUP_SLOT_CHARS);
+    return /^[0-9a-f]{16}$/.test(slot) && sealed.byteLength > 0 && sealed.byteLength <= BACKUP_MAX_BYTES ? { op: 'backup', slot, data: sealed } : null;
+  }
   if (op === 'desired') {
     const request = decodeDesiredRequest(data);
     return request === null ? null : { op: 'desired', have: request.have };
@@ -134,7 +145,8 @@ function partyOfKey(key: string): Party {
 
 function describeKey(key: string): string {
   const [kind, id, op] = key.split('/');
-  return kind === 'join' ? `join requests of token ${id ?? ''}` : `${op === 'status' ? 'statuses' : 'desired-state requests'} of device ${id ?? ''}`;
+  const what = op === 'status' ? 'statuses' : op?.startsWith('backup') === true ? 'backups' : 'desired-state requests';
+  return kind === 'join' ? `join requests of token ${id ?? ''}` : `${what} of device ${id ?? ''}`;
 }
 
 /**
@@ -161,6 +173,26 @@ async function answerDesired(options: GatewayOptions, pushed: PushedRevisions, d
 
 async function storeStatus(options: GatewayOptions, device: string, data: Uint8Array): Promise<void> {
   await options.status.put(device, data);
+}
+
+const BACKUP_SLOT_CHARS = 16;
+
+/**
+ * Stores a sealed backup as `<device>.<slot>` (history 3), unless the device already fills
+ * {@link BACKUP_SLOTS_PER_DEVICE} other slots: a device cannot grow the bucket without bound.
+ */
+async function storeBackup(options: GatewayOptions, slots: Map<string, Set<string>>, device: string, slot: string, data: Uint8Array): Promise<void> {
+  const kv = options.backups;
+  if (kv === undefined) return;
+  let held = slots.get(device);
+  if (held === undefined) {
+    held = new Set<string>();
+    for await (const key of await kv.keys(`${device}.*`)) held.add(key.slice(device.length + 1));
+    slots.set(device, held);
+  }
+  if (!held.has(slot) && held.size >= BACKUP_SLOTS_PER_DEVICE) throw new Error(`device ${device} holds ${BACKUP_SLOTS_PER_DEVICE} backup slots already: backup dropped`);
+  await kv.put(`${device}.${slot}`, data);
+  held.add(slot);
 }
 
 function pushDesired(nc: NatsConnection, pushed: PushedRevisions, entry: KvEntry): void {

@@ -35,6 +35,8 @@ export interface ExactCell {
 export interface ExactModel {
   readonly lp: string;
   readonly cells: readonly ExactCell[];
+  /** The most instances any placement could keep: each cell keeps at most what it had and what it can hold. */
+  readonly keepable: number;
   /** Previous instances of the groups (ordinals that still exist), each of which is kept or moved. */
   readonly previousInstances: number;
   /** The absolute optimality gap that still proves the fewest moves. */
@@ -56,7 +58,7 @@ export const col = {
 };
 
 /** How many of a group's previous instances of one kind were on each device (surviving ordinals only). */
-function previousCounts(g: GroupInfo, kind: 'smp' | 'xftp', previous: ReadonlyMap<string, number>): Map<number, number> {
+export function previousCounts(g: GroupInfo, kind: 'smp' | 'xftp', previous: ReadonlyMap<string, number>): Map<number, number> {
   const counts = new Map<number, number>();
   for (let i = 1; i <= (kind === 'smp' ? g.smp : g.xftp); i++) {
     const d = previous.get(instanceId(g.id, kind, i));
@@ -104,7 +106,18 @@ function sum(terms: readonly Term[]): string {
     .join(' ');
 }
 
-export function buildExactModel(model: Model, groups: readonly GroupInfo[], previous: ReadonlyMap<string, number>, previousIds: ReadonlySet<string>): ExactModel {
+/**
+ * `minKept`, when given, asks only for placements that keep at least that many instances (the
+ * heuristic's answer plus one): the solver then prunes everything no better than what is in hand,
+ * and "infeasible" proves the heuristic's answer has the fewest moves.
+ */
+export function buildExactModel(
+  model: Model,
+  groups: readonly GroupInfo[],
+  previous: ReadonlyMap<string, number>,
+  previousIds: ReadonlySet<string>,
+  minKept?: number,
+): ExactModel {
   const usable = model.devices.filter((d) => d.state === 'active' && d.maxInstances > 0 && d.memoryMb - MEMORY_MB.deviceBase >= MEMORY_MB.smp);
   const cells: ExactCell[] = [];
   const cellsOfGroup = new Map<number, ExactCell[]>();
@@ -137,6 +150,7 @@ export function buildExactModel(model: Model, groups: readonly GroupInfo[], prev
   const kept: string[] = [];
   let spreadTerms = 0;
   let previousInstances = 0;
+  let keepable = 0;
 
   for (const g of groups) {
     const list = cellsOfGroup.get(g.index) ?? [];
@@ -174,6 +188,7 @@ export function buildExactModel(model: Model, groups: readonly GroupInfo[], prev
         c.row(`apart${g.index}_${cell.device}`, [one(f), [cell.xftpMax, a]], '<=', cell.xftpMax);
       }
       const ks = smpBefore.get(cell.device) ?? 0;
+      keepable += Math.min(ks, hasSmp ? cell.smpMax : 0) + Math.min(xftpBefore.get(cell.device) ?? 0, hasXftp ? cell.xftpMax : 0);
       if (ks > 0 && hasSmp) {
         const k = col.keptSmp(cell);
         bounds.push(` 0 <= ${k} <= ${ks}`);
@@ -222,6 +237,8 @@ export function buildExactModel(model: Model, groups: readonly GroupInfo[], prev
     }
   }
 
+  if (minKept !== undefined) c.row('better', kept.map(one), '>=', minKept);
+
   // The spread terms add up to at most `spreadTerms` in either direction; with a kept instance worth
   // more than twice that, a solver gap of `spreadTerms + 0.5` still proves the number of moves
   // exactly while leaving the spread (a preference) to whatever good answer it has.
@@ -240,7 +257,7 @@ export function buildExactModel(model: Model, groups: readonly GroupInfo[], prev
     'End',
     '',
   ].join('\n');
-  return { lp, cells, previousInstances, movesGap: spreadTerms + 0.5, impossible: c.impossible, columns: generals.length + binaries.length + kept.length, rows: c.rows };
+  return { lp, cells, keepable, previousInstances, movesGap: spreadTerms + 0.5, impossible: c.impossible, columns: generals.length + binaries.length + kept.length, rows: c.rows };
 }
 
 /** Distinct operators, locations and jurisdictions, and the per-operator cap. */

@@ -8,9 +8,10 @@
  * below — single-threaded, with a node limit rather than only a clock. The time limit is a
  * backstop for pathological models; hitting either limit gives an unproven answer, never a wrong one.
  */
-import { buildExactModel, col, type ExactCell } from './exact-model.ts';
+import { buildExactModel, col, previousCounts, type ExactCell } from './exact-model.ts';
 import { instanceId, type GroupInfo, type Model } from './model.ts';
 import type { GroupPlacement } from './place-group.ts';
+import { keepsEveryRule } from './placement-rules.ts';
 
 /** What the planner needs of a MIP solver: highs-js's `solve` fits it. */
 export interface MipSolver {
@@ -37,21 +38,39 @@ export interface ExactStats {
 export type ExactOutcome =
   | { readonly kind: 'optimal'; readonly placements: Map<number, GroupPlacement>; readonly moves: number; readonly stats: ExactStats }
   | { readonly kind: 'infeasible'; readonly stats: ExactStats }
-  /** A limit stopped the solver: nothing proven, and nothing of its answer used (it need not carry one). */
-  | { readonly kind: 'limit'; readonly stats: ExactStats }
+  /**
+   * A limit stopped the solver: nothing proven. It need not carry a solution: `found` is its answer
+   * only when that keeps every rule (placement-rules.ts), and better than the one in hand.
+   */
+  | { readonly kind: 'limit'; readonly stats: ExactStats; readonly found?: { readonly placements: Map<number, GroupPlacement>; readonly moves: number } }
   | { readonly kind: 'too-large'; readonly cells: number };
 
+/**
+ * `inHand`, the heuristic's placement when it found one: the solver is then asked only for a
+ * placement that keeps more instances, so "infeasible" proves the one in hand has the fewest moves
+ * (its instance ids re-decoded so that none moves that need not). When it already keeps every
+ * instance a placement could keep, that is proof enough and nothing is solved.
+ */
 export function exactPlan(
   model: Model,
   groups: readonly GroupInfo[],
   previous: ReadonlyMap<string, number>,
   previousIds: ReadonlySet<string>,
   solver: MipSolver,
+  inHand?: ReadonlyMap<number, GroupPlacement>,
 ): ExactOutcome {
   const cells = groups.length * model.devices.length;
   if (cells > EXACT_MAX_CELLS) return { kind: 'too-large', cells };
-  const built = buildExactModel(model, groups, previous, previousIds);
+  const keptInHand = inHand === undefined ? undefined : keptCounts(groups, inHand, previous);
+  const built = buildExactModel(model, groups, previous, previousIds, keptInHand === undefined ? undefined : keptInHand + 1);
   const base = { columns: built.columns, rows: built.rows };
+  const inHandIsBest = (status: string): ExactOutcome => ({
+    kind: 'optimal',
+    placements: redecode(groups, inHand ?? new Map(), previous),
+    moves: built.previousInstances - (keptInHand ?? 0),
+    stats: { ...base, status },
+  });
+  if (keptInHand !== undefined && keptInHand >= built.keepable) return inHandIsBest('Bound: every keepable instance kept');
   if (built.impossible) return { kind: 'infeasible', stats: { ...base, status: 'Infeasible' } };
   if (groups.length === 0) return { kind: 'optimal', placements: new Map(), moves: 0, stats: { ...base, status: 'Empty' } };
   const result = solver.solve(built.lp, {
@@ -63,10 +82,44 @@ export function exactPlan(
     random_seed: 0,
   });
   const stats = { ...base, status: result.Status };
-  if (result.Status === 'Infeasible') return { kind: 'infeasible', stats };
-  if (result.Status !== 'Optimal') return { kind: 'limit', stats };
+  // With a placement in hand the model is feasible: "infeasible" only says nothing keeps more.
+  if (result.Status === 'Infeasible') return keptInHand === undefined ? { kind: 'infeasible', stats } : inHandIsBest('Optimal: nothing keeps more than the heuristic');
   const placements = decode(groups, built.cells, result, previous);
-  return { kind: 'optimal', placements, moves: built.previousInstances - keptBy(groups, placements, previous), stats };
+  const moves = built.previousInstances - keptBy(groups, placements, previous);
+  if (result.Status === 'Optimal') return { kind: 'optimal', placements, moves, stats };
+  const better = keptInHand === undefined || moves < built.previousInstances - keptInHand;
+  return better && keepsEveryRule(model, groups, placements) ? { kind: 'limit', stats, found: { placements, moves } } : { kind: 'limit', stats };
+}
+
+/** Instances a placement keeps, counted per (group, kind, device): what the best choice of ids keeps. */
+function keptCounts(groups: readonly GroupInfo[], placements: ReadonlyMap<number, GroupPlacement>, previous: ReadonlyMap<string, number>): number {
+  let kept = 0;
+  for (const g of groups) {
+    const p = placements.get(g.index);
+    if (p === undefined) continue;
+    for (const [kind, devices] of [['smp', p.smp], ['xftp', p.xftp]] as const) {
+      const now = countsOf(devices);
+      for (const [d, before] of previousCounts(g, kind, previous)) kept += Math.min(before, now.get(d) ?? 0);
+    }
+  }
+  return kept;
+}
+
+function countsOf(devices: readonly number[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const d of devices) counts.set(d, (counts.get(d) ?? 0) + 1);
+  return counts;
+}
+
+/** The same devices, with each instance id on the device it had whenever the counts allow. */
+function redecode(groups: readonly GroupInfo[], placements: ReadonlyMap<number, GroupPlacement>, previous: ReadonlyMap<string, number>): Map<number, GroupPlacement> {
+  const out = new Map<number, GroupPlacement>();
+  for (const g of groups) {
+    const p = placements.get(g.index);
+    if (p === undefined) continue;
+    out.set(g.index, { smp: ordinals(g, 'smp', g.smp, countsOf(p.smp), previous), xftp: ordinals(g, 'xftp', g.xftp, countsOf(p.xftp), previous) });
+  }
+  return out;
 }
 
 /** Counts per device → one device per ordinal: an instance stays where it was whenever the counts allow. */

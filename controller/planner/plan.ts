@@ -83,7 +83,9 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
     if (success !== null && baseMode === 'none') {
       proof = { proven: true, minimumMoves: 0, solver: null }; // nothing to move, and a placement in hand
     } else {
-      const exact = exactPlan(model, order, prevDevice, new Set((previous ?? []).map((p) => p.instance)), options.solver);
+      const previousIds = new Set((previous ?? []).map((p) => p.instance));
+      const inHand = success !== null && baseMode === 'hold' ? success.placements : undefined;
+      const exact = exactPlan(model, order, prevDevice, previousIds, options.solver, inHand);
       const solver = exact.kind === 'too-large' ? { status: 'not tried: fleet too large', columns: 0, rows: 0 } : exact.stats;
       if (exact.kind === 'optimal') {
         proof = { proven: true, minimumMoves: exact.moves, solver };
@@ -95,9 +97,14 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
       } else if (exact.kind === 'infeasible') {
         proof = { proven: true, minimumMoves: null, solver };
       } else {
-        // A limit stopped the solver (or the fleet is too large): the heuristic's answer stands. A
-        // limit status need not carry a solution, so nothing the solver left behind is used.
+        // A limit stopped the solver (or the fleet is too large): nothing is proven, and the
+        // heuristic's answer stands unless the solver left a placement that keeps every rule and
+        // moves fewer instances (or the heuristic found none).
         proof = { proven: false, minimumMoves: null, solver };
+        const found = exact.kind === 'limit' ? exact.found : undefined;
+        if (found !== undefined && (success === null || moves(success.placements) > found.moves)) {
+          success = { placements: found.placements, stance: { sticky: 'none', waived: new Set() }, packing: 'exact' };
+        }
       }
     }
   }

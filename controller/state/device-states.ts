@@ -11,11 +11,12 @@ import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { loadJson } from '#shared/fs/load-json.ts';
 import type { StatePaths } from './paths.ts';
 
-const Override = z.strictObject({ state: z.enum(['draining', 'revoked']), since: z.string() });
+const Override = z.strictObject({ state: z.enum(['draining', 'lost', 'revoked']), since: z.string() });
 const Overrides = z.record(z.string(), Override);
 export type DeviceStateOverrides = z.infer<typeof Overrides>;
 
-const RANK = { active: 0, draining: 1, revoked: 2 } as const;
+/** `lost` (`device lost`: dead, not compromised) places like draining — nothing stays — but is never waited on. */
+const RANK = { active: 0, draining: 1, lost: 2, revoked: 3 } as const;
 
 function file(paths: StatePaths): string {
   return join(paths.dir, 'device-states.json');
@@ -32,7 +33,7 @@ export async function restoreDeviceStates(paths: StatePaths, overrides: DeviceSt
 }
 
 /** Records `state` for `device` (never weakens: revoked stays revoked). */
-export async function setDeviceState(paths: StatePaths, device: string, state: 'draining' | 'revoked', now: Date): Promise<void> {
+export async function setDeviceState(paths: StatePaths, device: string, state: 'draining' | 'lost' | 'revoked', now: Date): Promise<void> {
   const all = await readDeviceStates(paths);
   const current = all[device];
   if (current !== undefined && RANK[current.state] >= RANK[state]) return;
@@ -46,7 +47,7 @@ export function withDeviceStates(spec: FleetSpec, overrides: DeviceStateOverride
     ...spec,
     devices: spec.devices.map((d) => {
       const o = overrides[d.id];
-      return o !== undefined && RANK[o.state] > RANK[d.state] ? { ...d, state: o.state } : d;
+      return o !== undefined && RANK[o.state] > RANK[d.state] ? { ...d, state: o.state === 'lost' ? 'draining' : o.state } : d;
     }),
   };
 }

@@ -16,7 +16,7 @@ export interface DeviceView {
   readonly problem: string | null;
 }
 
-export async function openStatus(session: ControllerSession, record: EnrollmentRecord, value: Uint8Array): Promise<DeviceView> {
+export async function openStatus(session: Pick<ControllerSession, 'secrets'>, record: EnrollmentRecord, value: Uint8Array): Promise<DeviceView> {
   try {
     const { body } = await open(value, { identity: session.secrets.ageIdentity, signer: record.signingKey, kind: 'status', device: record.device, schema: DeviceStatus });
     return { device: record.device, status: body, problem: null };

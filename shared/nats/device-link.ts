@@ -55,6 +55,17 @@ export class DeviceLink {
     this.#nc.publish(upSubject(this.#party, 'status'), sealed);
   }
 
+  /**
+   * Sends one sealed backup for `slot` (16 hex characters naming the instance opaquely): the slot's
+   * ASCII, then the sealed bytes. Throws like {@link sendStatus}.
+   */
+  sendBackup(slot: string, sealed: Uint8Array): void {
+    const framed = new Uint8Array(slot.length + sealed.byteLength);
+    framed.set(new TextEncoder().encode(slot), 0);
+    framed.set(sealed, slot.length);
+    this.#nc.publish(upSubject(this.#party, 'backup'), framed);
+  }
+
   /** Stops hearing desired states (the connection stays the caller's). */
   close(): void {
     this.#sub.unsubscribe();

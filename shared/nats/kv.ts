@@ -7,8 +7,8 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient }
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EXIT, OnionfleetError, type ErrorOptions } from '../errors.ts';
-import { STATUS_MAX_BYTES } from './limits.ts';
-import { DESIRED_BUCKET, kvStream, STATUS_BUCKET } from './names.ts';
+import { BACKUP_MAX_BYTES, STATUS_MAX_BYTES } from './limits.ts';
+import { BACKUP_BUCKET, DESIRED_BUCKET, kvStream, STATUS_BUCKET } from './names.ts';
 
 export type { KV } from '@nats-io/kv';
 
@@ -127,4 +127,12 @@ export async function putIfRevision(kv: KV, key: string, value: Uint8Array, expe
     }
     throw err;
   }
+}
+
+/**
+ * The `backups` bucket: sealed backups as `serve`'s gateway stored them, key `<device>.<slot>`,
+ * history 3, values of at most {@link BACKUP_MAX_BYTES}. Throws like {@link openDesired}.
+ */
+export function openBackups(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
+  return openBucket(jsOrNc, BACKUP_BUCKET, { create: options.create, history: 3, maxValueSize: BACKUP_MAX_BYTES });
 }

@@ -8,13 +8,21 @@
  * are dead (an old circuit can linger for up to 3 pings), its one subscription plus spares, and
  * messages of at most `maxPayload` bytes (a sealed status with room to grow). A join token: one request.
  */
+/**
+ * The largest sealed backup a device sends (one instance's identity and its gzip'd store log of at
+ * most 256 KiB, base64 inside age): 512 KiB. With its 16-byte slot this sets a device's max_payload.
+ */
+export const BACKUP_MAX_BYTES = 512 * 1024;
+/** Backup slots (instances) one device may fill in the backups bucket. */
+export const BACKUP_SLOTS_PER_DEVICE = 64;
+
 export const PARTY_LIMITS = {
-  device: { maxConnections: 4, maxSubscriptions: 4, maxPayload: 128 * 1024 },
+  device: { maxConnections: 4, maxSubscriptions: 4, maxPayload: BACKUP_MAX_BYTES + 1024 },
   join: { maxConnections: 2, maxSubscriptions: 4, maxPayload: 16 * 1024 },
 } as const;
 
 /** The largest status the gateway stores (the status bucket's `max_value_size` too). */
-export const STATUS_MAX_BYTES = PARTY_LIMITS.device.maxPayload;
+export const STATUS_MAX_BYTES = 128 * 1024;
 
 /**
  * How often one party's messages are acted on, per kind of message: a burst of `burst`, then one

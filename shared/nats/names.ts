@@ -18,6 +18,8 @@ import { TokenId } from '../schema/join-token.ts';
 export const DESIRED_BUCKET = 'desired';
 /** The bucket `serve`'s gateway writes each device's status to, keyed by device id. History 1. */
 export const STATUS_BUCKET = 'status';
+/** The bucket `serve`'s gateway writes sealed backups to, keyed `<device>.<slot>`. History 3. */
+export const BACKUP_BUCKET = 'backups';
 
 /** The JetStream stream behind a KV bucket (`KV_<bucket>`). */
 export function kvStream(bucket: string): string {
@@ -69,7 +71,7 @@ function partyRoot(party: Party): string {
 }
 
 /** What a party sends up, and what the gateway sends down. */
-export const UP_OPS = { device: ['desired', 'status'], join: ['request'] } as const;
+export const UP_OPS = { device: ['desired', 'status', 'backup'], join: ['request'] } as const;
 
 /** Subjects a party publishes to: `onionfleet.<kind>.<id>.up.<op>` (exported to CONTROL). */
 export function upSubject(party: Party, op: string): string {

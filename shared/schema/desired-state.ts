@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { FleetName, Id } from './common.ts';
 import { PinnedBinary, Tier } from './fleet-spec.ts';
+import { InstanceContinuity } from './continuity.ts';
+import { InstanceIdentity } from './identity.ts';
 
 export const InstanceKind = z.enum(['smp', 'xftp']);
 export type InstanceKind = z.infer<typeof InstanceKind>;
@@ -63,9 +65,19 @@ export const DesiredInstance = z
     /** XFTP storage quota (`20gb`, `500mb`); only for XFTP. */
     quota: z.string().regex(/^\d{1,6}(?:gb|mb)$/, { error: 'expected a quota such as 20gb or 500mb' }).optional(),
     hardening: InstanceHardening,
+    /** Backups of this instance (absent: none, as before continuity existed). */
+    continuity: InstanceContinuity.optional(),
+    /**
+     * The identity this device must serve instead of making one: given when the instance moves here
+     * and keeps its address (docs/continuity.md). Absent: the device makes (or keeps) its own.
+     */
+    identity: InstanceIdentity.optional(),
   })
   .check((ctx) => {
     const i = ctx.value;
+    if (i.identity !== undefined && (i.identity.instance !== i.id || i.identity.kind !== i.kind || i.identity.password !== i.password)) {
+      ctx.issues.push({ code: 'custom', message: 'must be this instance\'s identity (id, kind and password)', path: ['identity'], input: undefined });
+    }
     if (i.onionPort !== ONION_PORT[i.kind]) ctx.issues.push({ code: 'custom', message: `must be ${ONION_PORT[i.kind]} for ${i.kind}`, path: ['onionPort'], input: i.onionPort });
     if ((i.kind === 'xftp') !== (i.quota !== undefined)) {
       ctx.issues.push({ code: 'custom', message: 'XFTP instances need a quota; SMP instances have none', path: ['quota'], input: i.quota });
@@ -106,6 +118,20 @@ function binarySource(name: 'smp-server' | 'xftp-server') {
 export const BinarySource = z.union([binarySource('smp-server'), binarySource('xftp-server')]);
 export type BinarySource = z.infer<typeof BinarySource>;
 
+/**
+ * An instance whose address was rotated (`onionfleet rotate`): its old identity keeps running on
+ * the same device, from `<id>-retiring` directories, until `until` — the retire date the bundle
+ * announces — then the agent stops and archives it by itself (docs/continuity.md).
+ */
+export const RetiringInstance = z.strictObject({
+  /** The old instance as it ran (its password), with a local port of its own. */
+  instance: DesiredInstance,
+  /** The old identity's fingerprint: the agent moves aside only the identity that has it. */
+  fingerprint: z.string().regex(/^[A-Za-z0-9_-]{43}=$/),
+  until: z.iso.datetime(),
+});
+export type RetiringInstance = z.infer<typeof RetiringInstance>;
+
 export const DesiredState = z
   .strictObject({
     kind: z.literal('onionfleet/desired-state'),
@@ -120,10 +146,16 @@ export const DesiredState = z
     firewall: z.strictObject({ loopbackOnlyPorts: z.array(z.int().min(1).max(65535)) }),
     tor: z.strictObject({ socksPort: z.int().min(1).max(65535) }),
     binaries: z.strictObject({ 'smp-server': binarySource('smp-server'), 'xftp-server': binarySource('xftp-server') }),
+    /** Rotated instances still serving their old address until their retire date (absent: none). */
+    retiring: z.array(RetiringInstance).optional(),
   })
   .check((ctx) => {
     const seenIds = new Set<string>();
     const seenPorts = new Set<number>();
+    for (const r of ctx.value.retiring ?? []) {
+      if (seenPorts.has(r.instance.localPort)) ctx.issues.push({ code: 'custom', message: `local port ${r.instance.localPort} used twice`, path: ['retiring'], input: r.instance.localPort });
+      seenPorts.add(r.instance.localPort);
+    }
     ctx.value.instances.forEach((i, k) => {
       if (seenIds.has(i.id)) ctx.issues.push({ code: 'custom', message: `duplicate instance "${i.id}"`, path: ['instances', k, 'id'], input: i.id });
       if (seenPorts.has(i.localPort)) ctx.issues.push({ code: 'custom', message: `local port ${i.localPort} used twice`, path: ['instances', k, 'localPort'], input: i.localPort });

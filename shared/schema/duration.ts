@@ -30,6 +30,18 @@ export function durationSchema(min: string, max: string) {
   });
 }
 
+/**
+ * A duration kept as written (`30m`), checked like durationSchema: for documents that are parsed
+ * again after they were stored (a fleet spec in a rollout record), whose output must parse as input.
+ */
+export function durationTextSchema(min: string, max: string) {
+  const checked = durationSchema(min, max);
+  return z.string().superRefine((text, ctx) => {
+    const result = checked.safeParse(text);
+    if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+  });
+}
+
 /** `24h` → 86 400 000; null when `text` is not `<digits><s|m|h|d>` (no spaces, signs or fractions). Never throws. */
 export function parseDurationMs(text: string): number | null {
   const match = PATTERN.exec(text);

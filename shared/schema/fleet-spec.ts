@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { AgeRecipient, FleetName, Id, Jurisdiction, Sha256Hex } from './common.ts';
+import { GroupContinuity } from './continuity.ts';
 
 export const TIERS = ['standard', 'elevated', 'high', 'extreme'] as const;
 export const Tier = z.enum(TIERS);
@@ -47,6 +48,8 @@ export const Group = z.strictObject({
   members: z.array(Id).default([]),
   /** Extension of v1: storage quota of each XFTP instance (`xftp-server init -q`). */
   xftpQuota: z.string().regex(/^\d{1,6}(?:gb|mb)$/, { error: 'expected a quota such as 20gb or 500mb (lower case)' }).default('10gb'),
+  /** Extension of v1: identity copies, backup interval, offline recipients (docs/continuity.md); tier defaults when absent. */
+  continuity: GroupContinuity.optional(),
 });
 export type Group = z.infer<typeof Group>;
 
@@ -105,6 +108,9 @@ export const FleetSpec = FleetSpecShape.check((ctx) => {
     if (!operators.has(d.operator)) issue(['devices', i, 'operator'], `unknown operator "${d.operator}"`);
   });
   spec.groups.forEach((g, i) => {
+    if (g.continuity?.identityCopies === false && g.continuity.offlineRecipients.length > 0) {
+      issue(['groups', i, 'continuity', 'offlineRecipients'], 'has no use with identityCopies: false (no backup of the group\'s identities is made)');
+    }
     const listed = new Set<string>();
     g.members.forEach((m, j) => {
       if (!members.has(m)) issue(['groups', i, 'members', j], `unknown member "${m}"`);

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Id } from './common.ts';
 import { InstanceId, InstanceKind } from './desired-state.ts';
+import { MetricsSummary } from './metrics-summary.ts';
 
 export const ProbeResult = z.object({
   reachable: z.boolean(),
@@ -68,5 +69,13 @@ export const DeviceStatus = z.object({
    */
   sshOnion: z.string().regex(/^[a-z2-7]{56}\.onion$/).nullable().optional(),
   agentVersion: z.string(),
+  /** The agent's metrics summary (agent/metrics/); absent from agents that predate it. */
+  metrics: MetricsSummary.optional(),
+  /**
+   * The agent could not bring `revision` to health within its deadline and went back by itself to
+   * `to`, its last good revision; `instance` names the first instance that failed, when one did.
+   * Absent from agents that predate it (docs/rollouts.md).
+   */
+  reverted: z.object({ revision: z.int().min(1), to: z.int().min(0), instance: z.string().nullable(), reason: z.string(), at: z.string() }).nullable().optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;

@@ -16,6 +16,8 @@ import {
   serviceInfoLines, validPassword,
 } from './simplex-double.mjs';
 import { helloBlock, LEGACY_VERSIONS, VERSIONS } from './simplex-double-hello.mjs';
+import { metricsInterval, startMetricsWriter } from './simplex-double-metrics.mjs';
+import { QueueStore, serveStoreCommands } from './simplex-double-store.mjs';
 
 const START_SPEC = {
   '-m': { key: 'maintenance', arg: 'none' }, '--maintenance': { key: 'maintenance', arg: 'none' },
@@ -37,7 +39,10 @@ export async function start(k, dirs, args) {
   if (!existsSync(iniPath)) {
     throw new ExitError(`Error: server is not initialized (${iniPath} does not exist).\nRun \`${k.exe} init\`.`);
   }
-  const ini = parseIni(readFileSync(iniPath, 'utf8'), iniPath);
+  const iniText = readFileSync(iniPath, 'utf8');
+  const ini = parseIni(iniText, iniPath);
+  const fault = injectedFault(process.env.SIMPLEX_DOUBLE_FAULT, iniText);
+  if (fault === 'refuse-start') throw new ExitError(`Error: refusing to start (fault injected by SIMPLEX_DOUBLE_FAULT)`);
   const saved = readRequired(dirs.cfg, 'fingerprint').split('\n')[0];
   const caPem = readRequired(dirs.cfg, 'ca.crt');
   const fp = fingerprintOf(caPem);
@@ -53,9 +58,12 @@ export async function start(k, dirs, args) {
   const logFile = join(dirs.log, `${k.logName}.log`);
   mkdirSync(dirs.log, { recursive: true });
   const log = (line) => appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+  let queues = null;
   if (cfg.storeLog) {
     const storeLog = join(dirs.log, `${k.logName}-store.log`);
-    if (!existsSync(storeLog)) writeFileSync(storeLog, '');
+    // SMP: the queue records are read back and compacted (simplex-double-store.mjs); XFTP's files are not modelled.
+    if (k.scheme === 'smp') queues = QueueStore.open(dirs.log);
+    else if (!existsSync(storeLog)) writeFileSync(storeLog, '');
     process.stdout.write(`Store log: ${storeLog}\n`);
   } else {
     process.stdout.write('Store log disabled.\n');
@@ -75,8 +83,12 @@ export async function start(k, dirs, args) {
       ciphers: 'TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-CHACHA20-POLY1305', ecdhCurve: 'X25519:X448',
     },
     hello: (socket, versions) => helloBlock({ sessionId: socket.getPeerFinished() ?? Buffer.alloc(0), versions, chain, serverKey }),
+    failHello: fault === 'fail-hello',
     log,
     sockets: new Set(),
+    /** Per port: TLS connections accepted, closed, open now, hellos sent (the metrics file's values). */
+    counts: { ports: Object.fromEntries(cfg.ports.map((p) => [p, { accepted: 0, closed: 0, active: 0, hellos: 0 }])) },
+    queues: queues ?? (k.scheme === 'smp' ? QueueStore.open(null) : null),
   };
   const servers = [];
   try {
@@ -89,9 +101,29 @@ export async function start(k, dirs, args) {
     process.stdout.write(k.scheme === 'smp' ? `Serving SMP protocol on port ${port} (TLS)...\n` : `Listening on port ${port}...\n`);
   }
   // No secrets in the log: the fingerprint is public, the password is only counted as present.
-  log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}`);
-  process.once('SIGINT', () => stop(k, dirs, cfg, servers, context));
+  log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}${context.queues === null ? '' : ` queues=${context.queues.queues.size} skipped=${context.queues.skipped}`}`);
+  const metrics = cfg.prometheusInterval === null ? null : startMetricsWriter(k, dirs, cfg.prometheusInterval, context.counts);
+  process.once('SIGINT', () => {
+    metrics?.stop();
+    stop(k, dirs, cfg, servers, context);
+  });
   return undefined;
+}
+
+/**
+ * Fault injection for tests and drills (not a behaviour of the real server): SIMPLEX_DOUBLE_FAULT
+ * is `refuse-start` or `fail-hello`, optionally followed by `:MARKER` — then only a server whose ini
+ * contains MARKER (say `storage_quota: 13gb`) is affected, so one config change can be made to fail.
+ * `refuse-start` exits 1 before listening; `fail-hello` listens and completes TLS but closes every
+ * connection without the server hello (probes fail while the process stays up).
+ */
+function injectedFault(spec, iniText) {
+  if (spec === undefined || spec === '') return null;
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const marker = colon < 0 ? '' : spec.slice(colon + 1);
+  if (kind !== 'refuse-start' && kind !== 'fail-hello') throw new ExitError(`SIMPLEX_DOUBLE_FAULT: unknown fault "${kind}" (refuse-start, fail-hello)`);
+  return iniText.includes(marker) ? kind : null;
 }
 
 /** The configuration the double uses, validated like the real server reads it. */
@@ -139,7 +171,9 @@ function readConfig(k, ini) {
     if (quota !== undefined && !/^\d+(kb|mb|gb)?$/.test(quota)) throw new ExitError(`${k.exe}: invalid storage_quota: ${quota}`);
   }
   const restore = iniGet(ini, 'STORE_LOG', 'restore_messages');
-  return { portText, ports, password, storeLog, storeMessages: restore === undefined ? storeLog : restore === 'on', filesPath };
+  const prometheusInterval = metricsInterval(iniGet(ini, 'STORE_LOG', 'prometheus_interval'));
+  if (prometheusInterval !== null && typeof prometheusInterval === 'object') throw new ExitError(`${k.exe}: ${prometheusInterval.error}`);
+  return { portText, ports, password, storeLog, storeMessages: restore === undefined ? storeLog : restore === 'on', filesPath, prometheusInterval };
 }
 
 /** One TLS listener on all interfaces; resolves when listening, rejects on a bind error. */
@@ -148,11 +182,22 @@ function listen(k, context, port) {
   const h2 = k.scheme === 'xftp' ? xftpHttp2(context) : null;
   server.on('secureConnection', (socket) => {
     context.sockets.add(socket);
-    socket.on('close', () => context.sockets.delete(socket));
+    const count = context.counts.ports[port];
+    count.accepted++;
+    count.active++;
+    socket.on('close', () => {
+      context.sockets.delete(socket);
+      count.active--;
+      count.closed++;
+    });
     socket.on('error', () => undefined);
     socket.setTimeout(120_000, () => socket.destroy()); // the real smpHandshakeTimeout
     const sni = socket.servername === false || socket.servername === undefined ? 'none' : 'sent';
     context.log(`connection port=${port} tls=${socket.getProtocol()} alpn=${socket.alpnProtocol || 'none'} sni=${sni}`);
+    if (context.failHello) {
+      socket.destroy(); // fault injected: TLS completes, no hello ever comes
+      return;
+    }
     if (h2 !== null) {
       // The double serves XFTP only to clients that negotiated xftp/1 (the real one has a legacy fallback).
       if (socket.alpnProtocol === k.alpn) h2.emit('connection', socket);
@@ -160,7 +205,9 @@ function listen(k, context, port) {
       return;
     }
     socket.write(context.hello(socket, socket.alpnProtocol === k.alpn ? VERSIONS : LEGACY_VERSIONS));
-    socket.on('data', () => undefined); // the client handshake is not modelled
+    count.hellos++;
+    // The client handshake is not modelled; the double's own `DOUBLE …` lines reach the queue store.
+    serveStoreCommands(socket, context.queues);
   });
   server.on('tlsClientError', (err) => context.log(`tls error: ${err.message}`));
   return new Promise((resolve, reject) => {

@@ -12,9 +12,15 @@
 //   - `start` (ini parsing, fingerprint check, required files and keys, TLS 1.2–1.3 with the chain
 //     [server.crt, ca.crt], ALPN smp/1 | xftp/1, the 16384-byte server hello; XFTP over HTTP/2);
 //   - SIGINT stops cleanly (exit 0); SIGTERM kills, as the real one may lose messages then.
-// It does NOT model: queues, messages, files, client handshakes beyond the server hello,
-// the control port, prometheus metrics, `cert`, `delete`, `database`, `journal`.
-// Implementation is split in simplex-double-init.mjs and simplex-double-start.mjs.
+//   - `[STORE_LOG] prometheus_interval: N`: the metrics file rewritten in place every N seconds, with
+//     the real metric names (simplex-double-metrics.mjs; values are the double's own socket counts).
+// SMP queues: only their store log (simplex-double-store.mjs), with test-only `DOUBLE …` lines.
+// It does NOT model: messages, files, client handshakes beyond the server hello,
+// the control port, `cert`, `delete`, `database`, `journal`.
+// Fault injection for tests and drills: SIMPLEX_DOUBLE_FAULT=refuse-start|fail-hello[:MARKER]
+// (simplex-double-start.mjs, injectedFault).
+// Implementation is split in simplex-double-init.mjs, simplex-double-start.mjs, simplex-double-metrics.mjs,
+// simplex-double-store.mjs.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

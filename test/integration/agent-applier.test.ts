@@ -6,7 +6,7 @@
  * agent's status; a document signed by anyone else, or older than applied, changes nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,11 @@ import { viewRoot } from '../../agent/applier/view.ts';
 import { initAgentIdentity } from '../../agent/identity.ts';
 import { readRecord } from '../../agent/record.ts';
 import { PATHS } from '../../agent/render/paths.ts';
-import { seal } from '#shared/crypto/envelope.ts';
+import { open, seal } from '#shared/crypto/envelope.ts';
+import { generateAgeIdentity } from '#shared/crypto/age.ts';
+import { BackupBody } from '#shared/schema/identity.ts';
+import { BACKUP_KIND, backupSlot } from '../../agent/backup/sender.ts';
+import { metricsFilePath } from '../../agent/metrics/collector.ts';
 import { generateSigningKey } from '#shared/crypto/sign.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../builders/desired.ts';
@@ -34,6 +38,8 @@ const children = new Set<ChildProcess>();
 const controller = generateSigningKey();
 let recipient: string;
 let desired: DesiredState;
+let deviceSigningKey: string;
+let backupReader: { identity: string; recipient: string };
 
 const sealAs = (doc: DesiredState, signingSecretKey = controller.secretKey, device = DEVICE) =>
   seal({ kind: 'desired-state', device, revision: doc.revision, body: doc }, { signingSecretKey, recipient });
@@ -44,18 +50,22 @@ beforeAll(async () => {
   root = join(dir, 'root');
   const { record } = await initAgentIdentity(join(root, '/etc/onionfleet/keys'), DEVICE);
   recipient = record.ageRecipient;
+  deviceSigningKey = record.signingKey;
+  backupReader = await generateAgeIdentity();
   const config = join(dir, 'agent.json');
   writeFileSync(config, JSON.stringify({
     root, services: 'supervisor', system: 'sandbox', device: DEVICE,
     binaries: { 'smp-server': join(DOUBLES, 'smp-server'), 'xftp-server': join(DOUBLES, 'xftp-server') },
     controller: { signingKey: controller.publicKey, ageRecipient: record.ageRecipient },
     nats: { url: 'nats://127.0.0.1:4222' },
+    metrics: { intervalSeconds: 1 }, // the double rewrites its metrics file every second
   }));
   const base = desiredState({ groups: [{ id: 'newsroom', tier: 'elevated', smp: 1, xftp: 0 }], device: DEVICE });
   const ports = await Promise.all(base.instances.map(() => freePort()));
   desired = {
     ...base,
-    instances: base.instances.map((i, k) => ({ ...i, localPort: ports[k] ?? 0 })),
+    // Identity copies allowed (the elevated tier's default): the applier seals the backups.
+    instances: base.instances.map((i, k) => ({ ...i, localPort: ports[k] ?? 0, continuity: { identityCopies: true, backupSeconds: 1800, recipients: [backupReader.recipient] } })),
     firewall: { loopbackOnlyPorts: [...ports, ...(base.ssh.overTor ? [22] : [])].sort((a, b) => a - b) },
   };
   socketPath = join(dir, 'apply.sock');
@@ -92,6 +102,27 @@ describe('the root applier behind a socket', () => {
     // Readable by the agent's group (root:onionfleet on a Pi), writable by root only, whatever the umask.
     for (const path of [view, join(view, PATHS.onionDir(id)), join(view, 'var/lib/onionfleet')]) expect(statSync(path).mode & 0o777).toBe(0o750);
     for (const path of [join(view, PATHS.agentState), join(view, PATHS.onionDir(id), 'hostname')]) expect(statSync(path).mode & 0o777).toBe(0o640);
+    // The new identity's backup, sealed by the applier (it reads the onion key and the server's keys),
+    // signed with the device's key, for the agent to send; its age is current.
+    expect(answer.kind === 'applied' ? answer.backupAgeSeconds : null).toBe(0);
+    const backups = answer.kind === 'applied' ? answer.backups : [];
+    expect(backups.map((b) => b.slot)).toEqual([backupSlot(DEVICE, id)]);
+    const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+    expect(body).toMatchObject({ device: DEVICE, reason: 'identity', identity: { instance: id } });
+  }, 120_000);
+
+  it('refreshes the view with the metrics file the server rewrites, and sends a backup only when one is due', async () => {
+    const id = desired.instances[0]?.id ?? '';
+    const copy = join(viewRoot(root), metricsFilePath({ kind: 'smp', id }));
+    let answer = await ask(socketPath, { op: 'refresh' });
+    // The double writes its first file after one interval: ask again until the view has it.
+    for (let tries = 0; !existsSync(copy) && tries < 60; tries++) {
+      await new Promise<void>((resolve) => { setImmediate(resolve); });
+      answer = await ask(socketPath, { op: 'refresh' });
+    }
+    expect(readFileSync(copy, 'utf8')).toMatch(/^simplex_smp_info/m);
+    expect(statSync(copy).mode & 0o777).toBe(0o640);
+    expect(answer).toMatchObject({ kind: 'refreshed', backups: [], backupAgeSeconds: 0 }); // the identity went out with the apply
   }, 120_000);
 
   it('refuses a document signed by another key, or for another device, and changes nothing', async () => {
@@ -113,6 +144,22 @@ describe('the root applier behind a socket', () => {
     expect((await readRecord(root)).revision).toBe(newer.revision);
     // The view follows (unchanged copies are skipped, changed ones are not).
     expect((await readRecord(viewRoot(root))).revision).toBe(newer.revision);
+  }, 120_000);
+
+  it('goes back only to the last good state it noted itself, never to a document from the agent', async () => {
+    const at = (await readRecord(root)).revision;
+    // Noted: the revision it applied. Not noted: any other.
+    expect(await ask(socketPath, { op: 'good', revision: at + 7 })).toEqual({ kind: 'noted', revision: at + 7, noted: false });
+    expect(await ask(socketPath, { op: 'good', revision: at })).toEqual({ kind: 'noted', revision: at, noted: true });
+    const next = { ...desired, revision: at + 1 };
+    expect(await applyRequest(await sealAs(next))).toMatchObject({ kind: 'applied', revision: next.revision, converged: true });
+    // Back to a revision it did not note: refused, nothing changes.
+    expect(await ask(socketPath, { op: 'revert', to: desired.revision })).toMatchObject({ kind: 'rejected', reason: 'no-last-good' });
+    expect((await readRecord(root)).revision).toBe(next.revision);
+    // Back to the one it noted: applied again (an older revision, which an `apply` would refuse).
+    expect(await ask(socketPath, { op: 'revert', to: at })).toMatchObject({ kind: 'applied', revision: at, converged: true });
+    expect((await readRecord(root)).revision).toBe(at);
+    expect((await readRecord(viewRoot(root))).revision).toBe(at);
   }, 120_000);
 
   it('answers nothing to a request that is not one (the agent reports the applier failed)', async () => {

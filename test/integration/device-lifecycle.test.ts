@@ -28,7 +28,8 @@ beforeAll(async () => {
     await h.enroll(d.id);
     h.startAgent(d.id);
   }
-  fleet = h.writeFleet(fleetYaml(devices, [{ id: 'fam', smp: 3, xftp: 1 }]));
+  // No identity copies: moves give new addresses, replacements first (continuity.test.ts has the other path).
+  fleet = h.writeFleet(fleetYaml(devices, [{ id: 'fam', smp: 3, xftp: 1, continuity: '{ identityCopies: false }' }]));
   const applied = await h.apply(fleet, '--wait', '--timeout', '120');
   if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}${applied.stdout}`);
 }, 180_000);

@@ -2,7 +2,7 @@
  * The offline path of the extreme tier: `onionfleet apply --offline --out DIR` writes one sealed
  * desired state per device, and `onionfleet-agent apply --desired FILE` opens and applies it — no bus.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runBin } from '../support/cli.ts';
@@ -56,4 +56,29 @@ describe('offline apply', () => {
     const applied = await runBin(BIN.agent, ['apply', '--desired', join(again, 'pi-x.age'), '--config', h.devices.get('pi-x')?.config ?? '', '--json']);
     expect(JSON.parse(applied.stdout)).toMatchObject({ converged: true, revision: 1, steps: [] });
   }, 60_000);
+});
+
+describe('offline bundles', () => {
+  it('exports bundles from the sealed status files the devices wrote, without a bus', async () => {
+    const statuses = join(h.dir, 'statuses');
+    mkdirSync(statuses);
+    const config = h.devices.get('pi-x')?.config ?? '';
+    const sealed = await runBin(BIN.agent, ['seal-status', '--out', join(statuses, 'pi-x.status.age'), '--config', config, '--json']);
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const bytes = readFileSync(join(statuses, 'pi-x.status.age'));
+    expect(bytes.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    expect(bytes.includes(Buffer.from('smp://'))).toBe(false);
+
+    const fleet = h.writeFleet(fleetYaml([{ id: 'pi-x', operator: 'alice' }], [{ id: 'fam', smp: 2, xftp: 1 }]));
+    const run = await runBin(BIN.onionfleet, ['bundle', 'export', '--group', 'fam', '--out', join(h.dir, 'bundles'), '-f', fleet, '--state', h.state, '--statuses', statuses, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ group: 'fam', smp: 2, xftp: 1 });
+
+    // A status file that is not the device's own (tampered) is not trusted: the export names the device.
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] ?? 0) ^ 0xff;
+    writeFileSync(join(statuses, 'pi-x.status.age'), bytes);
+    const refused = await runBin(BIN.onionfleet, ['bundle', 'export', '--group', 'fam', '--out', join(h.dir, 'bundles-2'), '-f', fleet, '--state', h.state, '--statuses', statuses]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/pi-x: unverifiable status/);
+  }, 120_000);
 });

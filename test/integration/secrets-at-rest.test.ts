@@ -34,9 +34,13 @@ function walk(dir: string, root = dir): string[] {
   });
 }
 
-/** Files a state may keep in the clear: public keys and addresses, configs, logs, and the JetStream store (it holds sealed documents only). */
+/**
+ * Files a state may keep in the clear: public keys and addresses, configs, logs, the JetStream store
+ * (it holds sealed documents only), and the rollout record (the fleet spec, and desired states sealed
+ * to the controller).
+ */
 const PUBLIC = [
-  /^controller\.json$/, /^devices\/[a-z0-9-]+\.json$/, /^device-states\.json$/, /^tokens\/[a-z2-7]+\.json$/, /^pending\//,
+  /^controller\.json$/, /^devices\/[a-z0-9-]+\.json$/, /^device-states\.json$/, /^rollout\.json$/, /^tokens\/[a-z2-7]+\.json$/, /^pending\//,
   /^keys\/(onion-client\.pub|nats-onion\.hostname)$/, /^nats\/(nats\.conf|nats\.log|gateway\.pub|runtime\.json)$/, /^nats\/store\//,
   /^tor\/(torrc|notice\.log|runtime\.json|data\/|nats-onion\/(hostname|hs_ed25519_public_key|authorized_clients\/))/, /\.lock$/,
 ];

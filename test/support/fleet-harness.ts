@@ -172,7 +172,7 @@ export class FleetHarness {
 }
 
 /** A two-operator fleet.yaml over the given devices: one standard group per device list. */
-export function fleetYaml(devices: readonly { id: string; operator: string }[], groups: readonly { id: string; tier?: string; smp: number; xftp: number }[]): string {
+export function fleetYaml(devices: readonly { id: string; operator: string }[], groups: readonly { id: string; tier?: string; smp: number; xftp: number; continuity?: string }[]): string {
   const operators = [...new Set(devices.map((d) => d.operator))];
   return [
     'version: 1',
@@ -182,7 +182,7 @@ export function fleetYaml(devices: readonly { id: string; operator: string }[], 
     'devices:',
     ...devices.map((d) => `  - { id: ${d.id}, operator: ${d.operator}, location: ${d.id}-site, jurisdiction: DE }`),
     'groups:',
-    ...groups.map((g) => `  - { id: ${g.id}, tier: ${g.tier ?? 'standard'}, smp: ${g.smp}, xftp: ${g.xftp}, members: [m] }`),
+    ...groups.map((g) => `  - { id: ${g.id}, tier: ${g.tier ?? 'standard'}, smp: ${g.smp}, xftp: ${g.xftp}, members: [m]${g.continuity === undefined ? '' : `, continuity: ${g.continuity}`} }`),
     'members:',
     '  - { id: m, passphrase: true }',
     '',

@@ -24,12 +24,20 @@ export interface RunningDouble {
   /** The fingerprint of its ca.crt. */
   readonly fingerprint: string;
   readonly child: ChildProcess;
+  /** Its SMP_SERVER_LOG_PATH / XFTP_SERVER_LOG_PATH (where the metrics file is written). */
+  readonly logDir: string;
+  /** What it printed so far on stdout and stderr. */
+  output(): string;
   /** SIGINT (a clean stop), then removes its directory. */
   stop(): Promise<void>;
 }
 
-/** `init` then `start` a double; resolves once it printed its address and accepts TCP (deadline 15 s). */
-export async function startDouble(kind: SimplexKind): Promise<RunningDouble> {
+/**
+ * `init` then `start` a double; resolves once it printed its address and accepts TCP (deadline 15 s).
+ * `prometheusInterval` sets `[STORE_LOG] prometheus_interval` (the metrics file in `logDir`);
+ * `startEnv` is added to the environment of `start` (SIMPLEX_DOUBLE_FAULT, for fault injection).
+ */
+export async function startDouble(kind: SimplexKind, options: { prometheusInterval?: number; startEnv?: Readonly<Record<string, string>> } = {}): Promise<RunningDouble> {
   const root = await mkdtemp(join(tmpdir(), `onionfleet-${kind}-double-`));
   const prefix = kind === 'smp' ? 'SMP' : 'XFTP';
   const env = { [`${prefix}_SERVER_CFG_PATH`]: join(root, 'cfg'), [`${prefix}_SERVER_LOG_PATH`]: join(root, 'log') };
@@ -38,9 +46,11 @@ export async function startDouble(kind: SimplexKind): Promise<RunningDouble> {
   if (init.status !== 0) throw new Error(`${kind} double init failed: ${init.stdout}${init.stderr}`);
   const port = await freePort();
   const ini = join(root, 'cfg', INI[kind]);
-  await writeFile(ini, (await readFile(ini, 'utf8')).replace(/^port: .*$/m, `port: ${port}`));
+  let text = (await readFile(ini, 'utf8')).replace(/^port: .*$/m, `port: ${port}`);
+  if (options.prometheusInterval !== undefined) text = text.replace(/^\[STORE_LOG\]$/m, `[STORE_LOG]\nprometheus_interval: ${options.prometheusInterval}`);
+  await writeFile(ini, text);
   const fingerprint = caFingerprint(await readFile(join(root, 'cfg', 'ca.crt'), 'utf8'));
-  const child = spawn(EXE[kind], ['start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(EXE[kind], ['start'], { env: { ...process.env, ...env, ...options.startEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
@@ -55,7 +65,7 @@ export async function startDouble(kind: SimplexKind): Promise<RunningDouble> {
     throw err;
   }
   return {
-    kind, port, fingerprint, child,
+    kind, port, fingerprint, child, logDir: join(root, 'log'), output: () => out,
     stop: async () => {
       await stopChild(child, 'SIGINT');
       await rm(root, { recursive: true, force: true });

@@ -1,13 +1,17 @@
 import { z } from 'zod';
-import { seconds } from '#shared/cli/flag-types.ts';
+import { seconds, wholeNumber } from '#shared/cli/flag-types.ts';
 import { parseFlags } from '#shared/cli/flags.ts';
 import { makeOutputDir } from '#shared/cli/output-file.ts';
 import { plural, toJson } from '#shared/cli/output.ts';
 import type { CliContext } from '#shared/cli/run-main.ts';
 import { EXIT } from '#shared/errors.ts';
-import { effectiveSpec, publishEffective } from '../../apply/rollout.ts';
+import { effectiveSpec } from '../../apply/rollout.ts';
 import { offlineApply } from '../../apply/offline.ts';
 import { openSession } from '../../bus/session.ts';
+import { driveRollout, startRollout } from '../../rollout/drive.ts';
+import { rolloutPrinter } from '../../rollout/progress.ts';
+import { reportDrive } from '../../rollout/report.ts';
+import { STRATEGIES } from '../../rollout/waves.ts';
 import { progressLines, waitForConvergence } from '../../status/wait.ts';
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
@@ -23,11 +27,17 @@ const Flags = z.object({
   offline: z.boolean().default(false),
   out: z.string().optional(),
   json: z.boolean().default(false),
+  strategy: z.enum(STRATEGIES).default('rolling'),
+  canary: wholeNumber(0, 10_000, 'devices').optional(),
+  maxUnavailable: wholeNumber(1, 10_000, 'devices').optional(),
+  soak: wholeNumber(0, 86_400, 'seconds').optional(),
 });
 
 /**
- * `onionfleet apply -f FILE [--wait] [--timeout S]` — plan, compile, seal, publish; with --wait,
- * until every device reports the new revision healthy (exit 1 on timeout, naming each device and why).
+ * `onionfleet apply -f FILE [--wait] [--timeout S] [--strategy rolling|all-at-once] [--canary N]
+ * [--max-unavailable N] [--soak S]` — plan, compile, seal, and roll the changed devices out in waves
+ * that keep every group up (docs/rollouts.md). With --wait, each wave goes through its health gate
+ * before the next; without, the first wave is published and `rollout resume` takes it on.
  * `--offline --out DIR` writes the sealed desired states as files instead (the extreme tier's path).
  */
 export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void> {
@@ -43,20 +53,32 @@ export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void
     return;
   }
   const session = await openSession(paths, passphrase, { create: true });
+  const printer = rolloutPrinter(ctx.output, flags.json);
   try {
-    const result = await publishEffective(paths, session, spec);
-    const summary = { fleet: spec.fleet, changed: result.changed, revisions: Object.fromEntries(result.revisions), diff: result.plan.diff };
-    if (!flags.json) ctx.output.err(`published ${plural(result.changed.length, 'desired state')} (${result.changed.join(', ') || 'no change'}); diff +${result.plan.diff.added.length} ~${result.plan.diff.moved.length} -${result.plan.diff.removed.length} =${result.plan.diff.kept.length}`);
-    if (!flags.wait) {
-      ctx.output.out(flags.json ? toJson(summary) : 'applied');
+    const deadline = Date.now() + flags.timeout * 1000;
+    const options = { strategy: flags.strategy, canary: flags.canary ?? null, maxUnavailable: flags.maxUnavailable ?? null, soakSeconds: flags.soak ?? null };
+    const started = await startRollout({ paths, session, emit: printer.emit }, spec, options);
+    const diff = started.diff;
+    const summary = { fleet: spec.fleet, changed: started.state?.waves.flatMap((w) => w.devices).sort() ?? [], diff };
+    if (started.state === null) {
+      if (!flags.json) ctx.output.err(`published 0 desired states (no change); diff +${diff.added.length} ~${diff.moved.length} -${diff.removed.length} =${diff.kept.length}`);
+      if (!flags.wait) {
+        ctx.output.out(flags.json ? toJson({ ...summary, revisions: Object.fromEntries(started.revisions) }) : 'applied');
+        return;
+      }
+      const waited = await waitForConvergence(session, await listDevices(paths), started.revisions, flags.timeout * 1000, flags.json ? undefined : progressLines((line) => { ctx.output.err(line); }, (done, total) => `converged ${done}/${total} devices`));
+      if (flags.json) ctx.output.out(toJson({ ...summary, revisions: Object.fromEntries(started.revisions), converged: waited.pending.length === 0, pending: waited.pending }));
+      else if (waited.pending.length === 0) ctx.output.out(`converged: ${plural(started.revisions.size, 'device')} on their new revisions, every instance healthy`);
+      else ctx.output.out([`timed out after ${flags.timeout}s; not converged:`, ...waited.pending.map((p) => `  ${p.device}: ${p.reason}`)].join('\n'));
+      if (waited.pending.length > 0) ctx.setExitCode(EXIT.failed);
       return;
     }
-    const waited = await waitForConvergence(session, await listDevices(paths), result.revisions, flags.timeout * 1000, flags.json ? undefined : progressLines((line) => { ctx.output.err(line); }, (done, total) => `converged ${done}/${total} devices`));
-    if (flags.json) ctx.output.out(toJson({ ...summary, converged: waited.pending.length === 0, pending: waited.pending }));
-    else if (waited.pending.length === 0) ctx.output.out(`converged: ${plural(result.revisions.size, 'device')} on their new revisions, every instance healthy`);
-    else ctx.output.out([`timed out after ${flags.timeout}s; not converged:`, ...waited.pending.map((p) => `  ${p.device}: ${p.reason}`)].join('\n'));
-    if (waited.pending.length > 0) ctx.setExitCode(EXIT.failed);
+    if (!flags.json) ctx.output.err(`diff +${diff.added.length} ~${diff.moved.length} -${diff.removed.length} =${diff.kept.length}; ${plural(summary.changed.length, 'device')} to change`);
+    const driven = await driveRollout({ paths, session, emit: printer.emit }, started.state, { watch: flags.wait, deadline });
+    const revisions = Object.fromEntries([...started.revisions, ...driven.state.waves.flatMap((w) => Object.entries(w.revisions))]);
+    ctx.setExitCode(reportDrive(ctx.output, flags.json, driven, flags.timeout, { ...summary, revisions }));
   } finally {
+    printer.close();
     await session.close();
   }
 }

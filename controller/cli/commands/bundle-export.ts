@@ -18,6 +18,7 @@ const ExportFlags = z.object({
   memberPassphrases: z.string().optional(),
   qr: z.enum(['png', 'terminal', 'none']).default('none'),
   page: z.boolean().default(false),
+  statuses: z.string().min(1).optional(),
   json: z.boolean().default(false),
 });
 
@@ -40,6 +41,7 @@ export async function bundleExport(opts: unknown, ctx: CliContext): Promise<void
     memberPassphraseFile: flags.memberPassphrases,
     qr: flags.qr,
     page: flags.page,
+    ...(flags.statuses === undefined ? {} : { statusesDir: flags.statuses }),
   });
   if (flags.json) {
     ctx.output.out(toJson(exportJson(result)));

@@ -116,6 +116,8 @@ function whereText(layout: DemoLayout, natsUrl: string, tor: boolean): string {
     ]),
     'try:',
     `  npx onionfleet status --state ${layout.controller}`,
+    `  npx onionfleet metrics -f ${layout.fleet} --state ${layout.controller}     # /metrics on 127.0.0.1:9469, and alerts`,
+    `  npx onionfleet ui -f ${layout.fleet} --state ${layout.controller}          # the dashboard (open the URL it prints)`,
     ...(tor ? [`  npx onionfleet probe --state ${layout.controller}`] : []),
     `  age -d -i ${layout.memberKey(DEMO_READER)} ${layout.bundle(DEMO_READER)}`,
     `  npx onionfleet-agent status --config ${layout.device(id).config}`,

@@ -6,6 +6,7 @@ import type { CliContext } from '#shared/cli/run-main.ts';
 import { EXIT, InvalidInputError } from '#shared/errors.ts';
 import { Id } from '#shared/schema/common.ts';
 import { publishEffective, waitFor } from '../../apply/rollout.ts';
+import { completeHandOver } from '../../apply/hand-over.ts';
 import { progressLines } from '../../status/wait.ts';
 import { openSession } from '../../bus/session.ts';
 import { loadFleetSpec } from '../../spec/load.ts';
@@ -24,10 +25,12 @@ const Flags = z.object({
 });
 
 /**
- * `onionfleet device drain ID -f FILE`: moves every instance off a device without a gap. Phase 1
- * publishes the new placement to every other device while the draining one keeps running; only once
- * all of them report the new revision healthy does phase 2 tell the draining device to stop its
- * instances (they are archived there, not deleted). The device stays enrolled and can take work again
+ * `onionfleet device drain ID -f FILE`: moves every instance off a device. Instances whose group
+ * allows identity copies keep their addresses (docs/continuity.md); the others get new ones without a
+ * gap. Phase 1 publishes the new placement to every other device while the draining one keeps running
+ * (devices that take over an identity are held); once they report the new revision healthy, phase 2
+ * tells the draining device to stop its instances (it seals a final backup of each, then archives
+ * them, never deletes); phase 3, once it has stopped, gives the held devices the identities. The device stays enrolled and can take work again
  * when fleet.yaml and the device states allow. Exit 1 when phase 1 times out: nothing was stopped.
  */
 export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void> {
@@ -47,14 +50,16 @@ export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void>
     await setDeviceState(paths, flags.id, 'draining', new Date());
     let first: Awaited<ReturnType<typeof publishEffective>>;
     try {
-      first = await publishEffective(paths, session, spec, { hold });
+      first = await publishEffective(paths, session, spec, { hold, handOver: true });
     } catch (err) {
       // Nothing was published (an infeasible plan, a concurrent apply): the device is not draining.
       await restoreDeviceStates(paths, before);
       throw err;
     }
-    progress(`[1/3] new placement published to ${plural(first.changed.length, 'device')}; ${plural(first.plan.diff.moved.length, 'instance')} move off ${flags.id}, which keeps running them for now`);
-    const replaced = await waitFor(paths, session, first.revisions, deadline - Date.now(), progressLines(progress, (done, total) => `[2/3] replacements healthy on ${done}/${total} devices`), hold);
+    const keeping = first.handOver.length;
+    progress(`[1/3] new placement published to ${plural(first.changed.length, 'device')}; ${plural(first.plan.diff.moved.length, 'instance')} move off ${flags.id} (${keeping} keep their addresses), which keeps running them for now`);
+    const except = new Set([...hold, ...first.heldForHandOver]);
+    const replaced = await waitFor(paths, session, first.revisions, deadline - Date.now(), progressLines(progress, (done, total) => `[2/3] replacements healthy on ${done}/${total} devices`), except);
     if (replaced.pending.length > 0) {
       const why = replaced.pending.map((p) => `  ${p.device}: ${p.reason}`);
       if (flags.json) ctx.output.out(toJson({ drained: false, device: flags.id, phase: 1, pending: replaced.pending }));
@@ -62,11 +67,29 @@ export async function deviceDrain(opts: unknown, ctx: CliContext): Promise<void>
       ctx.setExitCode(EXIT.failed);
       return;
     }
-    const second = await publishEffective(paths, session, spec);
-    const stopped = await waitFor(paths, session, new Map([[flags.id, second.revisions.get(flags.id) ?? 0]]), Math.max(1, deadline - Date.now()), progressLines(progress, () => `[3/3] ${flags.id} stopping its instances`));
-    const done = stopped.pending.length === 0;
-    if (flags.json) ctx.output.out(toJson({ drained: done, device: flags.id, moved: first.plan.diff.moved, pending: stopped.pending }));
-    else ctx.output.out(done ? `drained ${flags.id}: its instances run elsewhere (new addresses: export the bundles again)` : `replacements are healthy, but ${flags.id} has not confirmed stopping: ${stopped.pending.map((p) => p.reason).join('; ')}`);
+    // Phase 2: the draining device stops; instances that keep their address start elsewhere only after that.
+    const second = await publishEffective(paths, session, spec, { handOver: true });
+    let last = second;
+    let pending: readonly { device: string; reason: string }[];
+    if (second.heldForHandOver.length > 0) {
+      const outcome = await completeHandOver(paths, session, spec, second, deadline, (line) => { progress(`[3/3] ${line}`); });
+      pending = outcome.pending;
+      const third = outcome.second;
+      if (third !== null) {
+        last = third;
+        const started = await waitFor(paths, session, new Map(second.heldForHandOver.map((d) => [d, third.revisions.get(d) ?? 0])),
+          Math.max(1, deadline - Date.now()), progressLines(progress, (done, total) => `[3/3] instances running at their addresses on ${done}/${total} devices`));
+        pending = started.pending;
+      }
+    } else {
+      const stopped = await waitFor(paths, session, new Map([[flags.id, second.revisions.get(flags.id) ?? 0]]), Math.max(1, deadline - Date.now()), progressLines(progress, () => `[3/3] ${flags.id} stopping its instances`));
+      pending = stopped.pending;
+    }
+    const done = pending.length === 0;
+    const kept = first.handOver.map((h) => h.instance);
+    if (flags.json) ctx.output.out(toJson({ drained: done, device: flags.id, moved: first.plan.diff.moved, keptAddresses: kept, revisions: Object.fromEntries(last.revisions), pending }));
+    else if (done) ctx.output.out(`drained ${flags.id}: its instances run elsewhere${kept.length > 0 ? `; ${plural(kept.length, 'instance')} kept ${kept.length === 1 ? 'its address' : 'their addresses'}` : ''}${kept.length < first.plan.diff.moved.length ? ' (the others have new addresses: export the bundles again)' : ''}`);
+    else ctx.output.out(`${flags.id} is draining but not done: ${pending.map((p) => `${p.device}: ${p.reason}`).join('; ')}`);
     if (!done) ctx.setExitCode(EXIT.failed);
   } finally {
     await session.close();

@@ -23,7 +23,7 @@ export async function deviceList(opts: unknown, ctx: CliContext): Promise<void> 
   const keys = (r: EnrollmentRecord) => ({ fingerprint: keyFingerprint(r.signingKey), ageFingerprint: ageRecipientFingerprint(r.ageRecipient), natsUser: r.natsUser });
   const states = await readDeviceStates(paths);
   const rows = [
-    ...(await listDevices(paths)).map((d) => ({ device: d.device, state: states[d.device]?.state === 'draining' ? 'draining' : 'enrolled', since: states[d.device]?.since ?? null, operator: null, requestedAt: null, ...keys(d) })),
+    ...(await listDevices(paths)).map((d) => ({ device: d.device, state: states[d.device]?.state === 'draining' || states[d.device]?.state === 'lost' ? states[d.device]?.state ?? 'enrolled' : 'enrolled', since: states[d.device]?.since ?? null, operator: null, requestedAt: null, ...keys(d) })),
     ...(await listPending(paths)).map((p) => ({ device: p.record.device, state: 'pending', since: null, operator: p.operator, requestedAt: p.requestedAt, ...keys(p.record) })),
     ...(await listRevokedDevices(paths)).map((d) => ({ device: d.device, state: 'revoked', since: states[d.device]?.since ?? null, operator: null, requestedAt: null, ...keys(d) })),
   ].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));

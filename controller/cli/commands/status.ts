@@ -11,6 +11,9 @@ import { isConverged, readFleetStatus, type DeviceView } from '../../status/view
 import { listDevices } from '../../state/devices.ts';
 import { stateDir, statePaths } from '../../state/paths.ts';
 import { statePassphrase } from '../passphrase.ts';
+import { pidAlive } from '#shared/os/live-process.ts';
+import { rolloutHeadline } from '../../rollout/describe.ts';
+import { readRollout } from '../../rollout/state.ts';
 
 const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string().optional(), json: z.boolean().default(false), watch: z.boolean().default(false) });
 
@@ -27,8 +30,10 @@ export async function statusCommand(opts: unknown, ctx: CliContext): Promise<voi
     for (;;) {
       const views = await readFleetStatus(session, devices);
       const desired = await appliedDesiredRevisions({ own: kvStore(session.own), identity: session.identity, secrets: session.secrets }, devices.map((d) => d.device));
-      const report = summarize(views, desired, Date.now());
-      ctx.output.out(flags.json ? toJson(report) : render(report));
+      const rollout = await readRollout(paths.dir);
+      const report = { ...summarize(views, desired, Date.now()), rollout: rollout === null ? null : { id: rollout.id, status: rollout.status, wave: Math.min(rollout.current + 1, rollout.waves.length), waves: rollout.waves.length, failure: rollout.failure, groups: rollout.groups } };
+      const headline = rollout === null ? '' : `\n\n${rolloutHeadline(rollout, rollout.driver !== null && pidAlive(rollout.driver))}`;
+      ctx.output.out(flags.json ? toJson(report) : `${render(report)}${headline}`);
       const allGood = report.devices.every((d) => d.converged);
       if (!flags.watch) {
         if (!allGood) ctx.setExitCode(EXIT.failed);
@@ -54,7 +59,7 @@ function summarize(views: readonly DeviceView[], desired: ReadonlyMap<string, nu
       heartbeatAgeSeconds: s === null ? null : Math.max(0, Math.round((now - Date.parse(s.observedAt)) / 1000)),
       converged: isConverged(v, want),
       onionProbe: onionProbeSummary(s?.instances ?? []),
-      problems: [...(v.problem === null ? [] : [v.problem]), ...(s?.error ? [s.error] : []), ...(s?.refused ? [`refused revision ${s.refused.revision}: ${s.refused.reasons.join('; ')}`] : []), ...(s?.blocked ?? [])],
+      problems: [...(v.problem === null ? [] : [v.problem]), ...(s?.error ? [s.error] : []), ...(s?.refused ? [`refused revision ${s.refused.revision}: ${s.refused.reasons.join('; ')}`] : []), ...(s?.blocked ?? []), ...(s?.reverted != null && s.reverted.revision >= want ? [`went back to revision ${s.reverted.to} by itself: ${s.reverted.reason}`] : [])],
     };
   });
   const groups = new Map<string, { healthy: number; total: number }>();

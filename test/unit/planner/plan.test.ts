@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { explainPlan, plan, type MipSolver, type Placement } from '../../../controller/planner/index.ts';
 import { loadSolver } from '../../../controller/solver/highs.ts';
 import { devicesOf, fleet } from '../../builders/fleet.ts';
+import { hardFleet } from '../../builders/hard-fleet.ts';
 import { violations } from './rules.ts';
 
 const onDevice = (placement: readonly Placement[], device: string) => placement.filter((p) => p.device === device).map((p) => p.instance);
@@ -220,5 +221,59 @@ describe('plan: the exact core', () => {
     expect(after.metrics.minimumMoves).toBe(onDrained.length);
     expect(after.metrics).toMatchObject({ moves: onDrained.length, proven: true });
     expect(after.diff.moved).toEqual([...onDrained].sort());
+    // The heuristic kept every instance a placement could keep: that alone is the proof.
+    expect(after.metrics.solver?.status).toMatch(/^Bound/);
+  });
+
+  /** The fleet of hard-fleet seed `seed` (8 devices), planned fresh, then with its first device drained. */
+  const drainedHardFleet = (seed: number) => {
+    const spec = hardFleet(seed, 8);
+    const first = plan(spec, null, { solver });
+    const victim = first.placement[0]!.device;
+    return { spec: { ...spec, devices: spec.devices.map((d) => (d.id === victim ? { ...d, state: 'draining' as const } : d)) }, previous: first.placement };
+  };
+  /** The real solver, reporting a time limit with whatever columns it had (or all columns zero). */
+  const stoppedAtLimit = (columns: 'its answer' | 'zeros'): MipSolver => ({
+    solve: (lp, options) => {
+      const result = solver.solve(lp, options);
+      const zeros = Object.fromEntries(Object.keys(result.Columns).map((k) => [k, { Primal: 0 }]));
+      return { ...result, Status: 'Time limit reached', Columns: columns === 'zeros' ? zeros : result.Columns };
+    },
+  });
+
+  it('asks the solver only for fewer moves than the heuristic made, and proves the heuristic when there are none', () => {
+    // Seed 28: the heuristic's 5 moves are the fewest, but not every keepable instance stays.
+    const { spec, previous } = drainedHardFleet(28);
+    const result = plan(spec, previous, { solver });
+    expect(result.metrics).toMatchObject({ moves: 5, minimumMoves: 5, proven: true });
+    expect(result.metrics.solver?.status).toBe('Optimal: nothing keeps more than the heuristic');
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('takes a checked answer the solver left at a limit when it moves fewer instances, unproven', () => {
+    // Seed 15: the heuristic moves 7 instances where 6 are enough.
+    const { spec, previous } = drainedHardFleet(15);
+    expect(plan(spec, previous).metrics.moves).toBe(7);
+    const result = plan(spec, previous, { solver: stoppedAtLimit('its answer') });
+    expect(result.metrics).toMatchObject({ moves: 6, minimumMoves: null, proven: false });
+    expect(result.feasible).toBe(true);
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('keeps the heuristic\'s answer when what the solver left at a limit breaks a rule', () => {
+    const { spec, previous } = drainedHardFleet(15);
+    const result = plan(spec, previous, { solver: stoppedAtLimit('zeros') });
+    expect(result.metrics).toMatchObject({ moves: 7, proven: false });
+    expect(violations(spec, result.placement)).toEqual([]);
+  });
+
+  it('finds a placement the heuristic missed even when the solver stops at a limit', () => {
+    // Seed 9: the heuristic finds no placement after the drain; one that moves 9 instances exists.
+    const { spec, previous } = drainedHardFleet(9);
+    expect(plan(spec, previous).feasible).toBe(false);
+    const result = plan(spec, previous, { solver: stoppedAtLimit('its answer') });
+    expect(result.feasible).toBe(true);
+    expect(result.metrics).toMatchObject({ moves: 9, proven: false });
+    expect(violations(spec, result.placement)).toEqual([]);
   });
 });

@@ -49,7 +49,7 @@ describe('smp-server.ini', () => {
     const ini = smp(instance('smp', 1, { tier: 'standard' }));
     const shape = Object.fromEntries([...ini].map(([s, keys]) => [s, [...keys.keys()]]));
     expect(shape).toEqual({
-      STORE_LOG: ['enable', 'store_queues', 'store_messages', 'restore_messages', 'expire_messages_days', 'log_stats'],
+      STORE_LOG: ['enable', 'store_queues', 'store_messages', 'restore_messages', 'expire_messages_days', 'log_stats', 'prometheus_interval'],
       AUTH: ['new_queues', 'create_password'],
       TRANSPORT: ['host', 'port', 'log_tls_errors', 'websockets'],
       PROXY: ['socks_proxy', 'socks_mode'],
@@ -62,6 +62,9 @@ describe('smp-server.ini', () => {
     const standard = smp(instance('smp', 1, { tier: 'standard' }));
     expect(get(standard, 'STORE_LOG', 'log_stats')).toBe('on');
     expect(get(standard, 'STORE_LOG', 'expire_messages_days')).toBe('21');
+    expect(get(standard, 'STORE_LOG', 'prometheus_interval')).toBe('60');
+    const every5 = parseIni(renderSmpIni(instance('smp', 1, { tier: 'high' }), { host: HOST, socksPort: 9050, metricsIntervalSeconds: 5 }));
+    expect(get(every5, 'STORE_LOG', 'prometheus_interval')).toBe('5');
     const text = renderSmpIni(instance('smp', 1, { tier: 'extreme' }), { host: HOST, socksPort: 9050 });
     const extreme = parseIni(text);
     expect(get(extreme, 'STORE_LOG', 'log_stats')).toBe('off');
@@ -95,7 +98,7 @@ describe('file-server.ini', () => {
     const ini = xftp(instance('xftp', 1, { quota: '500mb' }));
     const shape = Object.fromEntries([...ini].map(([s, keys]) => [s, [...keys.keys()]]));
     expect(shape).toEqual({
-      STORE_LOG: ['enable', 'expire_files_hours', 'log_stats'],
+      STORE_LOG: ['enable', 'expire_files_hours', 'log_stats', 'prometheus_interval'],
       AUTH: ['new_files', 'create_password'],
       TRANSPORT: ['host', 'port', 'log_tls_errors'],
       FILES: ['path', 'storage_quota'],
@@ -107,7 +110,9 @@ describe('file-server.ini', () => {
 
   it('keeps no statistics at the extreme tier', () => {
     expect(get(xftp(instance('xftp', 1, { tier: 'extreme' })), 'STORE_LOG', 'log_stats')).toBe('off');
+    expect(get(xftp(instance('xftp', 1, { tier: 'extreme' })), 'STORE_LOG', 'prometheus_interval')).toBeUndefined();
     expect(get(xftp(instance('xftp', 1, { tier: 'high' })), 'STORE_LOG', 'log_stats')).toBe('on');
+    expect(get(xftp(instance('xftp', 1, { tier: 'high' })), 'STORE_LOG', 'prometheus_interval')).toBe('60');
   });
 
   it('refuses an SMP instance', () => {
@@ -142,6 +147,7 @@ describe('render → parse round trip', () => {
     expect(get(ini, 'TRANSPORT', 'port')).toBe(String(a.localPort));
     expect(get(ini, 'STORE_LOG', 'enable')).toBe('on');
     expect(get(ini, 'STORE_LOG', 'log_stats')).toBe(h.noStatistics ? 'off' : 'on');
+    expect(get(ini, 'STORE_LOG', 'prometheus_interval')).toBe(h.noStatistics ? undefined : '60');
     expect(get(ini, 'INACTIVE_CLIENTS', 'disconnect')).toBe('on');
     if (a.kind === 'smp') {
       expect(get(ini, 'STORE_LOG', 'expire_messages_days')).toBe(String(h.expireMessagesDays));

@@ -1,0 +1,41 @@
+/**
+ * Which identities may move (docs/continuity.md): the newest good backup of each instance, from the
+ * controller's own reading of the backups bucket — except where the move is a compromise. Backups
+ * signed by a revoked device are not read at all (its record is retired), and an instance that was on
+ * a revoked device never carries its keys: it gets a new address.
+ */
+import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
+import type { BackupBody, InstanceIdentity } from '#shared/schema/identity.ts';
+import type { ControllerSession } from '../bus/session.ts';
+import { appliedPlacement } from '../apply/publish.ts';
+import { kvStore } from '../apply/store.ts';
+import { listDevices } from '../state/devices.ts';
+import type { StatePaths } from '../state/paths.ts';
+import { newestByInstance, openBackup, readBackupBucket } from './open-backups.ts';
+
+/** The newest good backup of every instance, opened with the controller's identity. */
+export async function newestBackups(paths: StatePaths, session: ControllerSession, rotatedAway: ReadonlySet<string> = new Set()): Promise<Map<string, BackupBody>> {
+  const signers = new Map((await listDevices(paths)).map((d) => [d.device, d.signingKey]));
+  const opened = await Promise.all((await readBackupBucket(session.backups)).map((b) => openBackup(b, session.secrets.ageIdentity, signers)));
+  // A rotated-away identity is never restored: its backups do not count.
+  return newestByInstance(opened.filter((b) => !b.ok || !rotatedAway.has(b.body.identity.fingerprint)));
+}
+
+/**
+ * Identities that may move with their instance, for `spec` (device states applied): the newest
+ * backup of each instance, minus those last placed on a revoked device and those in `fresh`
+ * (instances being rotated).
+ */
+export async function movableIdentities(paths: StatePaths, session: ControllerSession, spec: FleetSpec, fresh: ReadonlySet<string> = new Set(),
+  rotatedAway: ReadonlySet<string> = new Set()): Promise<Map<string, InstanceIdentity>> {
+  const revoked = new Set(spec.devices.filter((d) => d.state === 'revoked').map((d) => d.id));
+  const target = { own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets };
+  const wasOn = new Map(((await appliedPlacement(target))?.placements ?? []).map((p) => [p.instance, p.device]));
+  const out = new Map<string, InstanceIdentity>();
+  for (const [instance, body] of await newestBackups(paths, session, rotatedAway)) {
+    const device = wasOn.get(instance);
+    if (fresh.has(instance) || (device !== undefined && revoked.has(device))) continue;
+    out.set(instance, body.identity);
+  }
+  return out;
+}
