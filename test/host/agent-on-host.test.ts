@@ -15,7 +15,9 @@
  * from outside, the device is managed only through its SSH onion → only tor opens connections off
  * the device → a DHCP lease is renewed through the firewall (and not with the renewals dropped) → IPv6
  * router solicitations and advertisements still get through → a reboot brings everything back with
- * no controller action → `install-agent.sh uninstall` leaves nothing install made.
+ * no controller action → the guard goes back by itself through the applier → `install-agent.sh
+ * uninstall` leaves nothing install made. Behind the applier the agent still reports the servers'
+ * metrics and sends the sealed backups the applier makes.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -108,6 +110,8 @@ describe('the agent on a real Debian host', () => {
       'echo "uid-of-onionfleet $(id -u onionfleet)"',
       'grep -E "^(Uid|Gid|NoNewPrivs|CapEff|CapBnd|CapPrm):" /proc/$pid/status',
       'stat -c "socket %U %G %a" /run/onionfleet-apply.sock',
+      // Its only writable places: its own state directories (the guard's files, the metrics textfile).
+      'stat -c "state %n %U %a" /var/lib/onionfleet/agent /var/lib/onionfleet/metrics',
       // ProtectSystem=strict: the whole file system is read-only in the agent's mount namespace, even to root.
       'nsenter -t "$pid" -m sh -c "touch /etc/.probe 2>&1; touch /var/lib/onionfleet/.probe 2>&1; touch /usr/local/bin/.probe 2>&1" || true',
       // The onionfleet user itself (outside the sandbox, with its own groups) can change nothing the applier does.
@@ -137,6 +141,8 @@ describe('the agent on a real Debian host', () => {
     expect(facts).toMatch(/^CapBnd:\s+0+$/m);
     expect(facts).toMatch(/NoNewPrivs:\s+1/);
     expect(facts).toContain('socket root onionfleet 660');
+    expect(facts).toContain('state /var/lib/onionfleet/agent onionfleet 755');
+    expect(facts).toContain('state /var/lib/onionfleet/metrics onionfleet 755');
     expect(facts.match(/Read-only file system/g)).toHaveLength(3);
     expect(facts).toMatch(/^torrc: refused: .*Permission denied/m);
     expect(facts).toMatch(/^nft: refused: .*Operation not permitted/m);
@@ -229,6 +235,32 @@ describe('the agent on a real Debian host', () => {
     }, 180_000);
     expect(fresh.converged).toBe(true);
     expect(fresh.instances.every((i) => i.healthy)).toBe(true);
+  }, 600_000);
+
+  it('behind its applier the agent still reports its metrics and sends its sealed backups (the high tier allows identity copies)', async () => {
+    // The server's metrics file, readable only by root where it lives, reaches the status through the view.
+    const status = await until('a status with the instance\'s metrics', async () => {
+      const s = await g.status();
+      return s?.metrics?.instances.some((i) => i.id === instance && i.version !== null) === true ? s : null;
+    }, 400_000);
+    expect(status.metrics?.agent.reconciles).toBeGreaterThan(0);
+    // The backups are sealed by the applier (root reads the onion key and the server's keys) and sent by
+    // the agent; the backup age in its figures is the applier's.
+    expect(status.metrics?.agent.backupAgeSeconds).toEqual(expect.any(Number));
+    const listed = await g.cli('backup', 'list', '--json');
+    expect(listed.code, listed.stderr).toBe(0);
+    const rows = (JSON.parse(listed.stdout) as { backups: { device: string; instance: string | null; ok: boolean; reason: string | null }[] }).backups;
+    expect(rows.filter((r) => r.device === DEVICE)).toEqual([expect.objectContaining({ device: DEVICE, instance, ok: true })]);
+    const facts = await overOnion([
+      `stat -c "view %U %G %a" /var/lib/onionfleet/view/var/opt/simplex/${instance}/smp-server-metrics.txt`,
+      'stat -c "textfile %U %a" /var/lib/onionfleet/metrics/onionfleet.prom',
+      'grep -c "^simplex_smp_" /var/lib/onionfleet/metrics/onionfleet.prom',
+      'echo "backups-sealed $(journalctl -u "onionfleet-apply@*" -o cat --no-pager | grep -c "\\"reason\\":\\"identity\\"")"',
+    ].join('\n'));
+    expect(facts).toContain('view root onionfleet 640');
+    expect(facts).toContain('textfile onionfleet 644');
+    expect(Number(/^(\d+)$/m.exec(facts)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(Number(/backups-sealed (\d+)/.exec(facts)?.[1] ?? 0)).toBeGreaterThan(0);
   }, 600_000);
 
   it('lets only tor open connections off the device (high tier): another user and root are refused at once, debian-tor connects', async () => {
@@ -382,6 +414,35 @@ EOF`,
     // sshd is still off the network: the rules were loaded before it.
     await expect(g.vm.connect({ timeoutMs: 15_000 })).rejects.toThrow();
   }, 900_000);
+
+  it('goes back by itself through the applier: a revision that cannot apply fails twice, the applier re-applies the last good state it noted', async () => {
+    const before = (await g.status())?.appliedRevision ?? 0;
+    expect(before).toBeGreaterThan(0);
+    // A pin no binary matches: the guest (no binary override) must download it, through a Tor network
+    // with no exit to the internet, and fails; the simulated devices run the doubles by override.
+    const bad = g.tf.h.writeFleet(fleetYaml().replace('members:\n', 'binaries:\n  smp-server: { version: 6.4.5, url: "https://downloads.example.net/smp-server", sha256: "' + '0'.repeat(64) + '" }\nmembers:\n'));
+    const applied = await g.tf.h.apply(bad, '--strategy', 'all-at-once', '--wait', '--timeout', '600');
+    expect(applied.code, applied.stderr + applied.stdout).not.toBe(0);
+    const status = await until('the guest to report it went back by itself', async () => {
+      const s = await g.status();
+      return s?.reverted != null && s.appliedRevision === before && s.instances.length === 1 && s.instances.every((i) => i.healthy) ? s : null;
+    }, 600_000);
+    expect(status.reverted).toMatchObject({ to: before });
+    expect(status.reverted?.revision).toBeGreaterThan(before);
+    const facts = await overOnion([
+      // The applier went back to the state it noted itself; the agent only asked (it ran no step).
+      `echo "applier-went-back $(journalctl -u "onionfleet-apply@*" -o cat --no-pager | grep -c "going back to revision ${before} (the agent's guard)")"`,
+      'echo "agent-steps $(journalctl -u onionfleet-agent.service -o cat --no-pager | grep -c "\\"step\\":")"',
+      'stat -c "last-good %U %a" /var/lib/onionfleet/last-good.json',
+      'stat -c "guard %U %a" /var/lib/onionfleet/agent/var/lib/onionfleet/reverted.json',
+      `python3 -c 'import json; print("running", json.load(open("/var/lib/onionfleet/desired.json"))["revision"])'`,
+    ].join('\n'));
+    expect(facts).toMatch(/applier-went-back [1-9]/);
+    expect(facts).toContain('agent-steps 0');
+    expect(facts).toContain('last-good root 600');
+    expect(facts).toContain('guard onionfleet 600');
+    expect(facts).toContain(`running ${before}`);
+  }, 1_200_000);
 
   it('install-agent.sh uninstall leaves nothing behind that install made', async () => {
     const manifest = await overOnion('cat /usr/local/lib/onionfleet/install.manifest');
