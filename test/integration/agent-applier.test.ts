@@ -162,6 +162,18 @@ describe('the root applier behind a socket', () => {
     expect((await readRecord(viewRoot(root))).revision).toBe(at);
   }, 120_000);
 
+  it('seals the final backup of an instance just before it archives it (a hand-over), for the agent to send', async () => {
+    const id = desired.instances[0]?.id ?? '';
+    const gone = { ...desired, revision: (await readRecord(root)).revision + 1, instances: [], firewall: { loopbackOnlyPorts: desired.ssh.overTor ? [22] : [] } };
+    const answer = await applyRequest(await sealAs(gone));
+    expect(answer).toMatchObject({ kind: 'applied', revision: gone.revision, converged: true });
+    expect(answer.kind === 'applied' ? answer.steps : []).toContainEqual(expect.stringMatching(new RegExp(`^archive .*${id}`)));
+    const backups = answer.kind === 'applied' ? answer.backups : [];
+    expect(backups.map((b) => b.slot)).toEqual([backupSlot(DEVICE, id)]);
+    const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+    expect(body).toMatchObject({ device: DEVICE, reason: 'final', identity: { instance: id } });
+  }, 120_000);
+
   it('answers nothing to a request that is not one (the agent reports the applier failed)', async () => {
     const { connect } = await import('node:net');
     const text = await new Promise<string>((resolve) => {
