@@ -145,7 +145,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       } catch (err) {
         if (applier === undefined || !(err instanceof EnvelopeError)) throw err;
         // The applier opens it too, refuses it and records why (the status's `refused`); once per document.
-        if (appliedBytes !== null && Buffer.from(appliedBytes).equals(value)) return;
+        if (appliedBytes !== null && Buffer.from(appliedBytes).equals(value)) {
+          await refreshIfDue(applier);
+          return;
+        }
         const answer = await applier.apply(value);
         fromApplier(answer);
         last = attemptOf(answer, last, options.log);
@@ -156,6 +159,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       const { revision, body } = opened;
       if (guard.refuses(revision)) {
         last = { ...last, desiredRevision: revision, error: null };
+        if (applier !== undefined) await refreshIfDue(applier);
         return; // it went back from this revision by itself: it keeps its last good state until a newer one comes
       }
       guard.begin(body);
@@ -196,6 +200,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     }
   };
 
+  /** Behind an applier with nothing to apply: a fresh view (metrics files) and the due backups, once per metrics interval. */
+  const refreshIfDue = async (to: Applier) => {
+    if (Date.now() - lastApplierAt >= config.metrics.intervalSeconds * 1000) fromApplier(await to.refresh());
+  };
   /**
    * The apply behind an applier. A heartbeat that brings nothing new (the same document, the last
    * round converged, the status healthy) skips the applier's full round for up to REPAIR_EVERY_SECONDS
@@ -205,7 +213,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     const now = Date.now();
     const same = appliedBytes !== null && Buffer.from(appliedBytes).equals(value);
     if (same && last.converged && last.error === null && lastHealthy && now - appliedAt < REPAIR_EVERY_SECONDS * 1000) {
-      if (now - lastApplierAt >= config.metrics.intervalSeconds * 1000) fromApplier(await to.refresh());
+      await refreshIfDue(to);
       return;
     }
     const started = performance.now();
