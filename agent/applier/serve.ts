@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { EnvelopeError, open, refuseOlder } from '#shared/crypto/envelope.ts';
 import { InvalidInputError } from '#shared/errors.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
+import { loadJson } from '#shared/fs/load-json.ts';
 import type { Logger } from '#shared/log.ts';
 import { DesiredState } from '#shared/schema/desired-state.ts';
 import type { ResolvedConfig } from '../config.ts';
@@ -73,7 +74,7 @@ export async function serveRequest(request: ApplierRequest, ctx: ApplierContext)
     }
     let opened: { revision: number; body: DesiredState };
     if (request.op === 'revert') {
-      const good = await readJson(join(config.root, LAST_GOOD), DesiredState);
+      const good = await loadJson(join(config.root, LAST_GOOD), DesiredState, 'the last good desired state').catch(() => null);
       if (good?.revision !== request.to) {
         return { kind: 'rejected', reason: 'no-last-good', message: `the applier's last good state is ${good === null ? 'none' : `revision ${good.revision}`}, not revision ${request.to}` };
       }
@@ -131,16 +132,7 @@ async function backupsFor(config: ResolvedConfig, signingSecretKey: string, log:
 }
 
 async function readDesiredCopy(root: string): Promise<DesiredState | null> {
-  return readJson(join(root, DESIRED_COPY), DesiredState);
-}
-
-async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T | null> {
-  try {
-    const parsed = schema.safeParse(JSON.parse(await readFile(path, 'utf8')));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return loadJson(join(root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
 }
 
 async function writeJson0600(path: string, value: unknown): Promise<void> {
