@@ -415,7 +415,7 @@ EOF`,
     await expect(g.vm.connect({ timeoutMs: 15_000 })).rejects.toThrow();
   }, 900_000);
 
-  it('goes back by itself through the applier: a revision that cannot apply fails twice, the applier re-applies the last good state it noted', async () => {
+  it('goes back by itself through the applier: a revision that cannot apply (its pinned binary cannot download) is undone, the applier re-applies the last good state it noted', async () => {
     const before = (await g.status())?.appliedRevision ?? 0;
     expect(before).toBeGreaterThan(0);
     // A pin no binary matches: the guest (no binary override) must download it, through a Tor network
