@@ -30,6 +30,8 @@ import { loadJson } from '#shared/fs/load-json.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
 import { BackupSender } from './backup/sender.ts';
 import type { SystemActions } from './system.ts';
+import { attemptOf, REPAIR_EVERY_SECONDS, type Applier } from './applier/client.ts';
+import type { ApplierAnswer } from './applier/protocol.ts';
 
 export interface RunOptions {
   readonly services: ServiceManager;
@@ -37,6 +39,13 @@ export interface RunOptions {
   readonly signal: AbortSignal;
   /** The agent's logger (its lines carry the device; steps add `step` and `instance`). Never given a secret. */
   readonly log: Logger;
+  /**
+   * The privileged half, when it runs apart (agent/applier/: a root applier behind a socket, on a Pi):
+   * tor's client key, every apply and the status's files go through it. Absent: all in this process.
+   */
+  readonly applier?: Applier;
+  /** Read the device's keys here instead of the config's keysDir (systemd's credentials directory). */
+  readonly keysDir?: string;
 }
 
 export async function runAgent(config: ResolvedConfig, options: RunOptions): Promise<void> {
@@ -44,7 +53,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   if (device === undefined || controller === undefined || nats === undefined) {
     throw new InvalidInputError([{ source: 'agent config', message: 'needs "device", "controller" and "nats" to run (see the README: the agent config)' }]);
   }
-  const secrets = await loadAgentSecrets(join(config.root, config.keysDir));
+  const secrets = await loadAgentSecrets(options.keysDir ?? join(config.root, config.keysDir));
+  const { applier } = options;
+  // With an applier the status reads the files it published (the view), not the root's.
+  const statusConfig = applier === undefined ? config : { ...config, root: applier.statusRoot };
   if (secrets.device !== device) throw new InvalidInputError([{ source: 'agent config', path: 'device', message: `is "${device}" but the keys are "${secrets.device}"` }]);
 
   const url = new URL(nats.url.replace(/^nats:/, 'http:'));
@@ -52,7 +64,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   let servers = nats.url;
   if (url.hostname.endsWith('.onion')) {
     // The device's own key opens the NATS onion (a join token's one-time key may be there before it).
-    const prepared = await prepareTorForNats({
+    const prepared = applier !== undefined ? await applier.prepareTor() : await prepareTorForNats({
       root: config.root, onHost: config.system === 'host', clientAuthDir: config.tor.clientAuthDir, socksPort: Number(config.tor.socks.split(':')[1] ?? 9050),
       onionHostname: url.hostname, privateKeyBase32: secrets.onionClientKey, owners: config.system === 'host' ? hostOwners() : noOwners, system: options.system,
     });
@@ -66,40 +78,88 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, firstConnectDeadlineMs: Infinity, signal: options.signal });
   let link: DeviceLink | null = null;
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
-  let last: LastAttempt = { desiredRevision: (await readRecord(config.root)).revision, error: null, blocked: [], converged: true };
+  let last: LastAttempt = { desiredRevision: (await readRecord(statusConfig.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
 
   // Sealed backups of the instances whose groups allow identity copies (docs/continuity.md).
   const backups = new BackupSender({ root: config.root, device, signingSecretKey: secrets.signingSecretKey, log: options.log, send: (slot, sealed) => { link?.sendBackup(slot, sealed); } });
   await backups.rememberLastApplied(); // a restarted agent still seals the final backup of an instance that leaves
-  const metrics = new MetricsCollector(config.root, config.metrics.textfileDir, (now) => backups.backupAgeSeconds(new Date(now)));
-  const guard = await RevisionGuard.open(config.root, config.revertAfterSeconds); // agent/rollout/guard.ts: going back by itself
+  // Behind an applier the backups are sealed there (root reads the identity files): its last answer's backup age.
+  let applierBackupAge: { seconds: number | null; at: number } = { seconds: null, at: 0 };
+  const backupAge = (now: number): number | null => {
+    if (applier === undefined) return backups.backupAgeSeconds(new Date(now));
+    const { seconds, at } = applierBackupAge;
+    return seconds === null || seconds === 0 ? seconds : seconds + Math.max(0, now - at) / 1000;
+  };
+  // Behind an applier the metrics files are read from its view and the textfile written below the real root.
+  const metrics = new MetricsCollector(statusConfig.root, config.metrics.textfileDir, backupAge, config.root);
+  // agent/rollout/guard.ts: going back by itself (behind an applier its files are in the agent's own state dir).
+  const guard = await RevisionGuard.open(applier === undefined ? config.root : applier.stateRoot, config.revertAfterSeconds);
+  let lastHealthy = false; // the last status: converged, no error, every instance healthy
   let probationTimer: NodeJS.Timeout | undefined;
   const putStatus = async () => {
-    const status = { ...(await buildStatus(config, device, options.services, last, selfProbe)), reverted: guard.reverted() };
-    const desiredNow = await loadJson(join(config.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
+    const status = { ...(await buildStatus(statusConfig, device, options.services, last, selfProbe)), reverted: guard.reverted() };
+    const desiredNow = await loadJson(join(statusConfig.root, DESIRED_COPY), DesiredState, 'a desired state').catch(() => null);
     try {
       status.metrics = await metrics.collect(desiredNow?.instances ?? [], status.instances, Date.now());
     } catch (err) {
       options.log.warn(`metrics not collected: ${err instanceof Error ? err.message : String(err)}`);
     }
+    lastHealthy = status.converged && status.error === null && status.instances.every((i) => i.healthy);
     const sealed = await seal({ kind: 'status', device, revision: status.appliedRevision, body: status }, { signingSecretKey: secrets.signingSecretKey, recipient: controller.ageRecipient });
     link?.sendStatus(sealed);
     return status;
   };
   const goBack = async (good: DesiredState) => {
     options.log.warn({ revision: last.desiredRevision, to: good.revision, reason: guard.reverted()?.reason }, `going back to revision ${good.revision} by itself`);
+    if (applier !== undefined) {
+      // The applier goes back to the last good state it noted itself, not to a document from here.
+      const answer = await applier.revert(good.revision);
+      fromApplier(answer);
+      if (answer.kind === 'applied') last = { ...last, error: null, blocked: answer.blocked, converged: answer.converged };
+      else options.log.error({ to: good.revision }, `the applier did not go back: ${answer.kind === 'rejected' || answer.kind === 'failed' ? answer.message : answer.kind}`);
+      return;
+    }
     const result = await reconcile(good, { config, services: options.services, system: options.system, binaryHashes });
     last = { ...last, error: null, blocked: result.blocked, converged: result.converged };
   };
+  // Behind an applier: what its answers carry besides the attempt (backups to send, the backup age).
+  let lastApplierAt = 0;
+  const fromApplier = (answer: ApplierAnswer) => {
+    lastApplierAt = Date.now();
+    if (answer.kind !== 'applied' && answer.kind !== 'refreshed') return;
+    for (const b of answer.backups) link?.sendBackup(b.slot, new Uint8Array(Buffer.from(b.sealed, 'base64')));
+    applierBackupAge = { seconds: answer.backupAgeSeconds, at: Date.now() };
+  };
+  // The last document the applier made the device match, and when (a no-op heartbeat may skip it).
+  let appliedBytes: Uint8Array | null = null;
+  let appliedAt = 0;
   let trying: number | null = null;
   const handle = async (value: Uint8Array) => {
     trying = null;
     try {
-      const { revision, body } = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
-      refuseOlder(revision, (await readRecord(config.root)).revision);
+      let opened: { revision: number; body: DesiredState };
+      try {
+        opened = await open(value, { identity: secrets.ageIdentity, signer: controller.signingKey, kind: 'desired-state', device, schema: DesiredState });
+        refuseOlder(opened.revision, (await readRecord(statusConfig.root)).revision);
+      } catch (err) {
+        if (applier === undefined || !(err instanceof EnvelopeError)) throw err;
+        // The applier opens it too, refuses it and records why (the status's `refused`); once per document.
+        if (appliedBytes !== null && Buffer.from(appliedBytes).equals(value)) {
+          await refreshIfDue(applier);
+          return;
+        }
+        const answer = await applier.apply(value);
+        fromApplier(answer);
+        last = attemptOf(answer, last, options.log);
+        appliedBytes = value;
+        appliedAt = Date.now();
+        return;
+      }
+      const { revision, body } = opened;
       if (guard.refuses(revision)) {
         last = { ...last, desiredRevision: revision, error: null };
+        if (applier !== undefined) await refreshIfDue(applier);
         return; // it went back from this revision by itself: it keeps its last good state until a newer one comes
       }
       guard.begin(body);
@@ -107,6 +167,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       clearTimeout(probationTimer);
       const wait = guard.untilDeadline();
       if (wait !== null) probationTimer = setTimeout(() => { enqueue(null); }, wait + 100);
+      if (applier !== undefined) {
+        await applyThrough(applier, value, revision);
+        return;
+      }
       backups.remember(body);
       const restarted: string[] = [];
       const started = performance.now();
@@ -136,6 +200,36 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     }
   };
 
+  /** Behind an applier with nothing to apply: a fresh view (metrics files) and the due backups, once per metrics interval. */
+  const refreshIfDue = async (to: Applier) => {
+    if (Date.now() - lastApplierAt >= config.metrics.intervalSeconds * 1000) fromApplier(await to.refresh());
+  };
+  /**
+   * The apply behind an applier. A heartbeat that brings nothing new (the same document, the last
+   * round converged, the status healthy) skips the applier's full round for up to REPAIR_EVERY_SECONDS
+   * and only refreshes its view (metrics files) and the due backups once per metrics interval.
+   */
+  const applyThrough = async (to: Applier, value: Uint8Array, revision: number) => {
+    const now = Date.now();
+    const same = appliedBytes !== null && Buffer.from(appliedBytes).equals(value);
+    if (same && last.converged && last.error === null && lastHealthy && now - appliedAt < REPAIR_EVERY_SECONDS * 1000) {
+      await refreshIfDue(to);
+      return;
+    }
+    const started = performance.now();
+    const answer = await to.apply(value);
+    fromApplier(answer);
+    last = attemptOf(answer, last, options.log);
+    if (answer.kind === 'applied') {
+      metrics.recordReconcile((performance.now() - started) / 1000, answer.restarted);
+      appliedBytes = value;
+      appliedAt = now;
+    } else {
+      appliedBytes = null;
+      if (answer.kind === 'failed') guard.failed(revision, answer.message);
+    }
+  };
+
   // One thing at a time; of several documents waiting, only the newest matters.
   let queue: Promise<void> = Promise.resolve();
   let waiting: Uint8Array | null = null;
@@ -150,7 +244,15 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       waiting = null;
       if (next !== null) await handle(next);
       try {
-        if ((await guard.evaluate(await putStatus(), goBack)) === 'reverted') await putStatus();
+        const verdict = await guard.evaluate(await putStatus(), goBack);
+        if (verdict === 'reverted') await putStatus();
+        const good = guard.lastGoodRevision();
+        if (verdict === 'healthy' && applier !== undefined && good !== null) {
+          // The applier keeps its own copy of the good state: the one it goes back to.
+          const noted = await applier.good(good);
+          fromApplier(noted);
+          if (noted.kind !== 'noted' || !noted.noted) options.log.warn({ revision: good }, `the applier did not note revision ${good} as good`);
+        }
       } catch (err) {
         options.log.warn(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -171,7 +273,8 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     }
   })();
   // The heartbeat reconciles again (level-triggered: a file edited or a service stopped by hand is
-  // repaired; a no-op round costs milliseconds), re-sends the status, and asks for a newer desired state.
+  // repaired; a no-op round costs milliseconds; behind an applier see applyThrough), re-sends the
+  // status, and asks for a newer desired state.
   const heartbeat = setInterval(() => {
     opened.requestDesired(heard);
     enqueue(latest);

@@ -5,10 +5,11 @@
 #   install-agent.sh uninstall [--root DIR]
 #
 # install puts the single-file agent (`npm run build:agent`) in /usr/local/lib/onionfleet, a
-# /usr/local/bin/onionfleet-agent wrapper that runs it with node, the systemd unit
-# (onionfleet-agent.service, default: the one beside this script), the directories /etc/onionfleet
-# (0750), /var/lib/onionfleet and /var/log/onionfleet, and the system user `onionfleet`; then it
-# reloads systemd. It neither enables nor starts the agent (`onionfleet device add --ssh` does, once
+# /usr/local/bin/onionfleet-agent wrapper that runs it with node, the systemd units
+# (onionfleet-agent.service, default: the one beside this script; onionfleet-apply.socket and
+# onionfleet-apply@.service, beside that unit), the directories /etc/onionfleet (0750),
+# /var/lib/onionfleet and /var/log/onionfleet, and the system user `onionfleet`; then it reloads
+# systemd. The agent runs as `onionfleet`; what needs root it asks of the applier (see the units). It neither enables nor starts the agent (`onionfleet device add --ssh` does, once
 # the agent config is written). Running it again refreshes the files and changes nothing else.
 #
 # uninstall removes exactly what install created, listed in /usr/local/lib/onionfleet/install.manifest:
@@ -60,6 +61,8 @@ R=${root%/}
 LIB=$R/usr/local/lib/onionfleet
 BIN=$R/usr/local/bin/onionfleet-agent
 UNIT=$R/etc/systemd/system/onionfleet-agent.service
+APPLY_SOCKET=$R/etc/systemd/system/onionfleet-apply.socket
+APPLY_UNIT=$R/etc/systemd/system/onionfleet-apply@.service
 ETC=$R/etc/onionfleet
 VARLIB=$R/var/lib/onionfleet
 LOG=$R/var/log/onionfleet
@@ -113,6 +116,10 @@ install_agent() {
   [ -n "$bundle" ] || usage
   [ -f "$bundle" ] || fail "no agent bundle at $bundle (npm run build:agent makes deploy/dist/onionfleet-agent.mjs)"
   [ -f "$unit" ] || fail "no systemd unit at $unit"
+  units=$(dirname -- "$unit")
+  for u in onionfleet-apply.socket onionfleet-apply@.service; do
+    [ -f "$units/$u" ] || fail "no systemd unit at $units/$u (it goes beside $unit)"
+  done
   if [ -z "$node" ]; then node=$(command -v node || true); fi
   [ -n "$node" ] && [ -x "$node" ] || fail "node not found: install Node.js 20 or later"
 
@@ -122,8 +129,8 @@ install_agent() {
     pending=
   fi
 
-  # A system user and group without a login: the group may read the agent's config and logs (add an
-  # operator to it), the agent itself runs as root (see the unit).
+  # A system user and group without a login: the agent runs as it (see the unit); the group may read
+  # the agent's logs and what the applier publishes for its status (add an operator to it).
   if [ -z "$R" ] && ! id -u "$USER_NAME" >/dev/null 2>&1; then
     record user "$USER_NAME"
     useradd --system --user-group --no-create-home --home-dir /var/lib/onionfleet --shell /usr/sbin/nologin "$USER_NAME"
@@ -135,8 +142,8 @@ install_agent() {
   mkd "$(dirname -- "$BIN")" 0755 dir
   mkd "$(dirname -- "$UNIT")" 0755 dir
   if [ -z "$R" ]; then
-    chgrp "$USER_NAME" "$ETC" "$LOG"
-    chmod 0750 "$ETC" "$LOG"
+    chgrp "$USER_NAME" "$ETC" "$LOG" "$VARLIB"
+    chmod 0750 "$ETC" "$LOG" "$VARLIB"
   fi
 
   put "$bundle" "$LIB/onionfleet-agent.mjs" 0644
@@ -146,6 +153,8 @@ install_agent() {
   put "$wrapper" "$BIN" 0755
   rm -f -- "$wrapper"
   put "$unit" "$UNIT" 0644
+  put "$units/onionfleet-apply.socket" "$APPLY_SOCKET" 0644
+  put "$units/onionfleet-apply@.service" "$APPLY_UNIT" 0644
 
   if systemd_running; then systemctl daemon-reload; fi
   echo "installed the onionfleet agent below $root"
@@ -155,10 +164,10 @@ install_agent() {
 # uninstall touch anything else.
 ours() {
   case $2 in
-    "$LIB" | "$LIB"/* | "$BIN" | "$UNIT" | "$ETC" | "$VARLIB" | "$LOG") return 0 ;;
+    "$LIB" | "$LIB"/* | "$BIN" | "$UNIT" | "$APPLY_SOCKET" | "$APPLY_UNIT" | "$ETC" | "$VARLIB" | "$LOG") return 0 ;;
   esac
   [ "$1" = dir ] || return 1
-  for known in "$LIB" "$BIN" "$UNIT" "$ETC" "$VARLIB" "$LOG"; do
+  for known in "$LIB" "$BIN" "$UNIT" "$APPLY_SOCKET" "$APPLY_UNIT" "$ETC" "$VARLIB" "$LOG"; do
     case $known in "$2"/*) return 0 ;; esac
   done
   return 1
@@ -185,6 +194,8 @@ uninstall_agent() {
   fi
   if systemd_running && grep -qxF "file $UNIT" "$MANIFEST"; then
     systemctl disable --now onionfleet-agent.service >/dev/null 2>&1 || true
+    systemctl stop onionfleet-apply.socket >/dev/null 2>&1 || true
+    rm -f /run/lock/onionfleet-apply.lock
   fi
   [ -n "$R" ] && stop_sandboxed
   # Newest first; read whole before LIB (which holds the manifest) goes.

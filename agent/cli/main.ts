@@ -43,7 +43,16 @@ export function buildProgram(ctx: CliContext): Command {
     .description('connect to the controller, apply each desired state, report status (until Ctrl-C)')
     .option(...ROOT)
     .option(...CONFIG)
+    .option('--applier <SOCKET>', 'leave what needs root to the applier listening on SOCKET (the systemd units: see docs/security.md)')
+    .option('--keys <DIR>', 'read the device\'s keys from DIR (systemd\'s credentials directory) instead of the config\'s keysDir')
     .action(async (opts: unknown) => (await import('./commands/run.ts')).runCommand(opts, ctx));
+
+  program
+    .command('applier')
+    .description('the agent\'s privileged half: one request on stdin, its answer on stdout (run by onionfleet-apply.socket)')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .action(async (opts: unknown) => (await import('./commands/applier.ts')).applierCommand(opts, ctx));
 
   program
     .command('render')

@@ -29,8 +29,12 @@ export class MetricsCollector {
   private reconcileSeconds: number | null = null;
   private reconciles = 0;
 
-  /** `backupAge`: the age of the oldest change not yet in a sent backup (agent/backup/sender.ts), when backups run. */
-  constructor(private readonly root: string, private readonly textfileDir: string, private readonly backupAge?: (now: number) => number | null) {}
+  /**
+   * `backupAge`: the age of the oldest change not yet in a sent backup (agent/backup/sender.ts), when
+   * backups run. `textfileRoot`: the root the textfile is written below, when not `root` (the agent
+   * behind an applier reads the metrics files from its view and writes the textfile where it may).
+   */
+  constructor(private readonly root: string, private readonly textfileDir: string, private readonly backupAge?: (now: number) => number | null, private readonly textfileRoot: string = root) {}
 
   /** Records one reconcile's duration and the instances it restarted. */
   recordReconcile(seconds: number, restartedInstances: readonly string[]): void {
@@ -65,8 +69,8 @@ export class MetricsCollector {
       const h = health.find((s) => s.id === i.id);
       return { id: i.id, group: i.group, healthy: h?.healthy ?? false, probeLatencyMs: h?.probe?.latencyMs ?? null, restarts: this.restartsOf.get(i.id) ?? 0 };
     });
-    await mkdir(join(this.root, this.textfileDir), { recursive: true, mode: 0o755 });
-    await writeFileAtomic(join(this.root, this.textfileDir, TEXTFILE_NAME), renderTextfile(collected, figures, agent), { mode: 0o644 });
+    await mkdir(join(this.textfileRoot, this.textfileDir), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(join(this.textfileRoot, this.textfileDir, TEXTFILE_NAME), renderTextfile(collected, figures, agent), { mode: 0o644 });
     return { collectedAt: new Date(now).toISOString(), agent, instances: collected.map(summarizeInstance) };
   }
 }

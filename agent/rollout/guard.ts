@@ -63,6 +63,11 @@ export class RevisionGuard {
     return this.revert;
   }
 
+  /** The revision of the last good state, or null when none was healthy yet. */
+  lastGoodRevision(): number | null {
+    return this.lastGood?.revision ?? null;
+  }
+
   /** True for the revision the agent went back from: it keeps its last good state instead. */
   refuses(revision: number): boolean {
     return this.revert !== null && this.revert.revision === revision;

@@ -5,6 +5,7 @@
  * device) → register the record → start the agent. A failure rolls the device back to what it had
  * (install-agent.sh uninstall, the config and keys it had) and the registry to what it held.
  */
+import { dirname, join } from 'node:path';
 import { formatProblem, InternalError, OperationFailedError, type ErrorCode } from '#shared/errors.ts';
 import { EnrollmentRecord } from '#shared/schema/enrollment.ts';
 import { issuesToProblems, messages } from '#shared/schema/format-issues.ts';
@@ -16,6 +17,9 @@ import { agentConfig, factsScript, parseFacts, remoteLayout, RemoteShell, sh, ty
 import { SshSession, type SshConnectOptions } from './ssh-session.ts';
 import { describeEndpoint } from './ssh-target.ts';
 import { runSteps, type Progress, type Step } from './ssh-steps.ts';
+
+/** The root applier's systemd units (deploy/), uploaded beside the agent's unit. */
+export const APPLIER_UNITS = ['onionfleet-apply.socket', 'onionfleet-apply@.service'] as const;
 
 /** The oldest Node.js the single-file agent runs on. */
 export const MIN_NODE_MAJOR = 20;
@@ -138,6 +142,8 @@ function upload(e: Enrollment): Step {
       await session.upload(e.o.files.bundle, `${tmp}/onionfleet-agent.mjs`, 0o644);
       await session.upload(e.o.files.installer, `${tmp}/install-agent.sh`, 0o755);
       await session.upload(e.o.files.unit, `${tmp}/onionfleet-agent.service`, 0o644);
+      // The applier's units go beside the agent's, where install-agent.sh looks for them.
+      for (const name of APPLIER_UNITS) await session.upload(join(dirname(e.o.files.unit), name), `${tmp}/${name}`, 0o644);
     },
   };
 }

@@ -4,13 +4,13 @@
  */
 import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { InvalidInputError, type Problem } from '#shared/errors.ts';
 import { packageFile } from '#shared/os/package-root.ts';
 import { loadIdentity } from '../state/identity.ts';
 import { ensureNatsOnion } from '../state/nats-onion.ts';
 import type { StatePaths } from '../state/paths.ts';
-import type { SshEnrollOptions } from './ssh-enroll.ts';
+import { APPLIER_UNITS, type SshEnrollOptions } from './ssh-enroll.ts';
 import { loadPrivateKey, type ConfirmHostKey } from './ssh-session.ts';
 import { readTorRuntime } from '../tor/runtime.ts';
 import { isOnion, parseHostKeyPin, parseHostPort, parseSshTarget, TOR_SOCKS } from './ssh-target.ts';
@@ -58,7 +58,7 @@ export async function resolveSshOptions(flags: SshFlags, paths: StatePaths, conf
   if (!remoteRoot.startsWith('/')) problems.push({ source: '--remote-root', message: 'expected an absolute path' });
   const bundle = flags.agentBundle ?? DEFAULT_AGENT_BUNDLE;
   if (!(await exists(bundle))) problems.push({ source: bundle, message: 'no agent bundle here (the single-file agent)' });
-  for (const file of [INSTALLER, UNIT]) if (!(await exists(file))) problems.push({ source: file, message: 'missing from this checkout' });
+  for (const file of [INSTALLER, UNIT, ...APPLIER_UNITS.map((name) => join(dirname(UNIT), name))]) if (!(await exists(file))) problems.push({ source: file, message: 'missing from this checkout' });
   if (problems.length > 0 || endpoint === null) {
     throw new InvalidInputError(problems, problems.some((p) => p.source === bundle) ? { hint: 'build it with `npm run build:agent`, or pass --agent-bundle FILE' } : {});
   }

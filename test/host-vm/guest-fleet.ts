@@ -15,7 +15,7 @@
  * lines in /etc/tor/torrc.d/private-network.conf.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSession } from '../../controller/bus/session.ts';
@@ -32,7 +32,8 @@ import { ensureImage, GUEST_FORWARD_ADDRESS, HostVm, mustSucceed, quote } from '
 const REPO = new URL('../../', import.meta.url).pathname;
 /** The guest's way into the private Tor network: its tor's bridge. */
 export const BRIDGE_PORT = 9001;
-const DOUBLES = ['simplex-double.mjs', 'simplex-double-hello.mjs', 'simplex-double-ini.mjs', 'simplex-double-init.mjs', 'simplex-double-start.mjs', 'smp-server', 'xftp-server'];
+/** Every file of the doubles (read from the directory: a new module of theirs is uploaded too). */
+const DOUBLES = readdirSync(join(REPO, 'test/doubles')).filter((f) => f.endsWith('.mjs') || f === 'smp-server' || f === 'xftp-server');
 
 export interface GuestFleetOptions {
   /** The guest's device id. */

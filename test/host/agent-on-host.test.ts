@@ -7,14 +7,19 @@
  * other hop is made by the network's relays. So the agent reaches the controller's NATS through its
  * onion, as in production, and the controller reaches the guest's SSH onion through the same network.
  *
- * The story: `device add --ssh` installs the agent on the real root (systemd unit, user, directories)
+ * The story: `device add --ssh` installs the agent on the real root (systemd units, user, directories);
+ * it runs as `onionfleet` with no capabilities, its root applier behind a socket does what needs root
  * → `apply --wait` of a high-tier group (one SMP instance on the guest, the others on two simulated
  * devices) → the instance runs as a systemd unit, tor@default serves its onions as debian-tor under
  * AppArmor, the firewall unit holds the rules → the forwarded instance port and sshd are dropped
  * from outside, the device is managed only through its SSH onion → only tor opens connections off
- * the device → IPv6 router solicitations and advertisements still get through → a reboot brings everything back with
- * no controller action → `install-agent.sh uninstall` leaves nothing install made.
+ * the device → a DHCP lease is renewed through the firewall (and not with the renewals dropped) → IPv6
+ * router solicitations and advertisements still get through → a reboot brings everything back with
+ * no controller action → the guard goes back by itself through the applier → `install-agent.sh
+ * uninstall` leaves nothing install made. Behind the applier the agent still reports the servers'
+ * metrics and sends the sealed backups the applier makes.
  */
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support/processes.ts';
@@ -91,31 +96,59 @@ afterAll(async () => {
 }, 180_000);
 
 describe('the agent on a real Debian host', () => {
-  it('device add --ssh installs it on the real root and starts it under systemd; it reaches NATS through its tor', async () => {
+  it('device add --ssh installs it on the real root and starts it under systemd as onionfleet, sandboxed, beside the root applier\'s socket; it reaches NATS through its tor', async () => {
     expect(g.enrolled.code, g.enrolled.stderr).toBe(0);
     expect(JSON.parse(g.enrolled.stdout)).toMatchObject({ added: DEVICE, agent: { manager: 'systemd' }, hostKey: g.vm.hostKey });
     const facts = await g.vm.must([
       'getent passwd onionfleet | cut -d: -f7',
       'stat -c "%n %a %G" /etc/onionfleet /var/log/onionfleet /var/lib/onionfleet /etc/onionfleet/agent.json',
       'systemctl is-enabled onionfleet-agent.service',
-      'systemctl is-active onionfleet-agent.service',
+      'systemctl is-active onionfleet-agent.service onionfleet-apply.socket',
+      'echo "unit-user $(systemctl show -p User --value onionfleet-agent.service)"',
       'pid=$(systemctl show -p MainPID --value onionfleet-agent.service)',
-      'ps -o user= -p "$pid"',
-      'grep NoNewPrivs /proc/$pid/status',
-      // ProtectSystem=true: /usr is read-only for the agent, except /usr/local/bin (ReadWritePaths).
-      'nsenter -t "$pid" -m sh -c "touch /usr/lib/.probe 2>&1; touch /usr/local/bin/.probe && echo usr-local-bin-writable && rm /usr/local/bin/.probe"',
+      'echo "process-user $(ps -o user= -p "$pid")"',
+      'echo "uid-of-onionfleet $(id -u onionfleet)"',
+      'grep -E "^(Uid|Gid|NoNewPrivs|CapEff|CapBnd|CapPrm):" /proc/$pid/status',
+      'stat -c "socket %U %G %a" /run/onionfleet-apply.sock',
+      // Its only writable places: its own state directories (the guard's files, the metrics textfile).
+      'stat -c "state %n %U %a" /var/lib/onionfleet/agent /var/lib/onionfleet/metrics',
+      // ProtectSystem=strict: the whole file system is read-only in the agent's mount namespace, even to root.
+      'nsenter -t "$pid" -m sh -c "touch /etc/.probe 2>&1; touch /var/lib/onionfleet/.probe 2>&1; touch /usr/local/bin/.probe 2>&1" || true',
+      // The onionfleet user itself (outside the sandbox, with its own groups) can change nothing the applier does.
+      'as() { setpriv --reuid=onionfleet --regid=onionfleet --init-groups "$@"; }',
+      'attempt() { what=$1; shift; if out=$("$@" 2>&1); then echo "$what: done"; else echo "$what: refused: $(echo "$out" | head -1)"; fi; }',
+      'attempt torrc as sh -c "echo x >>/etc/tor/torrc"',
+      'attempt nft as nft add table inet onionfleet-probe',
+      'attempt systemctl as systemctl restart ssh.service',
+      'attempt useradd as useradd onionfleet-probe',
+      'attempt keys as ls /etc/onionfleet/keys',
     ].join('\n'));
     expect(facts).toContain('/usr/sbin/nologin');
     expect(facts).toMatch(/\/etc\/onionfleet 750 onionfleet/);
     expect(facts).toMatch(/\/var\/log\/onionfleet 750 onionfleet/);
+    expect(facts).toMatch(/\/var\/lib\/onionfleet 750 onionfleet/);
     expect(facts).toMatch(/\/etc\/onionfleet\/agent\.json 600 /);
     expect(facts).toMatch(/^enabled$/m);
     expect(facts).toMatch(/^active$/m);
-    // Root by design (the unit's comment: it manages /etc/tor, units, nftables), with the unit's sandbox.
-    expect(facts).toMatch(/^root$/m);
+    expect(facts).toMatch(/^active\nactive$/m);
+    // The network-facing agent runs as onionfleet, with no capability and no way to gain one.
+    expect(facts).toContain('unit-user onionfleet');
+    expect(facts).toContain('process-user onionfleet');
+    const uid = /uid-of-onionfleet (\d+)/.exec(facts)?.[1] ?? 'none';
+    expect(facts).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+    expect(facts).toMatch(/^CapEff:\s+0+$/m);
+    expect(facts).toMatch(/^CapPrm:\s+0+$/m);
+    expect(facts).toMatch(/^CapBnd:\s+0+$/m);
     expect(facts).toMatch(/NoNewPrivs:\s+1/);
-    expect(facts).toContain('Read-only file system');
-    expect(facts).toContain('usr-local-bin-writable');
+    expect(facts).toContain('socket root onionfleet 660');
+    expect(facts).toContain('state /var/lib/onionfleet/agent onionfleet 755');
+    expect(facts).toContain('state /var/lib/onionfleet/metrics onionfleet 755');
+    expect(facts.match(/Read-only file system/g)).toHaveLength(3);
+    expect(facts).toMatch(/^torrc: refused: .*Permission denied/m);
+    expect(facts).toMatch(/^nft: refused: .*Operation not permitted/m);
+    expect(facts).toMatch(/^systemctl: refused: .*(Access denied|authentication required)/im);
+    expect(facts).toMatch(/^useradd: refused: .*(Permission denied|cannot lock|may not)/im);
+    expect(facts).toMatch(/^keys: refused: .*Permission denied/m);
     const config = JSON.parse(await g.vm.must('cat /etc/onionfleet/agent.json')) as { root: string; nats: { url: string } };
     expect(config.root).toBe('/');
     expect(config.nats.url).toMatch(/^nats:\/\/[a-z2-7]{56}\.onion:4222$/);
@@ -153,6 +186,9 @@ describe('the agent on a real Debian host', () => {
       `grep -h "^socks_mode" /etc/opt/simplex/${instance}/smp-server.ini`,
       'grep -h "^VanguardsLiteEnabled" /etc/tor/torrc.d/onionfleet.conf',
       `stat -c "ini %U %a" /etc/opt/simplex/${instance}/smp-server.ini`,
+      // The steps ran in the root applier, one process per request of the agent; the agent ran none.
+      'echo "applier-steps $(journalctl -u "onionfleet-apply@*" -o cat --no-pager | grep -c "\\"step\\":\\"recordRevision\\"")"',
+      'echo "agent-steps $(journalctl -u onionfleet-agent.service -o cat --no-pager | grep -c "\\"step\\":")"',
     ].join('\n'));
     expect(facts.split('\n')).toContain(`onionfleet-smp@${instance}.service active running`);
     expect(facts.match(/^onionfleet-(smp|xftp)@/gm)).toHaveLength(1);
@@ -172,6 +208,8 @@ describe('the agent on a real Debian host', () => {
     expect(facts).toContain('socks_mode: always');
     expect(facts).toContain('VanguardsLiteEnabled 1');
     expect(facts).toContain('ini simplex 600');
+    expect(Number(/applier-steps (\d+)/.exec(facts)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(facts).toContain('agent-steps 0');
   }, 600_000);
 
   it('enforces the firewall, seen from outside: the instance port and sshd are dropped; the device answers through its onion and the bus', async () => {
@@ -199,6 +237,32 @@ describe('the agent on a real Debian host', () => {
     expect(fresh.instances.every((i) => i.healthy)).toBe(true);
   }, 600_000);
 
+  it('behind its applier the agent still reports its metrics and sends its sealed backups (the high tier allows identity copies)', async () => {
+    // The server's metrics file, readable only by root where it lives, reaches the status through the view.
+    const status = await until('a status with the instance\'s metrics', async () => {
+      const s = await g.status();
+      return s?.metrics?.instances.some((i) => i.id === instance && i.version !== null) === true ? s : null;
+    }, 400_000);
+    expect(status.metrics?.agent.reconciles).toBeGreaterThan(0);
+    // The backups are sealed by the applier (root reads the onion key and the server's keys) and sent by
+    // the agent; the backup age in its figures is the applier's.
+    expect(status.metrics?.agent.backupAgeSeconds).toEqual(expect.any(Number));
+    const listed = await g.cli('backup', 'list', '--json');
+    expect(listed.code, listed.stderr).toBe(0);
+    const rows = (JSON.parse(listed.stdout) as { backups: { device: string; instance: string | null; ok: boolean; reason: string | null }[] }).backups;
+    expect(rows.filter((r) => r.device === DEVICE)).toEqual([expect.objectContaining({ device: DEVICE, instance, ok: true })]);
+    const facts = await overOnion([
+      `stat -c "view %U %G %a" /var/lib/onionfleet/view/var/opt/simplex/${instance}/smp-server-metrics.txt`,
+      'stat -c "textfile %U %a" /var/lib/onionfleet/metrics/onionfleet.prom',
+      'grep -c "^simplex_smp_" /var/lib/onionfleet/metrics/onionfleet.prom',
+      'echo "backups-sealed $(journalctl -u "onionfleet-apply@*" -o cat --no-pager | grep -c "\\"reason\\":\\"identity\\"")"',
+    ].join('\n'));
+    expect(facts).toContain('view root onionfleet 640');
+    expect(facts).toContain('textfile onionfleet 644');
+    expect(Number(/^(\d+)$/m.exec(facts)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(Number(/backups-sealed (\d+)/.exec(facts)?.[1] ?? 0)).toBeGreaterThan(0);
+  }, 600_000);
+
   it('lets only tor open connections off the device (high tier): another user and root are refused at once, debian-tor connects', async () => {
     const connectAs = (prefix: string) => `${prefix} python3 -c 'import socket
 try:
@@ -221,9 +285,78 @@ except OSError as e:
     expect(count('counter-after')).toBeGreaterThan(count('counter-before'));
   }, 400_000);
 
-  // DHCPv4 renewals cannot be shown here: qemu's user-mode DHCP server (restrict=on) never answers a
-  // renewal's unicast REQUEST, with no firewall at all (networkd: "REQUEST (renewing)", no ACK), and it
-  // gives no default route. The firewall's DHCP lines are checked by `nft -c` (test/integration/render-validators).
+  // DHCPv4 renewal behind the firewall. qemu's user-mode DHCP server (restrict=on) never answers a
+  // renewal's unicast REQUEST, even with no firewall at all; and the exchanges it does answer (DISCOVER,
+  // the first REQUEST, a rebinding) go through networkd's raw packet socket, which nftables never sees.
+  // So the guest gets a second link whose far end is a network namespace with a DHCP server of our own
+  // (test/host-vm/dhcp-server.py): short leases, and it extends a lease only through a renewal — unicast
+  // UDP from the client's address out through the output chain, the ACK back in through the input
+  // chain. The address's lifetime starting again proves the whole exchange got through.
+  it('keeps DHCP working behind the strict firewall: networkd renews a lease by unicast, and the ACK comes back in', async () => {
+    const server = readFileSync(new URL('../host-vm/dhcp-server.py', import.meta.url), 'utf8');
+    const out = await overOnion([
+      'ns=ofdhcp; link=ofdhcp0',
+      'cleanup() { kill "$srv" 2>/dev/null; ip netns del "$ns" 2>/dev/null; rm -f /run/systemd/network/05-ofdhcp.network; networkctl reload; }',
+      'trap cleanup EXIT',
+      `cat >/tmp/dhcp-server.py <<'PYEOF'\n${server}PYEOF`,
+      'ip netns add "$ns"',
+      'ip link add "$link" type veth peer name ofdhcp1',
+      'ip link set ofdhcp1 netns "$ns"',
+      'ip -n "$ns" addr add 192.168.77.1/24 dev ofdhcp1',
+      'ip -n "$ns" link set lo up',
+      'ip -n "$ns" link set ofdhcp1 up',
+      'ip netns exec "$ns" python3 /tmp/dhcp-server.py ofdhcp1 192.168.77.1 192.168.77.50 40 >/tmp/dhcp-server.log 2>&1 &',
+      'srv=$!',
+      'mkdir -p /run/systemd/network',
+      String.raw`printf '[Match]
+Name=ofdhcp0
+
+[Network]
+DHCP=ipv4
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+
+[DHCPv4]
+UseDNS=no
+UseRoutes=no
+UseNTP=no
+UseHostname=no
+UseDomains=no
+' >/run/systemd/network/05-ofdhcp.network`,
+      'networkctl reload',
+      'lft() { ip -4 -o addr show dev "$link" | grep -o "valid_lft [0-9]*" | grep -o "[0-9]*"; }',
+      // Bound (the first exchange), then renewed at T1 (half the lease) …
+      'for i in $(seq 1 240); do grep -q "^ack renewing" /tmp/dhcp-server.log && break; sleep 0.5; done',
+      'echo "lft-at-renewal $(lft)"',
+      // … and the client took the ACK: the address's lifetime starts again (without it, it only runs down).
+      'after=0; for i in $(seq 1 60); do after=$(lft); [ -n "$after" ] && [ "$after" -gt 30 ] && break; sleep 0.5; done',
+      'echo "lft-after-renewal $after"',
+      'echo "address $(ip -4 -o addr show dev "$link" | grep -o "inet [0-9.]*")"',
+      // The control: a rule that drops the client's renewals (what a firewall without the DHCP line would
+      // do). The next renewal (20 s on) never reaches the server, and the lifetime only runs down.
+      'nft insert rule inet onionfleet output udp dport 67 counter drop comment \\"dhcp-control\\"',
+      'renewed=$(grep -c "^ack renewing" /tmp/dhcp-server.log)',
+      'for i in $(seq 1 120); do l=$(lft); [ -n "$l" ] && [ "$l" -lt 12 ] && break; sleep 0.5; done',
+      'echo "lft-while-blocked $(lft)"',
+      'echo "renewals-while-blocked $(( $(grep -c "^ack renewing" /tmp/dhcp-server.log) - renewed ))"',
+      'echo "blocked-$(nft -a list chain inet onionfleet output | grep dhcp-control | grep -o "counter packets [0-9]*")"',
+      'nft delete rule inet onionfleet output handle $(nft -a list chain inet onionfleet output | grep dhcp-control | grep -o "handle [0-9]*" | grep -o "[0-9]*")',
+      'echo "--- server"; cat /tmp/dhcp-server.log',
+      'echo "reject-counter $(nft list chain inet onionfleet output | grep -o "counter packets [0-9]*" | tail -1)"',
+    ].join('\n'), 300_000);
+    expect(out).toContain('address inet 192.168.77.50');
+    expect(out).toMatch(/^offer$/m);
+    expect(out).toMatch(/^ack selecting$/m);
+    // The server got the unicast renewal (the output chain let networkd's REQUEST out) …
+    expect(out).toMatch(/^ack renewing 192\.168\.77\.50$/m);
+    // … and the client got the ACK (the input chain let it in): the lease's 40 s start again.
+    expect(Number(/lft-after-renewal (\d+)/.exec(out)?.[1] ?? 0)).toBeGreaterThan(30);
+    // With the renewals dropped they never arrive, so the test above would fail behind such a firewall.
+    expect(out).toMatch(/^renewals-while-blocked 0$/m);
+    expect(Number(/blocked-counter packets (\d+)/.exec(out)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(Number(/lft-while-blocked (\d+)/.exec(out)?.[1] ?? 99)).toBeLessThan(12);
+  }, 400_000);
+
   it('keeps the network up behind the strict firewall: a router solicitation goes out, the advertisement comes in and refreshes the IPv6 route', async () => {
     const out = await overOnion([
       'ifname=$(ls /sys/class/net | grep -v "^lo$" | head -1)',
@@ -276,11 +409,40 @@ EOF`,
       return s !== null && Date.parse(s.observedAt) > bootTime && s.converged && s.instances.length === 1 && s.instances.every((i) => i.healthy) ? s : null;
     }, 300_000);
     expect(status.appliedRevision).toBe(status.desiredRevision);
-    const units = await overOnion(`systemctl is-active onionfleet-agent.service tor@default.service onionfleet-firewall.service onionfleet-smp@${instance}.service; nft list chain inet onionfleet output | grep -c "policy drop"`);
-    expect(units.trim().split('\n')).toEqual(['active', 'active', 'active', 'active', '1']);
+    const units = await overOnion(`systemctl is-active onionfleet-agent.service onionfleet-apply.socket tor@default.service onionfleet-firewall.service onionfleet-smp@${instance}.service; nft list chain inet onionfleet output | grep -c "policy drop"; ps -o user= -p $(systemctl show -p MainPID --value onionfleet-agent.service)`);
+    expect(units.trim().split('\n')).toEqual(['active', 'active', 'active', 'active', 'active', '1', 'onionfleet']);
     // sshd is still off the network: the rules were loaded before it.
     await expect(g.vm.connect({ timeoutMs: 15_000 })).rejects.toThrow();
   }, 900_000);
+
+  it('goes back by itself through the applier: a revision that cannot apply (its pinned binary cannot download) is undone, the applier re-applies the last good state it noted', async () => {
+    const before = (await g.status())?.appliedRevision ?? 0;
+    expect(before).toBeGreaterThan(0);
+    // A pin no binary matches: the guest (no binary override) must download it, through a Tor network
+    // with no exit to the internet, and fails; the simulated devices run the doubles by override.
+    const bad = g.tf.h.writeFleet(fleetYaml().replace('members:\n', 'binaries:\n  smp-server: { version: 6.4.5, url: "https://downloads.example.net/smp-server", sha256: "' + '0'.repeat(64) + '" }\nmembers:\n'));
+    const applied = await g.tf.h.apply(bad, '--strategy', 'all-at-once', '--wait', '--timeout', '600');
+    expect(applied.code, applied.stderr + applied.stdout).not.toBe(0);
+    const status = await until('the guest to report it went back by itself', async () => {
+      const s = await g.status();
+      return s?.reverted != null && s.appliedRevision === before && s.instances.length === 1 && s.instances.every((i) => i.healthy) ? s : null;
+    }, 600_000);
+    expect(status.reverted).toMatchObject({ to: before });
+    expect(status.reverted?.revision).toBeGreaterThan(before);
+    const facts = await overOnion([
+      // The applier went back to the state it noted itself; the agent only asked (it ran no step).
+      `echo "applier-went-back $(journalctl -u "onionfleet-apply@*" -o cat --no-pager | grep -c "going back to revision ${before} (the agent's guard)")"`,
+      'echo "agent-steps $(journalctl -u onionfleet-agent.service -o cat --no-pager | grep -c "\\"step\\":")"',
+      'stat -c "last-good %U %a" /var/lib/onionfleet/last-good.json',
+      'stat -c "guard %U %a" /var/lib/onionfleet/agent/var/lib/onionfleet/reverted.json',
+      `python3 -c 'import json; print("running", json.load(open("/var/lib/onionfleet/desired.json"))["revision"])'`,
+    ].join('\n'));
+    expect(facts).toMatch(/applier-went-back [1-9]/);
+    expect(facts).toContain('agent-steps 0');
+    expect(facts).toContain('last-good root 600');
+    expect(facts).toContain('guard onionfleet 600');
+    expect(facts).toContain(`running ${before}`);
+  }, 1_200_000);
 
   it('install-agent.sh uninstall leaves nothing behind that install made', async () => {
     const manifest = await overOnion('cat /usr/local/lib/onionfleet/install.manifest');
@@ -291,11 +453,12 @@ EOF`,
       ...entries.filter(([kind]) => kind !== 'user').map(([kind, path]) => `[ -e ${quote(path)} ] && echo "left: ${kind} ${path}" || true`),
       'getent passwd onionfleet && echo "left: user onionfleet" || true',
       'getent group onionfleet && echo "left: group onionfleet" || true',
-      'systemctl show -p LoadState --value onionfleet-agent.service',
+      'systemctl show -p LoadState --value onionfleet-agent.service onionfleet-apply.socket',
+      'for f in /run/onionfleet-apply.sock /run/lock/onionfleet-apply.lock; do [ -e "$f" ] && echo "left: $f"; done; true',
       'ps -eo args= | grep "^/usr/local/bin/node /usr/local/lib/onionfleet/" && echo "left: agent process" || true',
     ].join('\n'));
     expect(out).toContain('removed the onionfleet agent below /');
     expect(out).not.toContain('left:');
-    expect(out).toMatch(/^not-found$/m);
+    expect(out.match(/^not-found$/gm)).toHaveLength(2);
   }, 400_000);
 });

@@ -12,8 +12,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APPLIER_UNITS } from '../../controller/enroll/ssh-enroll.ts';
 import { statePaths } from '../../controller/state/paths.ts';
 import { BIN, onionfleet, runBin, type CliRun } from '../support/cli.ts';
 import { alive, freePort, stopChild, stopPid, until } from '../support/processes.ts';
@@ -129,6 +130,7 @@ describe('device add --ssh against a real sshd', () => {
     expect((await readFile(join(root, 'usr/local/lib/onionfleet/onionfleet-agent.mjs'))).equals(await readFile(bundle))).toBe(true);
     expect(mode(join(root, 'usr/local/bin/onionfleet-agent'))).toBe(0o755);
     expect(await readFile(join(root, 'etc/systemd/system/onionfleet-agent.service'), 'utf8')).toBe(await readFile(UNIT, 'utf8'));
+    for (const name of APPLIER_UNITS) expect(await readFile(join(root, 'etc/systemd/system', name), 'utf8')).toBe(await readFile(join(dirname(UNIT), name), 'utf8'));
     expect(mode(join(root, 'etc/onionfleet'))).toBe(0o750);
     for (const dir of ['var/lib/onionfleet', 'var/log/onionfleet']) expect(statSync(join(root, dir)).isDirectory()).toBe(true);
     expect(mode(join(root, 'etc/onionfleet/keys/signing.key'))).toBe(0o600);
@@ -328,16 +330,17 @@ describe('deploy/install-agent.sh and the unit', () => {
     expect(existsSync(join(work, 'installer-bad'))).toBe(false);
   });
 
-  it('systemd-analyze verify finds nothing in the unit but the agent absent from this machine; a misspelt key is reported', async () => {
+  it('systemd-analyze verify finds nothing in the units (agent, applier socket and service) but the agent absent from this machine; a misspelt key is reported', async () => {
     const dir = join(work, 'unit');
     await mkdir(dir, { recursive: true });
     const unit = join(dir, 'onionfleet-agent.service');
     await copyFile(UNIT, unit);
-    const verify = (path: string) => {
-      const r = spawnSync('systemd-analyze', ['verify', path], { encoding: 'utf8' });
-      return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '' && !/^onionfleet-agent\.service: Command \/usr\/local\/bin\/onionfleet-agent is not executable: No such file or directory$/.test(l));
+    for (const name of APPLIER_UNITS) await copyFile(join(dirname(UNIT), name), join(dir, name));
+    const verify = (...paths: string[]) => {
+      const r = spawnSync('systemd-analyze', ['verify', ...paths], { encoding: 'utf8' });
+      return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '' && !/^onionfleet-(agent|apply@i)\.service: Command \/usr\/local\/bin\/onionfleet-agent is not executable: No such file or directory$/.test(l));
     };
-    expect(verify(unit)).toEqual([]);
+    expect(verify(unit, ...APPLIER_UNITS.map((name) => join(dir, name)))).toEqual([]);
     await writeFile(unit, (await readFile(UNIT, 'utf8')).replace('NoNewPrivileges=yes', 'NoNewPrivilege=yes'));
     expect(verify(unit).join('\n')).toContain("Unknown key 'NoNewPrivilege'");
   });
