@@ -4,23 +4,24 @@
  * every second, against a loopback `onionfleet serve`; with a 1-second heartbeat it collects the 11
  * files, writes the textfile and sends the sealed summary each round. After 30 rounds past the first
  * full collection, its RSS and peak RSS (VmRSS, VmHWM of the agent process alone) are read.
- * Target: peak ≤ 80 MB. Two runs: node's default heap sizing (V8 collects lazily, so RSS keeps
- * growing with the rounds), and a bounded heap (`--max-old-space-size=32 --max-semi-space-size=1`),
- * which shows the working set.
+ * Target: peak ≤ 80 MB. Two runs: node's defaults (V8 collects lazily, so RSS keeps growing with
+ * the rounds), and the settings deploy/onionfleet-agent.service runs the agent with on a Pi, read from
+ * its Environment= lines (ONIONFLEET_NODE_FLAGS for node, MALLOC_ARENA_MAX, UV_THREADPOOL_SIZE).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentUnitSettings } from '../test/support/agent-unit.ts';
 import { FleetHarness } from '../test/support/fleet-harness.ts';
 import { stopChild, until } from '../test/support/processes.ts';
 
 const ROUNDS = 30;
 
-const VARIANTS = [
-  { heap: 'default', flags: [] },
-  { heap: 'bounded-32mb', flags: ['--max-old-space-size=32', '--max-semi-space-size=1'] },
-] as const;
+const VARIANTS: readonly { heap: string; flags: readonly string[]; env: Readonly<Record<string, string>> }[] = [
+  { heap: 'default', flags: [], env: {} },
+  { heap: 'as-the-unit-runs-it', ...agentUnitSettings() },
+];
 
 export async function agentMetrics(): Promise<Record<string, unknown>[]> {
   const bundle = join(mkdtempSync(join(tmpdir(), 'onionfleet-build-')), 'onionfleet-agent.mjs');
@@ -30,11 +31,11 @@ export async function agentMetrics(): Promise<Record<string, unknown>[]> {
       .on('exit', (code) => { if (code === 0) resolve(); else reject(new Error(`build-agent exited ${String(code)}`)); });
   });
   const results: Record<string, unknown>[] = [];
-  for (const v of VARIANTS) results.push(await measure(bundle, v.heap, v.flags));
+  for (const v of VARIANTS) results.push(await measure(bundle, v.heap, v.flags, v.env));
   return results;
 }
 
-async function measure(bundle: string, heap: string, flags: readonly string[]): Promise<Record<string, unknown>> {
+async function measure(bundle: string, heap: string, flags: readonly string[], env: Readonly<Record<string, string>>): Promise<Record<string, unknown>> {
   const h = await FleetHarness.create();
   try {
     await h.startServe();
@@ -44,7 +45,7 @@ async function measure(bundle: string, heap: string, flags: readonly string[]): 
       'devices: [{ id: pi-1, operator: alice, location: here, jurisdiction: DE, capacity: { maxInstances: 11 } }]',
       'groups: [{ id: bench, tier: standard, smp: 10, xftp: 1, members: [m] }]', 'members: [{ id: m, passphrase: true }]', '',
     ].join('\n'));
-    const agent = spawn(process.execPath, [...flags, bundle, 'run', '--config', device.config], { stdio: 'ignore' });
+    const agent = spawn(process.execPath, [...flags, bundle, 'run', '--config', device.config], { stdio: 'ignore', env: { ...process.env, ...env } });
     try {
       const applied = await h.apply(fleet, '--wait', '--timeout', '180');
       if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}`);

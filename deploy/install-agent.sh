@@ -149,7 +149,9 @@ install_agent() {
   put "$bundle" "$LIB/onionfleet-agent.mjs" 0644
   put "$0" "$LIB/install-agent.sh" 0755
   wrapper=$(mktemp)
-  printf '#!/bin/sh\n# The onionfleet agent (installed by install-agent.sh).\nexec %s %s "$@"\n' "$(quote "$node")" "$(quote "$LIB/onionfleet-agent.mjs")" >"$wrapper"
+  # $ONIONFLEET_NODE_FLAGS: node's own flags, from the agent's unit (its memory settings on a Pi);
+  # unquoted on purpose, one word per flag. Empty for the applier and the admin's commands.
+  printf '#!/bin/sh\n# The onionfleet agent (installed by install-agent.sh).\n# shellcheck disable=SC2086\nexec %s ${ONIONFLEET_NODE_FLAGS-} %s "$@"\n' "$(quote "$node")" "$(quote "$LIB/onionfleet-agent.mjs")" >"$wrapper"
   put "$wrapper" "$BIN" 0755
   rm -f -- "$wrapper"
   put "$unit" "$UNIT" 0644

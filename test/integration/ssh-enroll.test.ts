@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APPLIER_UNITS } from '../../controller/enroll/ssh-enroll.ts';
 import { statePaths } from '../../controller/state/paths.ts';
+import { agentUnitSettings } from '../support/agent-unit.ts';
 import { BIN, onionfleet, runBin, type CliRun } from '../support/cli.ts';
 import { alive, freePort, stopChild, stopPid, until } from '../support/processes.ts';
 
@@ -313,6 +314,17 @@ describe('deploy/install-agent.sh and the unit', () => {
     expect(await readFile(join(root, 'usr/local/lib/onionfleet/install.manifest'), 'utf8')).toBe(manifest);
     const wrapper = spawnSync(join(root, 'usr/local/bin/onionfleet-agent'), ['--version'], { encoding: 'utf8' });
     expect(wrapper.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    // The unit's memory settings reach node through the wrapper (NODE_OPTIONS would refuse --no-opt).
+    const { flags, env } = agentUnitSettings();
+    expect(flags).toEqual(expect.arrayContaining(['--max-old-space-size=32', '--no-opt']));
+    const report = join(work, 'installer', 'exec-argv.cjs');
+    await writeFile(report, 'process.stderr.write(JSON.stringify(process.execArgv));\n');
+    const tuned = spawnSync(join(root, 'usr/local/bin/onionfleet-agent'), ['--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env, ONIONFLEET_NODE_FLAGS: [...flags, `--require=${report}`].join(' ') },
+    });
+    expect(tuned.status, tuned.stderr).toBe(0);
+    expect(JSON.parse(tuned.stderr.slice(0, tuned.stderr.indexOf(']') + 1))).toEqual([...flags, `--require=${report}`]);
     await writeFile(join(root, 'etc/onionfleet/agent.json'), '{}');
     expect(sh('uninstall', '--root', root).status).toBe(0);
     expect(readdirSync(root)).toEqual(['etc']);
