@@ -30,7 +30,8 @@ import { loadJson } from '#shared/fs/load-json.ts';
 import { DESIRED_COPY } from './reconcile/loop.ts';
 import { BackupSender } from './backup/sender.ts';
 import type { SystemActions } from './system.ts';
-import { attemptOf, REPAIR_EVERY_SECONDS, type Applier } from './applier/client.ts';
+import { attemptOf, type Applier } from './applier/client.ts';
+import { heartbeatRequest, refreshDue } from './applier/heartbeat.ts';
 import type { ApplierAnswer } from './applier/protocol.ts';
 
 export interface RunOptions {
@@ -202,20 +203,18 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
 
   /** Behind an applier with nothing to apply: a fresh view (metrics files) and the due backups, once per metrics interval. */
   const refreshIfDue = async (to: Applier) => {
-    if (Date.now() - lastApplierAt >= config.metrics.intervalSeconds * 1000) fromApplier(await to.refresh());
+    if (refreshDue({ sinceApplierMs: Date.now() - lastApplierAt, metricsIntervalSeconds: config.metrics.intervalSeconds })) fromApplier(await to.refresh());
   };
-  /**
-   * The apply behind an applier. A heartbeat that brings nothing new (the same document, the last
-   * round converged, the status healthy) skips the applier's full round for up to REPAIR_EVERY_SECONDS
-   * and only refreshes its view (metrics files) and the due backups once per metrics interval.
-   */
+  /** The apply behind an applier; a heartbeat with nothing new may skip it (agent/applier/heartbeat.ts). */
   const applyThrough = async (to: Applier, value: Uint8Array, revision: number) => {
     const now = Date.now();
-    const same = appliedBytes !== null && Buffer.from(appliedBytes).equals(value);
-    if (same && last.converged && last.error === null && lastHealthy && now - appliedAt < REPAIR_EVERY_SECONDS * 1000) {
-      await refreshIfDue(to);
-      return;
-    }
+    const request = heartbeatRequest({
+      sameDocument: appliedBytes !== null && Buffer.from(appliedBytes).equals(value),
+      converged: last.converged, error: last.error, healthy: lastHealthy,
+      sinceAppliedMs: now - appliedAt, sinceApplierMs: now - lastApplierAt, metricsIntervalSeconds: config.metrics.intervalSeconds,
+    });
+    if (request === 'refresh') fromApplier(await to.refresh());
+    if (request !== 'apply') return;
     const started = performance.now();
     const answer = await to.apply(value);
     fromApplier(answer);
