@@ -14,6 +14,8 @@
  *    groups' instances there move), and failing that, previous devices become a mere preference:
  *    moves are then needed for the fleet to hold, and the diff shows them;
  * 5. with previous devices only a preference and still no placement, a fresh placement.
+ * A placement found while holding the previous one then goes through keep-more.ts: instances the
+ * attempts moved go back to their devices wherever every rule still holds.
  * Then the exact core (exact.ts, when a solver is given and the fleet is not too large): it proves
  * infeasibility, or the fewest moves against the previous placement; its placement replaces the
  * heuristic's when the heuristic failed or moved more instances than needed.
@@ -24,6 +26,7 @@ import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
 import { diagnose } from './diagnose.ts';
 import { exactPlan } from './exact.ts';
 import { GroupWork } from './group-work.ts';
+import { keepMore } from './keep-more.ts';
 import { buildModel, emptyLoad, instanceId, previousClaims, type GroupInfo, type Model } from './model.ts';
 import { placeGroup, type GroupOutcome, type GroupPlacement } from './place-group.ts';
 import type { Packing, StickyMode } from './place-smp.ts';
@@ -75,6 +78,8 @@ export function plan(spec: FleetSpec, previous: readonly PreviousPlacement[] | n
   const baseMode: StickyMode = previous === null || previous.length === 0 ? 'none' : options.rebalance ? 'prefer' : 'hold';
   const heuristic = tooSmall.length > 0 ? null : searchHeuristic(model, order, prevDevice, baseMode);
   let success = heuristic?.success ?? null;
+  // Holding the previous placement: whatever the attempts moved goes back where the rules allow.
+  if (success !== null && baseMode === 'hold') success = { ...success, placements: keepMore(model, order, success.placements, prevDevice) };
   const moves = (placements: ReadonlyMap<number, GroupPlacement>) => diffOf(previous ?? [], toPlacements(model, placements)).moved.length;
 
   // The exact core: proves infeasibility, or the fewest moves, and finds what the heuristic missed.

@@ -5,39 +5,14 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { beforeAll, describe, expect } from 'vitest';
-import type { FleetSpec } from '#shared/schema/fleet-spec.ts';
-import { plan, type MipSolver, type Placement } from '../../../controller/planner/index.ts';
-import { buildModel, instanceId, type Model } from '../../../controller/planner/model.ts';
-import type { GroupPlacement } from '../../../controller/planner/place-group.ts';
+import { plan, type MipSolver } from '../../../controller/planner/index.ts';
+import { buildModel } from '../../../controller/planner/model.ts';
 import { keepsEveryRule } from '../../../controller/planner/placement-rules.ts';
 import { loadSolver } from '../../../controller/solver/highs.ts';
 import { hardFleet } from '../../builders/hard-fleet.ts';
 import { runs } from '../../support/runs.ts';
+import { toIndices, toPlacement } from './indices.ts';
 import { violations } from './rules.ts';
-
-function toIndices(model: Model, placement: readonly Placement[]): Map<number, GroupPlacement> {
-  const out = new Map<number, GroupPlacement>();
-  for (const g of model.groups) {
-    const of = (kind: 'smp' | 'xftp', n: number) =>
-      Array.from({ length: n }, (_, i) => model.deviceIndex.get(placement.find((p) => p.instance === instanceId(g.id, kind, i + 1))?.device ?? '') ?? -1);
-    out.set(g.index, { smp: of('smp', g.smp), xftp: of('xftp', g.xftp) });
-  }
-  return out;
-}
-
-function toPlacement(spec: FleetSpec, model: Model, placements: ReadonlyMap<number, GroupPlacement>): Placement[] {
-  const devices = new Map(spec.devices.map((d) => [d.id, d]));
-  return model.groups.flatMap((g) => {
-    const p = placements.get(g.index);
-    const emit = (kind: 'smp' | 'xftp', list: readonly number[]) =>
-      list.map((d, i): Placement => {
-        const id = model.devices[d]?.id ?? '';
-        const dev = devices.get(id);
-        return { group: g.id, kind, instance: instanceId(g.id, kind, i + 1), device: id, operator: dev?.operator ?? '', location: dev?.location ?? '', jurisdiction: dev?.jurisdiction ?? '' };
-      });
-    return p === undefined ? [] : [...emit('smp', p.smp), ...emit('xftp', p.xftp)];
-  });
-}
 
 describe('keepsEveryRule', () => {
   let solver: MipSolver;
