@@ -7,7 +7,7 @@ import type { ControllerSession } from '../bus/session.ts';
 import { waitForConvergence, type WaitProgress, type WaitResult } from '../status/wait.ts';
 import { ADMIN_CLIENT, adminClientPublicKey } from '../enroll/onion-clients.ts';
 import { listDevices } from '../state/devices.ts';
-import { readDeviceStates, withDeviceStates } from '../state/device-states.ts';
+import { lostDevices, readDeviceStates, withDeviceStates } from '../state/device-states.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { publish, type PublishOptions, type PublishResult } from './publish.ts';
 import { kvStore } from './store.ts';
@@ -36,9 +36,13 @@ export async function publishEffective(paths: StatePaths, session: ControllerSes
   return result;
 }
 
-/** Waits until every device in `revisions` (minus `except`) reports its revision converged and healthy. */
+/**
+ * Waits until every device in `revisions` (minus `except`, and minus the devices declared lost: dead
+ * Pis never report) reports its revision converged and healthy.
+ */
 export async function waitFor(paths: StatePaths, session: ControllerSession, revisions: ReadonlyMap<string, number>, timeoutMs: number,
   onProgress?: WaitProgress, except: ReadonlySet<string> = new Set()): Promise<WaitResult> {
-  const wanted = new Map([...revisions].filter(([id]) => !except.has(id)));
+  const lost = lostDevices(await readDeviceStates(paths));
+  const wanted = new Map([...revisions].filter(([id]) => !except.has(id) && !lost.has(id)));
   return waitForConvergence(session, await listDevices(paths), wanted, timeoutMs, onProgress);
 }

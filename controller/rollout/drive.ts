@@ -14,6 +14,7 @@ import { awaitFinalBackups, FINAL_BACKUP_WAIT_MS } from '../apply/hand-over.ts';
 import { publishEffective } from '../apply/rollout.ts';
 import { kvStore } from '../apply/store.ts';
 import { listDevices } from '../state/devices.ts';
+import { lostDevices, readDeviceStates } from '../state/device-states.ts';
 import { withStateLock } from '../state/lock.ts';
 import type { StatePaths } from '../state/paths.ts';
 import type { RolloutEvent } from './events.ts';
@@ -55,8 +56,16 @@ export async function startRollout(ctx: RolloutContext, spec: FleetSpec, options
   const previousPlan = await own.get('plan');
   const before = await appliedPlacement({ own, desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets });
   // Every device held: this only plans, compiles and says which devices would change.
-  const first = await publishEffective(paths, session, spec, { hold: new Set(spec.devices.map((d) => d.id)) });
-  if (first.held.length === 0) return { state: null, revisions: first.revisions, diff: first.plan.diff };
+  const planned = await publishEffective(paths, session, spec, { hold: new Set(spec.devices.map((d) => d.id)) });
+  // A device declared lost is dead: its new desired state (nothing to serve) goes out at once, for
+  // when it comes back, and nothing waits on it (docs/continuity.md, "A device that comes back").
+  const lost = lostDevices(await readDeviceStates(paths));
+  const first = planned.held.some((id) => lost.has(id))
+    ? await publishEffective(paths, session, spec, { hold: new Set(spec.devices.map((d) => d.id).filter((id) => !lost.has(id))) })
+    : planned;
+  const revisions = new Map([...first.revisions].filter(([id]) => !lost.has(id)));
+  const held = first.held.filter((id) => !lost.has(id));
+  if (held.length === 0) return { state: null, revisions, diff: first.plan.diff };
   const serves = new Map<string, Record<string, number>>();
   for (const p of before?.placements ?? []) {
     const counts = serves.get(p.device) ?? {};
@@ -65,11 +74,11 @@ export async function startRollout(ctx: RolloutContext, spec: FleetSpec, options
   }
   const serving = (group: string) => (before?.placements ?? []).filter((p) => p.group === group).length;
   // A device an instance moves to with its identity changes after the device it leaves (hand-over).
-  const handOver = first.handOver.filter((h) => h.from !== null && h.from !== h.to && first.held.includes(h.from));
+  const handOver = first.handOver.filter((h) => h.from !== null && h.from !== h.to && held.includes(h.from));
   const after = (id: string) => handOver.flatMap((h) => (h.to === id && h.from !== null ? [h.from] : []));
-  const waves = planWaves(first.held.map((id) => ({ id, serves: serves.get(id) ?? {}, after: after(id) })), spec.groups.map((g) => ({ id: g.id, tier: g.tier, serving: serving(g.id) })), options);
+  const waves = planWaves(held.map((id) => ({ id, serves: serves.get(id) ?? {}, after: after(id) })), spec.groups.map((g) => ({ id: g.id, tier: g.tier, serving: serving(g.id) })), options);
   const previousDesired: Record<string, string | null> = {};
-  for (const id of first.held) previousDesired[id] = b64((await own.get(`desired.${id}`))?.value);
+  for (const id of held) previousDesired[id] = b64((await own.get(`desired.${id}`))?.value);
   const now = new Date().toISOString();
   const state: RolloutState = {
     version: 1, id: `${now.slice(0, 19).replace(/[-:T]/g, '')}-${randomBytes(3).toString('hex')}`, fleet: spec.fleet, status: 'running', startedAt: now, updatedAt: now, driver: process.pid,
@@ -80,7 +89,7 @@ export async function startRollout(ctx: RolloutContext, spec: FleetSpec, options
   };
   const saved = await writeRollout(paths.dir, state);
   ctx.emit({ event: 'planned', rollout: saved.id, waves: saved.waves.map((w) => ({ devices: w.devices, canary: w.canary, soakSeconds: w.soakSeconds })), warnings: saved.warnings });
-  return { state: saved, revisions: first.revisions, diff: first.plan.diff };
+  return { state: saved, revisions, diff: first.plan.diff };
 }
 
 export interface DriveOptions {

@@ -51,3 +51,8 @@ export function withDeviceStates(spec: FleetSpec, overrides: DeviceStateOverride
     }),
   };
 }
+
+/** Devices declared lost (`device lost`): dead Pis, never waited on by a rollout or `--wait`. */
+export function lostDevices(overrides: DeviceStateOverrides): Set<string> {
+  return new Set(Object.entries(overrides).flatMap(([id, o]) => (o.state === 'lost' ? [id] : [])));
+}

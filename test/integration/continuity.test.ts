@@ -130,6 +130,12 @@ describe('device lost', () => {
     const firstNow = holder(first, lost) ?? '';
     expect(await queueCommands({ host: '127.0.0.1', port: portOn(firstNow, first) }, ['DOUBLE GET qlost1', 'DOUBLE GET qdrain1'])).toEqual(['YES', 'YES']);
 
+    // Nothing waits on a dead Pi: an apply --wait of the same fleet converges without it (its desired
+    // state changed when it was declared lost, and it will never report that revision).
+    const again = await h.apply(fleet, '--wait', '--timeout', '90', '--json');
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(Object.keys((JSON.parse(again.stdout) as { revisions: Record<string, number> }).revisions)).not.toContain(lost);
+
     // The lost device comes back: it hears a desired state without the instances and archives its copies.
     h.startAgent(lost);
     await until('the returning device to archive its copies', () => (held.every((i) => !existsSync(join(root(lost), 'etc/opt/simplex', i))) ? true : null), 60_000);
