@@ -60,11 +60,19 @@ export async function stopSupervised(root: string): Promise<void> {
   }
 }
 
-/** Resolves once something accepts TCP connections on 127.0.0.1:`port` (deadline `deadlineMs`). */
+/**
+ * Resolves once something accepts TCP connections on 127.0.0.1:`port` (deadline `deadlineMs`).
+ * A free port is an ephemeral one: while nothing listens, a connect to it may be given that very port
+ * as its own and "connect" to itself (TCP simultaneous open), which is not a listener.
+ */
 export function untilListening(what: string, port: number, deadlineMs = 10_000): Promise<true> {
   return until(what, () => new Promise<true | null>((resolve) => {
     const s = connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      const self = s.localPort === port;
+      s.destroy();
+      resolve(self ? null : true);
+    });
     s.once('error', () => { resolve(null); });
   }), deadlineMs);
 }
