@@ -158,12 +158,14 @@ export class Supervisor implements ServiceManager {
   }
 }
 
+/** Something listens on 127.0.0.1:`port` (a connect given `port` as its own local port opened to itself: no). */
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     socket.once('connect', () => {
+      const self = socket.localPort === port;
       socket.destroy();
-      resolve(true);
+      resolve(!self);
     });
     socket.once('error', () => {
       resolve(false);
