@@ -135,6 +135,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   // The last document the applier made the device match, and when (a no-op heartbeat may skip it).
   let appliedBytes: Uint8Array | null = null;
   let appliedAt = 0;
+  const sameAsApplied = (value: Uint8Array) => appliedBytes !== null && Buffer.from(appliedBytes).equals(value);
   let trying: number | null = null;
   const handle = async (value: Uint8Array) => {
     trying = null;
@@ -146,7 +147,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       } catch (err) {
         if (applier === undefined || !(err instanceof EnvelopeError)) throw err;
         // The applier opens it too, refuses it and records why (the status's `refused`); once per document.
-        if (appliedBytes !== null && Buffer.from(appliedBytes).equals(value)) {
+        if (sameAsApplied(value)) {
           await refreshIfDue(applier);
           return;
         }
@@ -209,7 +210,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   const applyThrough = async (to: Applier, value: Uint8Array, revision: number) => {
     const now = Date.now();
     const request = heartbeatRequest({
-      sameDocument: appliedBytes !== null && Buffer.from(appliedBytes).equals(value),
+      sameDocument: sameAsApplied(value),
       converged: last.converged, error: last.error, healthy: lastHealthy,
       sinceAppliedMs: now - appliedAt, sinceApplierMs: now - lastApplierAt, metricsIntervalSeconds: config.metrics.intervalSeconds,
     });

@@ -45,6 +45,13 @@ const sealAs = (doc: DesiredState, signingSecretKey = controller.secretKey, devi
   seal({ kind: 'desired-state', device, revision: doc.revision, body: doc }, { signingSecretKey, recipient });
 const applyRequest = async (sealed: Uint8Array) => ask(socketPath, { op: 'apply', sealed: Buffer.from(sealed).toString('base64') });
 
+/** The backups an applier's answer carries: their slots, and the first one opened with the offline key (signed by the device). */
+async function backupsIn(answer: Awaited<ReturnType<typeof applyRequest>>): Promise<{ slots: string[]; body: BackupBody }> {
+  const backups = answer.kind === 'applied' ? answer.backups : [];
+  const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+  return { slots: backups.map((b) => b.slot), body };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'onionfleet-applier-'));
   root = join(dir, 'root');
@@ -105,9 +112,8 @@ describe('the root applier behind a socket', () => {
     // The new identity's backup, sealed by the applier (it reads the onion key and the server's keys),
     // signed with the device's key, for the agent to send; its age is current.
     expect(answer.kind === 'applied' ? answer.backupAgeSeconds : null).toBe(0);
-    const backups = answer.kind === 'applied' ? answer.backups : [];
-    expect(backups.map((b) => b.slot)).toEqual([backupSlot(DEVICE, id)]);
-    const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+    const { slots, body } = await backupsIn(answer);
+    expect(slots).toEqual([backupSlot(DEVICE, id)]);
     expect(body).toMatchObject({ device: DEVICE, reason: 'identity', identity: { instance: id } });
   }, 120_000);
 
@@ -168,9 +174,8 @@ describe('the root applier behind a socket', () => {
     const answer = await applyRequest(await sealAs(gone));
     expect(answer).toMatchObject({ kind: 'applied', revision: gone.revision, converged: true });
     expect(answer.kind === 'applied' ? answer.steps : []).toContainEqual(expect.stringMatching(new RegExp(`^archive .*${id}`)));
-    const backups = answer.kind === 'applied' ? answer.backups : [];
-    expect(backups.map((b) => b.slot)).toEqual([backupSlot(DEVICE, id)]);
-    const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+    const { slots, body } = await backupsIn(answer);
+    expect(slots).toEqual([backupSlot(DEVICE, id)]);
     expect(body).toMatchObject({ device: DEVICE, reason: 'final', identity: { instance: id } });
   }, 120_000);
 
