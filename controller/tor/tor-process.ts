@@ -26,8 +26,11 @@ export interface TorProcessOptions {
   readonly lines: readonly string[];
   /** Lines kept ahead of `lines` across reloads (a private network's options); default none. */
   readonly baseLines?: readonly string[];
-  /** Give it a SOCKS port on 127.0.0.1 with Tor's extended error codes. Default false (`SocksPort 0`). */
-  readonly socks?: boolean;
+  /**
+   * Give it a SOCKS port on 127.0.0.1 with Tor's extended error codes: true for any free one, a number
+   * for that one (a tor started again where its clients know the port). Default false (`SocksPort 0`).
+   */
+  readonly socks?: boolean | number;
   /** Default `tor`, looked up on PATH. */
   readonly binary?: string;
   /** Default 180 000 ms. */
@@ -129,7 +132,7 @@ export class TorProcess {
         async () => parseControlPortFile(await readFile(files.controlPortFile, 'utf8').catch(() => '')));
       control = await TorControl.connect(controlPort);
       await control.addEvents('SIGNAL');
-      const socksPort = o.socks === true ? await readSocksPort(control) : null;
+      const socksPort = o.socks === undefined || o.socks === false ? null : await readSocksPort(control);
       tor = new TorProcess(o, files, launched, control, { control: controlPort, socks: socksPort });
     } catch (err) {
       control?.close();
@@ -232,6 +235,11 @@ export class TorProcess {
   /** Resolves once the process has exited (for any reason) and its output is read. */
   exited(): Promise<void> {
     return this.#launched.exited;
+  }
+
+  /** The signal that ended the process (SIGSEGV: tor crashed), or null while it runs or after a plain exit. */
+  get exitSignal(): NodeJS.Signals | null {
+    return this.#launched.child.signalCode;
   }
 
   /** True until the process has exited. */

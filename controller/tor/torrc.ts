@@ -56,7 +56,7 @@ export interface ProcessFiles {
  * notice logs to the file and to stdout (which the manager reads), and a SOCKS port on 127.0.0.1
  * chosen the same way, with Tor's extended error codes — or none.
  */
-export function processLines(files: ProcessFiles, socks: boolean): string[] {
+export function processLines(files: ProcessFiles, socks: boolean | number): string[] {
   return [
     `DataDirectory ${files.dataDir}`,
     'ControlPort 127.0.0.1:auto',
@@ -64,7 +64,7 @@ export function processLines(files: ProcessFiles, socks: boolean): string[] {
     'CookieAuthentication 1',
     `Log notice file ${files.noticeLog}`,
     'Log notice stdout',
-    socks ? 'SocksPort 127.0.0.1:auto ExtendedErrors' : 'SocksPort 0',
+    socks === false ? 'SocksPort 0' : `SocksPort 127.0.0.1:${socks === true ? 'auto' : socks} ExtendedErrors`,
   ];
 }
 

@@ -83,6 +83,8 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  // A device's tor that crashed and was started again (test/support/tor-fleet.ts), if any.
+  if ((tf as TorFleet | undefined)?.torRestarts.length) console.log(tf.torRestarts.join('\n'));
   await tf.stop();
 }, 120_000);
 

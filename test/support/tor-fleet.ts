@@ -16,6 +16,9 @@ import { FleetHarness } from './fleet-harness.ts';
 
 export class TorFleet {
   readonly tors = new Map<string, TorProcess>();
+  /** Each device's tor restarts after a crash (see superviseTor); a note per restart, for the test's output. */
+  readonly torRestarts: string[] = [];
+  #stopping = false;
 
   private constructor(readonly h: FleetHarness, readonly net: PrivateTorNetwork, readonly natsOnion: NatsOnion) {}
 
@@ -46,12 +49,11 @@ export class TorFleet {
       const clientAuth = join(root, 'var/lib/tor/onionfleet-client-auth');
       mkdirSync(clientAuth, { recursive: true, mode: 0o700 });
       mkdirSync(join(root, 'etc/tor/torrc.d'), { recursive: true });
-      const tor = await this.net.startTor({
-        name: id, dir: join(this.h.dir, 'devices', id, 'tor'), socks: true, waitForBootstrap: false,
-        lines: [`ClientOnionAuthDir ${clientAuth}`, `%include ${root}/etc/tor/torrc.d/*.conf`],
-      });
+      const lines = [`ClientOnionAuthDir ${clientAuth}`, `%include ${root}/etc/tor/torrc.d/*.conf`];
+      const tor = await this.net.startTor({ name: id, dir: join(this.h.dir, 'devices', id, 'tor'), socks: true, waitForBootstrap: false, lines });
       await writeFileAtomic(this.pidFile(id), `${tor.pid}\n`);
       this.tors.set(id, tor);
+      this.superviseTor(id, tor, lines);
     }));
     for (const id of ids) {
       const socks = `127.0.0.1:${this.tor(id).socksPort ?? 0}`;
@@ -72,8 +74,27 @@ export class TorFleet {
     return tor;
   }
 
+  /**
+   * What systemd does for tor@default on a Pi (Restart=on-failure): a device's tor that *crashed* is
+   * started again — same directory, same SOCKS port, a new pid in the pid file the agent reads. Tor
+   * 0.4.9 can crash (SIGSEGV in hs_circ_handle_introduce2) when an introduction arrives for an onion
+   * service that a reload just removed, e.g. a retiring address at its date while clients still try
+   * it. A tor killed on purpose (SIGKILL: a Pi that died) and the tors of a stopping fleet stay down.
+   */
+  private superviseTor(id: string, tor: TorProcess, lines: readonly string[]): void {
+    void tor.exited().then(async () => {
+      if (this.#stopping || tor.exitSignal === 'SIGKILL' || this.tors.get(id) !== tor) return;
+      this.torRestarts.push(`${id}: tor (pid ${tor.pid}) exited (${tor.exitSignal ?? 'no signal'}); started again`);
+      const again = await this.net.startTor({ name: id, dir: tor.dir, socks: tor.socksPort ?? true, waitForBootstrap: false, lines });
+      await writeFileAtomic(this.pidFile(id), `${again.pid}\n`);
+      this.tors.set(id, again);
+      this.superviseTor(id, again, lines);
+    }).catch((err: unknown) => { this.torRestarts.push(`${id}: tor not started again: ${err instanceof Error ? err.message : String(err)}`); });
+  }
+
   /** Stops the agents, their servers, serve and every tor; throws when a tor outlives it. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.h.stop();
     await this.net.stop();
     const left = this.net.pids().filter(alive);

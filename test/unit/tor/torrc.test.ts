@@ -49,6 +49,7 @@ describe('processLines', () => {
       'Log notice file /t/notice.log', 'SocksPort 127.0.0.1:auto ExtendedErrors',
     ]));
     expect(processLines(FILES, false)).toContain('SocksPort 0');
+    expect(processLines(FILES, 9150)).toContain('SocksPort 127.0.0.1:9150 ExtendedErrors');
     expect(processLines(FILES, false).join('\n')).not.toContain('auto ExtendedErrors');
   });
 
