@@ -42,7 +42,7 @@ export const ApplierRequest = z.discriminatedUnion('op', [
 export type ApplierRequest = z.infer<typeof ApplierRequest>;
 
 /** A backup the applier sealed (it reads the identity files as root) for the agent to send on the bus. */
-export const SealedBackup = z.strictObject({ slot: z.string().regex(/^[0-9a-f]{16}$/), sealed: z.base64() });
+export const SealedBackup = z.strictObject({ slot: z.string().regex(/^[0-9a-f]{16}(?:\.[bd]\d{3})?$/), sealed: z.base64() });
 export type SealedBackup = z.infer<typeof SealedBackup>;
 
 /** What every answer that may have sealed backups carries (agent/backup/sender.ts, run by the applier). */
