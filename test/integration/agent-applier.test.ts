@@ -48,8 +48,11 @@ const applyRequest = async (sealed: Uint8Array) => ask(socketPath, { op: 'apply'
 /** The backups an applier's answer carries: their slots, and the first one opened with the offline key (signed by the device). */
 async function backupsIn(answer: Awaited<ReturnType<typeof applyRequest>>): Promise<{ slots: string[]; body: BackupBody }> {
   const backups = answer.kind === 'applied' ? answer.backups : [];
-  const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
-  return { slots: backups.map((b) => b.slot), body };
+  // The identity backup comes last, after the store-log chain's parts (`<slot>.b000`…) it names.
+  const identity = backups.find((b) => !b.slot.includes('.'));
+  const { body } = await open(new Uint8Array(Buffer.from(identity?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+  expect(backups[backups.length - 1]).toBe(identity);
+  return { slots: backups.map((b) => b.slot).filter((slot) => !slot.includes('.')), body };
 }
 
 beforeAll(async () => {
