@@ -32,6 +32,8 @@ export interface BackupRow {
 }
 
 export interface ChainRow {
+  readonly baseTakenAt: string;
+  readonly newestTakenAt: string;
   readonly baseAgeSeconds: number;
   readonly deltas: number;
   readonly newestAgeSeconds: number;
@@ -60,7 +62,7 @@ function chainRow(b: OpenedBackup, parts: readonly OpenedPart[], now: number): C
   if (!r.ok) return `store log chain refused: ${r.problem}`;
   const age = (t: string) => Math.max(0, Math.round((now - Date.parse(t)) / 1000));
   const used = partsOf(b.key, parts).filter((p) => r.parts.includes(p.part));
-  return { baseAgeSeconds: age(r.baseTakenAt), deltas: r.deltas, newestAgeSeconds: age(r.tipTakenAt), parts: used.length, bytes: used.reduce((n, p) => n + p.sealed.byteLength, 0) };
+  return { baseTakenAt: r.baseTakenAt, newestTakenAt: r.tipTakenAt, baseAgeSeconds: age(r.baseTakenAt), deltas: r.deltas, newestAgeSeconds: age(r.tipTakenAt), parts: used.length, bytes: used.reduce((n, p) => n + p.sealed.byteLength, 0) };
 }
 
 function row(b: OpenedBackup, parts: readonly OpenedPart[], statuses: ReadonlyMap<string, DeviceStatus>, now: number): BackupRow {
