@@ -269,7 +269,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   options.log.info('connected to the controller\'s NATS');
   const regets = (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'reconnect') opened.requestDesired(heard);
+      if (s.type === 'reconnect') {
+        opened.requestDesired(heard);
+        backups.rebase(); // a store-log part sent meanwhile may be lost: the next one is a new base
+      }
     }
   })();
   // The heartbeat reconciles again (level-triggered: a file edited or a service stopped by hand is

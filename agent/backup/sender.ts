@@ -52,6 +52,8 @@ export class BackupSender {
   readonly #known = new Map<string, DesiredInstance>();
   /** Per instance with copies allowed: since when (ms) its data changed without a backup; 0 when none waits. */
   readonly #unsavedSince = new Map<string, number>();
+  /** Instances whose next store-log part must be a new base (see rebase()). */
+  readonly #rebase = new Set<string>();
 
   constructor(options: BackupSenderOptions) {
     this.#o = options;
@@ -83,6 +85,16 @@ export class BackupSender {
     if (this.#unsavedSince.size === 0) return null;
     const oldest = Math.min(...[...this.#unsavedSince.values()].map((t) => (t === 0 ? now.getTime() : t)));
     return Math.max(0, (now.getTime() - oldest) / 1000);
+  }
+
+  /**
+   * The bus connection came back: parts sent meanwhile may have been lost (NATS drops what nobody
+   * hears, and `serve` may not have been listening), which would leave a gap that makes the chain
+   * unusable. So each instance's next scheduled store-log backup is a new base, even if its log did
+   * not change — still at most one per backupInterval.
+   */
+  rebase(): void {
+    for (const id of this.#known.keys()) this.#rebase.add(id);
   }
 
   /** Sends what is due for every instance of `desired`. Never throws: a failure is logged and retried next time. */
@@ -120,7 +132,7 @@ export class BackupSender {
     let reason: BackupBody['reason'] | null = null;
     if (final) reason = 'final';
     else if (last?.identityHash !== identityHash) reason = 'identity';
-    else if (last.storeLogHash !== storeLogHash && now.getTime() - Date.parse(last.sentAt) >= continuity.backupSeconds * 1000) reason = 'store-log';
+    else if ((last.storeLogHash !== storeLogHash || (this.#rebase.has(i.id) && log !== null)) && now.getTime() - Date.parse(last.sentAt) >= continuity.backupSeconds * 1000) reason = 'store-log';
     if (reason === null) {
       // Held back by the interval: the change waits since the last backup was sent.
       const waiting = last !== undefined && last.storeLogHash !== storeLogHash;
@@ -138,7 +150,7 @@ export class BackupSender {
     let tip: ChainTip | undefined;
     let storeLogNote: InstanceIdentity['storeLogNote'] = 'none';
     if (log !== null) {
-      const plan = planStoreLog(log, chain, read);
+      const plan = planStoreLog(log, this.#rebase.has(i.id) ? undefined : chain, read);
       if (plan.kind === 'too-large') {
         storeLogNote = 'too-large';
         chain = undefined;
@@ -151,7 +163,8 @@ export class BackupSender {
             this.#o.send(`${slot}.${partName(part.part)}`, await seal(STORE_LOG_PART_KIND, body));
           }
           chain = plan.state;
-          this.#o.log.info({ instance: i.id, seq: plan.state.seq, parts: plan.parts.length }, plan.kind === 'base' ? `store log base sent (${plan.reason})` : 'store log delta sent');
+          const why = this.#rebase.has(i.id) ? 'reconnected' : plan.reason;
+          this.#o.log.info({ instance: i.id, seq: plan.state.seq, parts: plan.parts.length }, plan.kind === 'base' ? `store log base sent (${why})` : 'store log delta sent');
         }
         tip = plan.tip;
         storeLogNote = 'chain';
@@ -162,6 +175,7 @@ export class BackupSender {
     const sealed = await seal(BACKUP_KIND, body);
     this.#o.send(slot, sealed);
     state[i.id] = { identityHash, storeLogHash, sentAt: now.toISOString(), ...(chain === undefined ? {} : { chain }) };
+    this.#rebase.delete(i.id);
     this.#unsavedSince.set(i.id, 0);
     await this.#save(state);
     this.#o.log.info({ instance: i.id, reason, bytes: sealed.byteLength, storeLog: identity.storeLogNote }, `backup sent (${reason})`);
