@@ -79,7 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (work.op === 'desired') return answerDesired(options, pushed, party.id, work.have);
       if (work.op === 'status') return storeStatus(options, party.id, work.data);
       if (work.op === 'backup' && 'part' in work) return storeLogs.store(party.id, work.slot, work.part, work.data);
-      if (work.op === 'backup') return storeBackup(options, slots, party.id, work.slot, work.data);
+      if (work.op === 'backup') return storeLogs.after(party.id, () => storeBackup(options, slots, party.id, work.slot, work.data));
       // Join requests one at a time over all tokens: a token or a device id cannot be taken twice by racing requests.
       const next = joins.then(() => options.onJoin(party.id, work.data, async (answer) => {
         nc.publish(downSubject(party, 'answer'), answer);

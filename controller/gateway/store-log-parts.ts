@@ -33,7 +33,15 @@ export class StoreLogParts {
 
   /** Stores one part after the device's earlier ones. Rejects when it cannot (the gateway logs it). */
   store(device: string, slot: string, part: string, data: Uint8Array): Promise<void> {
-    const next = (this.#queues.get(device) ?? Promise.resolve()).then(() => this.#store(device, slot, part, data));
+    return this.after(device, () => this.#store(device, slot, part, data));
+  }
+
+  /**
+   * Runs `work` after everything queued for `device` (the gateway queues a device's identity backups
+   * here too, so one that names a chain's tip lands after the parts sent before it).
+   */
+  after(device: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.#queues.get(device) ?? Promise.resolve()).then(work);
     this.#queues.set(device, next.catch(() => undefined));
     return next;
   }

@@ -65,3 +65,15 @@ describe('storing parts', () => {
     await expect(parts.store('pi-b', slot(BACKUP_SLOTS_PER_DEVICE), 'b000', bytes('x'))).resolves.toBeUndefined();
   });
 });
+
+describe('ordering with identity backups', () => {
+  it('runs work queued after a device\'s parts only once they are stored', async () => {
+    const { kv, values } = memoryBucket();
+    const parts = new StoreLogParts({ storeLogs: kv });
+    const seen: string[][] = [];
+    const stored = [parts.store('pi-a', SLOT, 'b000', bytes('x')), parts.store('pi-a', SLOT, 'd001', bytes('y'))];
+    await parts.after('pi-a', () => { seen.push([...values.keys()].sort()); return Promise.resolve(); });
+    await Promise.all(stored);
+    expect(seen).toEqual([[`pi-a.${SLOT}.b000`, `pi-a.${SLOT}.d001`]]);
+  });
+});
