@@ -4,7 +4,7 @@
  * with the built-in supervisor and the SimpleX doubles. Used by the control-plane tests and benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,10 +66,13 @@ export class FleetHarness {
     this.serve = spawn(process.execPath, [BIN.onionfleet, 'serve', '--state', this.state, '--port', String(this.port), ...this.passphraseFlags, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const child = this.serve;
     let own = '';
+    const file = createWriteStream(join(this.dir, 'serve.log'), { flags: 'a' });
     const collect = (b: Buffer): void => {
       own += b.toString();
       this.serveLog += b.toString();
+      file.write(b);
     };
+    child.once('close', () => file.end());
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     await until('onionfleet serve to listen', () => {
@@ -127,8 +130,15 @@ export class FleetHarness {
     const d = this.devices.get(id);
     if (d === undefined) throw new Error(`no device ${id}`);
     const child = spawn(process.execPath, [BIN.agent, 'run', '--config', d.config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (b: Buffer) => (d.log += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (d.log += b.toString()));
+    // Kept on disk too (beside the device's root), so a failed run can be read after the test.
+    const file = createWriteStream(join(this.dir, 'devices', id, 'agent.log'), { flags: 'a' });
+    const collect = (b: Buffer): void => {
+      d.log += b.toString();
+      file.write(b);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('close', () => file.end());
     d.agent = child;
   }
 
