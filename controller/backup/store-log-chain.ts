@@ -4,7 +4,8 @@
  * signed by the device it came from, well formed, the part its key names), and reassembling the
  * chain an identity backup names — its base's chunks, then every delta in sequence — into the store
  * log, checked byte for byte against the tip. A chain with a missing part (a gap), a part of another
- * base, a bad signature or a result that is not the tip is refused: nothing is restored from it.
+ * base, a bad signature or a result that is not the tip is refused; a restore still carries the log
+ * up to a gap after a whole base (withStoreLog), never anything from a part that failed its checks.
  * Never logs or returns a part's content but the reassembled log.
  */
 import type { KV } from '@nats-io/kv';
@@ -65,9 +66,15 @@ export async function openPart(p: SealedPart, identity: string, signers: Readonl
   }
 }
 
+export interface ReassembledLog { readonly log: Buffer; readonly baseTakenAt: string; readonly tipTakenAt: string; readonly deltas: number; readonly parts: readonly string[] }
+
 export type Reassembled =
-  | { readonly ok: true; readonly log: Buffer; readonly baseTakenAt: string; readonly tipTakenAt: string; readonly deltas: number; readonly parts: readonly string[] }
-  | { readonly ok: false; readonly problem: string };
+  | ({ readonly ok: true } & ReassembledLog)
+  /**
+   * `prefix`: where the base was whole and only a later delta is missing (a part lost on the way, not
+   * one that failed its checks), the log up to the gap — what a restore can still carry.
+   */
+  | { readonly ok: false; readonly problem: string; readonly prefix?: ReassembledLog };
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -116,8 +123,9 @@ export function reassemble(tip: ChainTip, parts: readonly OpenedPart[], of: { in
   for (let seq = 1; seq <= tip.seq; seq++) {
     const name = partName({ kind: 'delta', seq, offset: 0 });
     const body = take(name);
-    if (typeof body === 'string') return { ok: false, problem: body };
-    if (body.part.kind !== 'delta' || body.part.offset !== log.byteLength) return { ok: false, problem: `gap: delta ${seq} does not start where the log ends` };
+    const prefix = { log, baseTakenAt: base.takenAt, tipTakenAt, deltas: seq - 1, parts: [...used] };
+    if (typeof body === 'string') return { ok: false, problem: body, ...(body.startsWith('gap:') ? { prefix } : {}) };
+    if (body.part.kind !== 'delta' || body.part.offset !== log.byteLength) return { ok: false, problem: `gap: delta ${seq} does not start where the log ends`, prefix };
     const appended = inflate(Buffer.from(body.data, 'base64'), STORE_LOG_RAW_MAX_BYTES - log.byteLength);
     if (appended === null) return { ok: false, problem: `delta ${seq} does not decompress (or the log grows beyond the bound)` };
     log = Buffer.concat([log, appended]);
@@ -137,14 +145,17 @@ export function partsOf(backupKey: string, parts: readonly OpenedPart[]): Opened
 /**
  * A backup with its store log: where it names a chain, the chain reassembled from `parts` and put in
  * the identity (gzip'd, as a desired state carries it: up to STORE_LOG_MAX_BYTES, beyond that the
- * identity goes without it, `too-large`); a chain that does not reassemble makes the backup refused.
+ * identity goes without it, `too-large`). A chain with a part that fails its checks makes the backup
+ * refused; one whose base is whole but lost a later delta on the way restores the log up to the gap
+ * (the address is worth more than the newest queues, and what is lost is only what followed the gap).
  */
 export function withStoreLog(b: OpenedBackup, parts: readonly OpenedPart[]): OpenedBackup {
   if (!b.ok || b.body.storeLogChain === undefined) return b;
   const id = b.body.identity;
   const r = reassemble(b.body.storeLogChain, partsOf(b.key, parts), { instance: id.instance, fingerprint: id.fingerprint, epoch: id.epoch });
-  if (!r.ok) return { key: b.key, device: b.device, sealed: b.sealed, ok: false, problem: `store log chain refused: ${r.problem}` };
-  const packed = gzipSync(r.log);
+  const whole = r.ok ? r : r.prefix;
+  if (whole === undefined) return { key: b.key, device: b.device, sealed: b.sealed, ok: false, problem: `store log chain refused: ${r.ok ? '' : r.problem}` };
+  const packed = gzipSync(whole.log);
   const identity = packed.byteLength <= STORE_LOG_MAX_BYTES ? { ...id, storeLog: packed.toString('base64'), storeLogNote: 'included' as const } : { ...id, storeLog: null, storeLogNote: 'too-large' as const };
   return { ...b, body: { ...b.body, identity } };
 }

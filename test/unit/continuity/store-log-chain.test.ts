@@ -154,10 +154,19 @@ describe('the controller: reassembling a chain', () => {
     expect(r.ok && r.log.equals(log)).toBe(true);
   });
 
-  it('refuses a chain with a gap', async () => {
-    const { bucket, tip } = await chainOf(growing());
+  it('refuses a chain with a gap, and offers the log up to the gap when the base is whole', async () => {
+    const { bucket, tip, log } = await chainOf(growing());
     bucket.delete('d001');
-    expect(reassemble(tip, await open(bucket), of)).toEqual({ ok: false, problem: 'gap: part d001 is missing' });
+    const r = reassemble(tip, await open(bucket), of);
+    expect(!r.ok && r.problem).toBe('gap: part d001 is missing');
+    expect(!r.ok && r.prefix?.deltas).toBe(0);
+    // The prefix is the base: the start of the log, byte for byte.
+    const prefix = !r.ok ? r.prefix?.log ?? Buffer.alloc(0) : Buffer.alloc(0);
+    expect(prefix.byteLength).toBeGreaterThan(0);
+    expect(log.subarray(0, prefix.byteLength).equals(prefix)).toBe(true);
+    bucket.delete('b000');
+    const noBase = reassemble(tip, await open(bucket), of);
+    expect(!noBase.ok && noBase.prefix).toBeUndefined();
   });
 
   it('refuses a chain with a tampered delta, or a delta stored under another number', async () => {
@@ -183,7 +192,7 @@ describe('the controller: reassembling a chain', () => {
     const { bucket, tip } = await chainOf(growing());
     expect(reassemble({ ...tip, baseId: 'ffffffffffffffff' }, await open(bucket), of)).toEqual({ ok: false, problem: 'gap: part b000 belongs to another base' });
     expect(reassemble(tip, await open(bucket), { ...of, epoch: 2 })).toEqual({ ok: false, problem: 'part b000 belongs to another identity' });
-    expect(reassemble({ ...tip, seq: tip.seq + 1 }, await open(bucket), of)).toEqual({ ok: false, problem: `gap: part d00${tip.seq + 1} is missing` });
+    expect(reassemble({ ...tip, seq: tip.seq + 1 }, await open(bucket), of)).toMatchObject({ ok: false, problem: `gap: part d00${tip.seq + 1} is missing` });
   });
 
   it('puts the reassembled log in the identity a restore gives, and refuses the backup when its chain does not reassemble', async () => {
@@ -196,9 +205,26 @@ describe('the controller: reassembling a chain', () => {
     const restored = withStoreLog(backup, await open(bucket));
     expect(restored.ok && restored.body.identity.storeLogNote).toBe('included');
     expect(restored.ok && gunzipSync(Buffer.from(restored.body.identity.storeLog ?? '', 'base64')).equals(log)).toBe(true);
+    // A delta lost on the way: the identity is restored with the log up to the gap.
+    const d2 = bucket.get('d002');
     bucket.delete('d002');
+    const upToGap = withStoreLog(backup, await open(bucket));
+    expect(upToGap.ok && upToGap.body.identity.storeLogNote).toBe('included');
+    const restoredLog = upToGap.ok ? gunzipSync(Buffer.from(upToGap.body.identity.storeLog ?? '', 'base64')) : Buffer.alloc(0);
+    expect(restoredLog.byteLength).toBeGreaterThan(0);
+    expect(restoredLog.byteLength).toBeLessThan(log.byteLength);
+    expect(log.subarray(0, restoredLog.byteLength).equals(restoredLog)).toBe(true);
+    // A part that fails its checks refuses the backup (no restore from a tampered chain).
+    if (d2 === undefined) throw new Error('no d002');
+    const tampered = Uint8Array.from(d2.sealed);
+    tampered[tampered.length - 20] = (tampered[tampered.length - 20] ?? 0) ^ 1;
+    bucket.set('d002', { ...d2, sealed: tampered });
     const refused = withStoreLog(backup, await open(bucket));
     expect(refused.ok).toBe(false);
-    expect(!refused.ok && refused.problem).toBe('store log chain refused: gap: part d002 is missing');
+    expect(!refused.ok && refused.problem).toMatch(/^store log chain refused: part d002 refused: /);
+    // No base at all: refused.
+    bucket.delete('b000');
+    bucket.delete('d002');
+    expect(withStoreLog(backup, await open(bucket)).ok).toBe(false);
   });
 });
