@@ -32,7 +32,7 @@ import { BackupSender } from './backup/sender.ts';
 import type { SystemActions } from './system.ts';
 import { attemptOf, type Applier } from './applier/client.ts';
 import { heartbeatRequest, refreshDue } from './applier/heartbeat.ts';
-import type { ApplierAnswer } from './applier/protocol.ts';
+import { carriesBase, type ApplierAnswer } from './applier/protocol.ts';
 
 export interface RunOptions {
   readonly services: ServiceManager;
@@ -126,9 +126,12 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   };
   // Behind an applier: what its answers carry besides the attempt (backups to send, the backup age).
   let lastApplierAt = 0;
+  // The bus came back since the last store-log base the applier sealed: ask it for new bases (protocol.ts, carriesBase).
+  let rebaseWanted = false;
   const fromApplier = (answer: ApplierAnswer) => {
     lastApplierAt = Date.now();
     if (answer.kind !== 'applied' && answer.kind !== 'refreshed') return;
+    if (carriesBase(answer.backups)) rebaseWanted = false;
     for (const b of answer.backups) link?.sendBackup(b.slot, new Uint8Array(Buffer.from(b.sealed, 'base64')));
     applierBackupAge = { seconds: answer.backupAgeSeconds, at: Date.now() };
   };
@@ -151,7 +154,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
           await refreshIfDue(applier);
           return;
         }
-        const answer = await applier.apply(value);
+        const answer = await applier.apply(value, { rebase: rebaseWanted });
         fromApplier(answer);
         last = attemptOf(answer, last, options.log);
         appliedBytes = value;
@@ -204,7 +207,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
 
   /** Behind an applier with nothing to apply: a fresh view (metrics files) and the due backups, once per metrics interval. */
   const refreshIfDue = async (to: Applier) => {
-    if (refreshDue({ sinceApplierMs: Date.now() - lastApplierAt, metricsIntervalSeconds: config.metrics.intervalSeconds })) fromApplier(await to.refresh());
+    if (refreshDue({ sinceApplierMs: Date.now() - lastApplierAt, metricsIntervalSeconds: config.metrics.intervalSeconds })) fromApplier(await to.refresh({ rebase: rebaseWanted }));
   };
   /** The apply behind an applier; a heartbeat with nothing new may skip it (agent/applier/heartbeat.ts). */
   const applyThrough = async (to: Applier, value: Uint8Array, revision: number) => {
@@ -214,10 +217,10 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
       converged: last.converged, error: last.error, healthy: lastHealthy,
       sinceAppliedMs: now - appliedAt, sinceApplierMs: now - lastApplierAt, metricsIntervalSeconds: config.metrics.intervalSeconds,
     });
-    if (request === 'refresh') fromApplier(await to.refresh());
+    if (request === 'refresh') fromApplier(await to.refresh({ rebase: rebaseWanted }));
     if (request !== 'apply') return;
     const started = performance.now();
-    const answer = await to.apply(value);
+    const answer = await to.apply(value, { rebase: rebaseWanted });
     fromApplier(answer);
     last = attemptOf(answer, last, options.log);
     if (answer.kind === 'applied') {
@@ -269,7 +272,12 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   options.log.info('connected to the controller\'s NATS');
   const regets = (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'reconnect') opened.requestDesired(heard);
+      if (s.type === 'reconnect') {
+        opened.requestDesired(heard);
+        // A store-log part sent meanwhile may be lost: the next one is a new base (here, or behind the applier).
+        backups.rebase();
+        rebaseWanted = applier !== undefined;
+      }
     }
   })();
   // The heartbeat reconciles again (level-triggered: a file edited or a service stopped by hand is

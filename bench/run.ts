@@ -14,6 +14,7 @@ import { hostApply } from './host-apply.bench.ts';
 import { planner, plannerChurn } from './planner.bench.ts';
 import { plannerExact } from './planner-exact.bench.ts';
 import { rollout } from './rollout.bench.ts';
+import { storeLogChain } from './store-log-chain.bench.ts';
 
 export type Benchmark = () => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 
@@ -29,6 +30,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   'bundle-export': bundleExport,
   'cli-startup': cliStartup,
   rollout,
+  'store-log-chain': storeLogChain,
 };
 
 /** Run only when named: they take minutes (a host VM and its image build; a Tor network and a failover). */

@@ -15,13 +15,13 @@ export interface Applier {
   /** Makes the device's tor able to open the controller's NATS onion; resolves true when anything changed. */
   prepareTor(): Promise<boolean>;
   /** Applies a sealed desired state exactly as the bus delivered it. */
-  apply(sealed: Uint8Array): Promise<ApplierAnswer>;
+  apply(sealed: Uint8Array, options?: { rebase?: boolean }): Promise<ApplierAnswer>;
   /** The guard saw `revision` healthy: the applier notes what it applied at that revision as its last good state. */
   good(revision: number): Promise<ApplierAnswer>;
   /** Goes back to the last good state the applier noted, which must be revision `to`. */
   revert(to: number): Promise<ApplierAnswer>;
   /** No apply: the backups that are due, and a fresh view (metrics files included). */
-  refresh(): Promise<ApplierAnswer>;
+  refresh(options?: { rebase?: boolean }): Promise<ApplierAnswer>;
   /** The root below which the status reads what the applier published (its view). */
   readonly statusRoot: string;
   /** The root below which the agent keeps its own bookkeeping (the guard's files); the agent may write there. */
@@ -48,13 +48,13 @@ export function socketApplier(socketPath: string, statusRoot: string, stateRoot:
     stateRoot,
     good: (revision) => ask(socketPath, { op: 'good', revision }),
     revert: (to) => ask(socketPath, { op: 'revert', to }),
-    refresh: () => ask(socketPath, { op: 'refresh' }),
+    refresh: (options) => ask(socketPath, { op: 'refresh', ...(options?.rebase === true ? { rebase: true } : {}) }),
     async prepareTor() {
       const answer = await ask(socketPath, { op: 'prepare-tor' });
       if (answer.kind === 'prepared') return answer.changed;
       throw new OperationFailedError('system-command-failed', `the applier could not prepare tor: ${answer.kind === 'failed' || answer.kind === 'rejected' ? answer.message : answer.kind}`);
     },
-    apply: (sealed) => ask(socketPath, { op: 'apply', sealed: Buffer.from(sealed).toString('base64') }),
+    apply: (sealed, options) => ask(socketPath, { op: 'apply', sealed: Buffer.from(sealed).toString('base64'), ...(options?.rebase === true ? { rebase: true } : {}) }),
   };
 }
 

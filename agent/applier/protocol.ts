@@ -25,7 +25,7 @@ export const ApplierRequest = z.discriminatedUnion('op', [
   /** Write the key that opens the controller's NATS onion into tor's client auth dir; reload tor if needed. */
   z.strictObject({ op: z.literal('prepare-tor') }),
   /** Open this sealed desired state (base64) and make the device match it. */
-  z.strictObject({ op: z.literal('apply'), sealed: z.base64().max(MAX_REQUEST_BYTES) }),
+  z.strictObject({ op: z.literal('apply'), sealed: z.base64().max(MAX_REQUEST_BYTES), rebase: z.boolean().optional() }),
   /**
    * The agent's guard saw `revision` healthy (agent/rollout/guard.ts): the applier keeps the desired
    * state it applied at that revision as its own last good one. Anything else applied: nothing noted.
@@ -37,13 +37,20 @@ export const ApplierRequest = z.discriminatedUnion('op', [
    */
   z.strictObject({ op: z.literal('revert'), to: z.int().min(0) }),
   /** No apply: send the backups that are due and refresh the status view (metrics files included). */
-  z.strictObject({ op: z.literal('refresh') }),
+  z.strictObject({ op: z.literal('refresh'), rebase: z.boolean().optional() }),
 ]);
 export type ApplierRequest = z.infer<typeof ApplierRequest>;
 
 /** A backup the applier sealed (it reads the identity files as root) for the agent to send on the bus. */
-export const SealedBackup = z.strictObject({ slot: z.string().regex(/^[0-9a-f]{16}$/), sealed: z.base64() });
+export const SealedBackup = z.strictObject({ slot: z.string().regex(/^[0-9a-f]{16}(?:\.[bd]\d{3})?$/), sealed: z.base64() });
 export type SealedBackup = z.infer<typeof SealedBackup>;
+
+/**
+ * `rebase` on `apply` and `refresh`: the agent's bus connection came back since the last store-log
+ * base it sent (parts sent meanwhile may be lost), so each instance's next due store-log backup is a
+ * new base (BackupSender.rebase). The agent asks so until an answer carries a base part.
+ */
+export const carriesBase = (backups: readonly SealedBackup[]): boolean => backups.some((b) => /\.b\d{3}$/.test(b.slot));
 
 /** What every answer that may have sealed backups carries (agent/backup/sender.ts, run by the applier). */
 const Backups = {

@@ -62,7 +62,11 @@ export async function serveRequest(request: ApplierRequest, ctx: ApplierContext)
     const backups = await backupsFor(config, secrets.signingSecretKey, ctx.log);
     if (request.op === 'refresh') {
       const desired = await readDesiredCopy(config.root);
-      if (desired !== null) await backups.sender.tick(desired, new Date());
+      if (desired !== null) {
+        backups.sender.remember(desired);
+        if (request.rebase === true) backups.sender.rebase();
+        await backups.sender.tick(desired, new Date());
+      }
       return { kind: 'refreshed', ...backups.answer() };
     }
     if (request.op === 'good') {
@@ -99,6 +103,7 @@ export async function serveRequest(request: ApplierRequest, ctx: ApplierContext)
     // As in the in-process agent (agent/run.ts): the leaving instances are known before the reconcile,
     // the final backup is sealed just before an instance is archived, the due ones after a converged round.
     backups.sender.remember(body);
+    if (request.op === 'apply' && request.rebase === true) backups.sender.rebase();
     const result = await reconcile(body, { config, services: ctx.services, system: ctx.system, binaryHashes, beforeArchive: (instance) => backups.sender.final(instance), onStep: (step) => {
       if (step.action === 'restartService') restarted.push(step.instance);
       ctx.log.info({ step: step.action, revision }, describeStep(step));

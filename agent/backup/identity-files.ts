@@ -20,8 +20,17 @@ export const EPOCH_FILE = 'onionfleet-epoch';
 
 const text = (path: string) => readFile(path, 'utf8').catch(() => null);
 
-/** The identity of `instance` as its files are now, or null when any required file is missing or malformed. */
-export async function readIdentity(root: string, instance: Pick<DesiredInstance, 'id' | 'kind' | 'group' | 'password'>): Promise<InstanceIdentity | null> {
+/** The SMP store log of `instance` as it is now (raw bytes), or null when there is none. */
+export async function readStoreLog(root: string, instance: Pick<DesiredInstance, 'id' | 'kind'>): Promise<Buffer | null> {
+  if (instance.kind !== 'smp') return null;
+  return readFile(join(root, PATHS.logDir(instance.kind, instance.id), STORE_LOG_FILE)).catch(() => null);
+}
+
+/**
+ * The identity of `instance` as its files are now, or null when any required file is missing or
+ * malformed. `withStoreLog: false` leaves the store log out (it travels as a chain of its own).
+ */
+export async function readIdentity(root: string, instance: Pick<DesiredInstance, 'id' | 'kind' | 'group' | 'password'>, withStoreLog = true): Promise<InstanceIdentity | null> {
   const at = (p: string) => join(root, p);
   const cfg = at(PATHS.configDir(instance.kind, instance.id));
   const onion = at(PATHS.onionDir(instance.id));
@@ -33,8 +42,8 @@ export async function readIdentity(root: string, instance: Pick<DesiredInstance,
   if (hostname === null || secret === null || caCert === null || serverCert === null || serverKey === null || fingerprint === null) return null;
   let storeLog: string | null = null;
   let storeLogNote: InstanceIdentity['storeLogNote'] = 'none';
-  if (instance.kind === 'smp') {
-    const log = await readFile(join(at(PATHS.logDir(instance.kind, instance.id)), STORE_LOG_FILE)).catch(() => null);
+  if (instance.kind === 'smp' && withStoreLog) {
+    const log = await readStoreLog(root, instance);
     if (log !== null) {
       const packed = gzipSync(log);
       if (packed.byteLength <= STORE_LOG_MAX_BYTES) {

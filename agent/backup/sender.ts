@@ -3,8 +3,10 @@
  * copies, the device reads the identity files, seals them (signed by the device, age-encrypted to the
  * controller and the group's offline recipients) and sends them through `serve`'s gateway — at once
  * when the identity is new or changed, the store log at most once per the group's backup interval
- * and only when it changed, and a final one when the instance stops for a hand-over. Bounded: one
- * backup of at most BACKUP_MAX_BYTES per instance and interval; the gateway rate-limits on top.
+ * and only when it changed, and a final one when the instance stops for a hand-over. The SMP store log
+ * goes as a chain (./store-log-chain.ts: a base, then deltas) just before the identity backup that
+ * names its tip. Bounded: per instance and interval one identity backup and one base (at most
+ * STORE_LOG_MAX_CHUNKS parts) or one delta, each of at most BACKUP_MAX_BYTES; the gateway rate-limits on top.
  * Logs name instances and reasons, never content.
  */
 import { createHash } from 'node:crypto';
@@ -17,15 +19,17 @@ import type { Logger } from '#shared/log.ts';
 import { BACKUP_MAX_BYTES } from '#shared/nats/limits.ts';
 import { DesiredState, type DesiredInstance } from '#shared/schema/desired-state.ts';
 import { DESIRED_COPY } from '../reconcile/loop.ts';
-import type { BackupBody } from '#shared/schema/identity.ts';
-import { readIdentity } from './identity-files.ts';
+import type { BackupBody, InstanceIdentity } from '#shared/schema/identity.ts';
+import { partName, STORE_LOG_PART_KIND, type ChainTip, type StoreLogPart } from '#shared/schema/store-log-chain.ts';
+import { readIdentity, readStoreLog } from './identity-files.ts';
+import { ChainState, planStoreLog } from './store-log-chain.ts';
 
 /** The sealed document's kind (inside the signature). */
 export const BACKUP_KIND = 'backup';
 /** What the agent remembers of what it sent: per instance, hashes and when. 0600 (it names instances). */
 export const BACKUP_STATE = '/var/lib/onionfleet/backups.json';
 
-const SentState = z.record(z.string(), z.strictObject({ identityHash: z.string(), storeLogHash: z.string(), sentAt: z.string() }));
+const SentState = z.record(z.string(), z.strictObject({ identityHash: z.string(), storeLogHash: z.string(), sentAt: z.string(), chain: ChainState.optional() }));
 type SentState = z.infer<typeof SentState>;
 
 /** The slot a backup of `instance` fills on the bus: opaque to the bus, computable by the controller. */
@@ -48,6 +52,8 @@ export class BackupSender {
   readonly #known = new Map<string, DesiredInstance>();
   /** Per instance with copies allowed: since when (ms) its data changed without a backup; 0 when none waits. */
   readonly #unsavedSince = new Map<string, number>();
+  /** Instances whose next store-log part must be a new base (see rebase()). */
+  readonly #rebase = new Set<string>();
 
   constructor(options: BackupSenderOptions) {
     this.#o = options;
@@ -81,6 +87,16 @@ export class BackupSender {
     return Math.max(0, (now.getTime() - oldest) / 1000);
   }
 
+  /**
+   * The bus connection came back: parts sent meanwhile may have been lost (NATS drops what nobody
+   * hears, and `serve` may not have been listening), which would leave a gap that makes the chain
+   * unusable. So each instance's next scheduled store-log backup is a new base, even if its log did
+   * not change — still at most one per backupInterval.
+   */
+  rebase(): void {
+    for (const id of this.#known.keys()) this.#rebase.add(id);
+  }
+
   /** Sends what is due for every instance of `desired`. Never throws: a failure is logged and retried next time. */
   async tick(desired: DesiredState, now: Date): Promise<void> {
     this.remember(desired);
@@ -105,28 +121,61 @@ export class BackupSender {
   async #backup(i: DesiredInstance, now: Date, final: boolean): Promise<void> {
     const continuity = i.continuity;
     if (continuity === undefined) return;
-    const identity = await readIdentity(this.#o.root, i);
-    if (identity === null) return; // not made yet
+    // The store log travels as a chain of its own (./store-log-chain.ts); the identity backup names its tip.
+    const read = await readIdentity(this.#o.root, i, false);
+    if (read === null) return; // not made yet
+    const log = await readStoreLog(this.#o.root, i);
     const state = await this.#load();
-    const { storeLog, ...rest } = identity;
-    const identityHash = hash(JSON.stringify(rest));
-    const storeLogHash = hash(storeLog ?? '');
+    const identityHash = hash(JSON.stringify({ ...read, storeLog: undefined }));
+    const storeLogHash = log === null ? hash('') : createHash('sha256').update(log).digest('hex');
     const last = state[i.id];
     let reason: BackupBody['reason'] | null = null;
     if (final) reason = 'final';
     else if (last?.identityHash !== identityHash) reason = 'identity';
-    else if (last.storeLogHash !== storeLogHash && now.getTime() - Date.parse(last.sentAt) >= continuity.backupSeconds * 1000) reason = 'store-log';
+    else if ((last.storeLogHash !== storeLogHash || (this.#rebase.has(i.id) && log !== null)) && now.getTime() - Date.parse(last.sentAt) >= continuity.backupSeconds * 1000) reason = 'store-log';
     if (reason === null) {
       // Held back by the interval: the change waits since the last backup was sent.
       const waiting = last !== undefined && last.storeLogHash !== storeLogHash;
       this.#unsavedSince.set(i.id, waiting ? Date.parse(last.sentAt) : 0);
       return;
     }
-    const body: BackupBody = { device: this.#o.device, takenAt: now.toISOString(), reason, identity };
-    const sealed = await sealToMany({ kind: BACKUP_KIND, device: this.#o.device, revision: Math.floor(now.getTime() / 1000), body }, { signingSecretKey: this.#o.signingSecretKey, recipients: continuity.recipients });
-    if (sealed.byteLength > BACKUP_MAX_BYTES) throw new Error(`the sealed backup has ${sealed.byteLength} bytes, more than ${BACKUP_MAX_BYTES}`);
-    this.#o.send(backupSlot(this.#o.device, i.id), sealed);
-    state[i.id] = { identityHash, storeLogHash, sentAt: now.toISOString() };
+    const slot = backupSlot(this.#o.device, i.id);
+    const revision = Math.floor(now.getTime() / 1000);
+    const seal = async (kind: string, body: unknown) => {
+      const sealed = await sealToMany({ kind, device: this.#o.device, revision, body }, { signingSecretKey: this.#o.signingSecretKey, recipients: continuity.recipients });
+      if (sealed.byteLength > BACKUP_MAX_BYTES) throw new Error(`the sealed ${kind} has ${sealed.byteLength} bytes, more than ${BACKUP_MAX_BYTES}`);
+      return sealed;
+    };
+    let chain = last?.chain;
+    let tip: ChainTip | undefined;
+    let storeLogNote: InstanceIdentity['storeLogNote'] = 'none';
+    if (log !== null) {
+      const plan = planStoreLog(log, this.#rebase.has(i.id) ? undefined : chain, read);
+      if (plan.kind === 'too-large') {
+        storeLogNote = 'too-large';
+        chain = undefined;
+        this.#o.log.warn({ instance: i.id, compressedBytes: plan.compressedBytes }, 'store log too large for a backup: left out');
+      } else {
+        if (plan.kind !== 'unchanged') {
+          // The parts first: the identity backup that names the tip lands after them.
+          for (const part of plan.parts) {
+            const body: StoreLogPart = { device: this.#o.device, instance: i.id, fingerprint: read.fingerprint, epoch: read.epoch, takenAt: now.toISOString(), ...part };
+            this.#o.send(`${slot}.${partName(part.part)}`, await seal(STORE_LOG_PART_KIND, body));
+          }
+          chain = plan.state;
+          const why = this.#rebase.has(i.id) ? 'reconnected' : plan.reason;
+          this.#o.log.info({ instance: i.id, seq: plan.state.seq, parts: plan.parts.length }, plan.kind === 'base' ? `store log base sent (${why})` : 'store log delta sent');
+        }
+        tip = plan.tip;
+        storeLogNote = 'chain';
+      }
+    }
+    const identity: InstanceIdentity = { ...read, storeLogNote };
+    const body: BackupBody = { device: this.#o.device, takenAt: now.toISOString(), reason, identity, ...(tip === undefined ? {} : { storeLogChain: tip }) };
+    const sealed = await seal(BACKUP_KIND, body);
+    this.#o.send(slot, sealed);
+    state[i.id] = { identityHash, storeLogHash, sentAt: now.toISOString(), ...(chain === undefined ? {} : { chain }) };
+    this.#rebase.delete(i.id);
     this.#unsavedSince.set(i.id, 0);
     await this.#save(state);
     this.#o.log.info({ instance: i.id, reason, bytes: sealed.byteLength, storeLog: identity.storeLogNote }, `backup sent (${reason})`);

@@ -8,9 +8,12 @@ import { listDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readFleetStatus } from '../status/view.ts';
 import { readBackupBucket, type SealedBackup } from './open-backups.ts';
+import { readStoreLogBucket, type SealedPart } from './store-log-chain.ts';
 
 export interface Gathered {
   readonly backups: SealedBackup[];
+  /** The store-log chains' parts (sealed, as the gateway stored them). */
+  readonly parts: SealedPart[];
   readonly signers: Map<string, string>;
   readonly statuses: Map<string, DeviceStatus>;
   /** The controller's own age identity (to open with when no other is given). */
@@ -24,7 +27,7 @@ export async function gatherFromBus(paths: StatePaths, passphrase: string | null
     const devices = await listDevices(paths);
     const statuses = new Map<string, DeviceStatus>();
     for (const view of await readFleetStatus(session, devices)) if (view.status !== null) statuses.set(view.device, view.status);
-    return { backups: await readBackupBucket(session.backups), signers: new Map(devices.map((d) => [d.device, d.signingKey])), statuses, controllerIdentity: session.secrets.ageIdentity };
+    return { backups: await readBackupBucket(session.backups), parts: await readStoreLogBucket(session.storeLogs), signers: new Map(devices.map((d) => [d.device, d.signingKey])), statuses, controllerIdentity: session.secrets.ageIdentity };
   } finally {
     await session.close();
   }

@@ -11,12 +11,25 @@ import { appliedPlacement } from '../apply/publish.ts';
 import { kvStore } from '../apply/store.ts';
 import { listDevices } from '../state/devices.ts';
 import type { StatePaths } from '../state/paths.ts';
-import { newestByInstance, openBackup, readBackupBucket } from './open-backups.ts';
+import { newestByInstance, openBackup, readBackupBucket, type OpenedBackup } from './open-backups.ts';
+import { openPart, readStoreLogBucket, withStoreLog } from './store-log-chain.ts';
+
+/**
+ * The backups with their store logs reassembled from the chains they name (./store-log-chain.ts):
+ * a chain with a gap or a bad part makes its backup refused, so nothing is restored from it.
+ */
+async function withStoreLogs(opened: readonly OpenedBackup[], session: ControllerSession, signers: ReadonlyMap<string, string>): Promise<OpenedBackup[]> {
+  const chained = new Set(opened.filter((b) => b.ok && b.body.storeLogChain !== undefined).map((b) => b.key));
+  if (chained.size === 0) return [...opened];
+  const sealed = await readStoreLogBucket(session.storeLogs, (key) => chained.has(key));
+  const parts = await Promise.all(sealed.map((p) => openPart(p, session.secrets.ageIdentity, signers)));
+  return opened.map((b) => withStoreLog(b, parts));
+}
 
 /** The newest good backup of every instance, opened with the controller's identity. */
 export async function newestBackups(paths: StatePaths, session: ControllerSession, rotatedAway: ReadonlySet<string> = new Set()): Promise<Map<string, BackupBody>> {
   const signers = new Map((await listDevices(paths)).map((d) => [d.device, d.signingKey]));
-  const opened = await Promise.all((await readBackupBucket(session.backups)).map((b) => openBackup(b, session.secrets.ageIdentity, signers)));
+  const opened = await withStoreLogs(await Promise.all((await readBackupBucket(session.backups)).map((b) => openBackup(b, session.secrets.ageIdentity, signers))), session, signers);
   // A rotated-away identity is never restored: its backups do not count.
   return newestByInstance(opened.filter((b) => !b.ok || !rotatedAway.has(b.body.identity.fingerprint)));
 }

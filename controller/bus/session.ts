@@ -6,7 +6,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import { connectNats, NatsUnreachableError } from '#shared/nats/connect.ts';
-import { openBackups, openBucket, openDesired, openStatus } from '#shared/nats/kv.ts';
+import { openBackups, openBucket, openDesired, openStatus, openStoreLogs } from '#shared/nats/kv.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { loadIdentity, type ControllerIdentity } from '../state/identity.ts';
 import { loadSecrets, type ControllerSecrets } from '../state/keys.ts';
@@ -22,6 +22,8 @@ export interface ControllerSession {
   readonly own: KV;
   /** Sealed backups as the gateway stored them (docs/continuity.md). */
   readonly backups: KV;
+  /** The store-log chains' parts as the gateway stored them (docs/continuity.md). */
+  readonly storeLogs: KV;
   readonly identity: ControllerIdentity;
   readonly secrets: ControllerSecrets;
   close(): Promise<void>;
@@ -38,6 +40,6 @@ export async function openSession(paths: StatePaths, passphrase: string | null, 
   // One attempt: a CLI command should say "not running" at once, not retry for minutes.
   const nc = await connectNats({ servers: runtime.url, nkeySeed: secrets.natsSeed, name: 'onionfleet-controller', timeoutMs: 10_000, reconnect: false });
   const create = options.create ?? false;
-  const [desired, status, own, backups] = await Promise.all([openDesired(nc, { create }), openStatus(nc, { create }), openBucket(nc, CONTROLLER_BUCKET, { create, history: 5 }), openBackups(nc, { create })]);
-  return { nc, desired, status, own, backups, identity, secrets, close: () => nc.close() };
+  const [desired, status, own, backups, storeLogs] = await Promise.all([openDesired(nc, { create }), openStatus(nc, { create }), openBucket(nc, CONTROLLER_BUCKET, { create, history: 5 }), openBackups(nc, { create }), openStoreLogs(nc, { create })]);
+  return { nc, desired, status, own, backups, storeLogs, identity, secrets, close: () => nc.close() };
 }

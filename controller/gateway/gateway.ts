@@ -18,6 +18,7 @@ import { decodeDesiredRequest, REVISION_HEADER } from '#shared/nats/device-wire.
 import { BACKUP_MAX_BYTES, BACKUP_SLOTS_PER_DEVICE, PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '#shared/nats/limits.ts';
 import { downSubject, GATEWAY_UP_SUBJECTS, parseUpSubject, type Party } from '#shared/nats/names.ts';
 import { Id } from '#shared/schema/common.ts';
+import { StoreLogParts, storeLogPartWork } from './store-log-parts.ts';
 import { LatestWinsThrottle, type Rate } from './throttle.ts';
 
 export interface GatewayOptions {
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   readonly status: KV;
   /** The backups bucket (absent: backups are dropped, as by a gateway that predates them). */
   readonly backups?: KV;
+  /** The store-logs bucket: the parts of the store-log chains (absent: parts are dropped). */
+  readonly storeLogs?: KV;
   /**
    * Answers one join request of token `token` (the handler checks it); `send` publishes the answer
    * to that token's down-tree and resolves once the server has it. Called one request at a time.
@@ -44,7 +47,8 @@ export interface Gateway {
 }
 
 type Work = { readonly op: 'desired'; readonly have: number | null } | { readonly op: 'status'; readonly data: Uint8Array } | { readonly op: 'join'; readonly data: Uint8Array }
-  | { readonly op: 'backup'; readonly slot: string; readonly data: Uint8Array };
+  | { readonly op: 'backup'; readonly slot: string; readonly data: Uint8Array }
+  | { readonly op: 'backup'; readonly slot: string; readonly part: string; readonly data: Uint8Array };
 
 /** How often one party's trouble of one kind (too fast, malformed) is named in the log. */
 const LOG_EVERY_MS = 60_000;
@@ -66,6 +70,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const pushed = new PushedRevisions();
   const slots = new Map<string, Set<string>>();
+  const storeLogs = new StoreLogParts(options);
   let joins: Promise<void> = Promise.resolve();
   const throttle = new LatestWinsThrottle<Work>({
     rate: options.rate ?? PARTY_RATE,
@@ -73,7 +78,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const party = partyOfKey(key);
       if (work.op === 'desired') return answerDesired(options, pushed, party.id, work.have);
       if (work.op === 'status') return storeStatus(options, party.id, work.data);
-      if (work.op === 'backup') return storeBackup(options, slots, party.id, work.slot, work.data);
+      if (work.op === 'backup' && 'part' in work) return storeLogs.store(party.id, work.slot, work.part, work.data);
+      if (work.op === 'backup') return storeLogs.after(party.id, () => storeBackup(options, slots, party.id, work.slot, work.data));
       // Join requests one at a time over all tokens: a token or a device id cannot be taken twice by racing requests.
       const next = joins.then(() => options.onJoin(party.id, work.data, async (answer) => {
         nc.publish(downSubject(party, 'answer'), answer);
@@ -96,7 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       logOncePerMinute(`${party.kind}/${party.id}/malformed`, `gateway: dropped a malformed or unknown message from ${party.kind} ${party.id} (${op}, ${msg.data.byteLength} bytes); more are dropped without a word for a minute`);
       return;
     }
-    throttle.offer(work.op === 'backup' ? `${keyOf(party, work.op)}-${work.slot}` : keyOf(party, work.op), work);
+    throttle.offer(work.op === 'backup' ? `${keyOf(party, work.op)}-${work.slot}${'part' in work ? `.${work.part}` : ''}` : keyOf(party, work.op), work);
   };
   const subs: Subscription[] = GATEWAY_UP_SUBJECTS.map((subject) => nc.subscribe(subject, { callback: (err, msg) => { if (err === null) onMessage(msg); } }));
   await nc.flush();
@@ -124,6 +130,8 @@ function toWork(party: Party, op: string, data: Uint8Array): Work | null {
   if (op === 'backup') {
     // A 16-hex slot naming the instance opaquely, then the sealed backup (docs/continuity.md).
     const slot = new TextDecoder().decode(data.subarray(0, BACKUP_SLOT_CHARS));
+    // A store-log chain's part: `.` and its 4-character name after the slot (a sealed file starts with `age`).
+    if (data[BACKUP_SLOT_CHARS] === 0x2e) return storeLogPartWork(slot, data.subarray(BACKUP_SLOT_CHARS));
     const sealed = data.subarray(BACKUP_SLOT_CHARS);
     return /^[0-9a-f]{16}$/.test(slot) && sealed.byteLength > 0 && sealed.byteLength <= BACKUP_MAX_BYTES ? { op: 'backup', slot, data: sealed } : null;
   }

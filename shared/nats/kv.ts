@@ -7,8 +7,8 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient }
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EXIT, OnionfleetError, type ErrorOptions } from '../errors.ts';
-import { BACKUP_MAX_BYTES, STATUS_MAX_BYTES } from './limits.ts';
-import { BACKUP_BUCKET, DESIRED_BUCKET, kvStream, STATUS_BUCKET } from './names.ts';
+import { BACKUP_MAX_BYTES, STATUS_MAX_BYTES, STORE_LOGS_MAX_BYTES } from './limits.ts';
+import { BACKUP_BUCKET, DESIRED_BUCKET, kvStream, STATUS_BUCKET, STORE_LOG_BUCKET } from './names.ts';
 
 export type { KV } from '@nats-io/kv';
 
@@ -57,6 +57,8 @@ export interface BucketSettings extends OpenBucketOptions {
   readonly history: number;
   /** The largest value the stream accepts (`max_msg_size`); absent: the server's max_payload. */
   readonly maxValueSize?: number;
+  /** The most bytes the bucket holds (`max_bytes`; beyond it a put is refused, nothing old is dropped); absent: no bound but the account's. */
+  readonly maxBytes?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export interface BucketSettings extends OpenBucketOptions {
 export async function openBucket(jsOrNc: JetStreamClient | NatsConnection, name: string, settings: BucketSettings): Promise<KV> {
   const js = toJetStream(jsOrNc);
   const kvm = new Kvm(js);
-  const options = { history: settings.history, allow_direct: true, ...(settings.maxValueSize === undefined ? {} : { maxValueSize: settings.maxValueSize }) };
+  const options = { history: settings.history, allow_direct: true, ...(settings.maxValueSize === undefined ? {} : { maxValueSize: settings.maxValueSize }), ...(settings.maxBytes === undefined ? {} : { max_bytes: settings.maxBytes }) };
   if (!settings.create) return kvm.open(name, options);
   const kv = await kvm.create(name, options);
   if (settings.maxValueSize !== undefined) {
@@ -135,4 +137,13 @@ export async function putIfRevision(kv: KV, key: string, value: Uint8Array, expe
  */
 export function openBackups(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
   return openBucket(jsOrNc, BACKUP_BUCKET, { create: options.create, history: 3, maxValueSize: BACKUP_MAX_BYTES });
+}
+
+/**
+ * The `store-logs` bucket: the parts of the store-log chains as `serve`'s gateway stored them, key
+ * `<device>.<slot>.<part>`, history 1 (a part is replaced, never versioned), values of at most
+ * {@link BACKUP_MAX_BYTES}, at most {@link STORE_LOGS_MAX_BYTES} in all. Throws like {@link openDesired}.
+ */
+export function openStoreLogs(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
+  return openBucket(jsOrNc, STORE_LOG_BUCKET, { create: options.create, history: 1, maxValueSize: BACKUP_MAX_BYTES, maxBytes: STORE_LOGS_MAX_BYTES });
 }

@@ -13,6 +13,13 @@
  * most 256 KiB, base64 inside age): 512 KiB. With its 16-byte slot this sets a device's max_payload.
  */
 export const BACKUP_MAX_BYTES = 512 * 1024;
+/**
+ * The most the store-log chains hold in all (the `store-logs` bucket; a part beyond it is refused and
+ * the next base heals): half the controller's JetStream file store (1 GiB), so chains can never crowd
+ * out desired states, statuses and identity backups. One instance's chain is at most a base of 16
+ * chunks (4 MiB compressed) and deltas adding up to no more than the base: about 8 MiB.
+ */
+export const STORE_LOGS_MAX_BYTES = 512 * 1024 * 1024;
 /** Backup slots (instances) one device may fill in the backups bucket. */
 export const BACKUP_SLOTS_PER_DEVICE = 64;
 

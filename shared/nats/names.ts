@@ -20,6 +20,8 @@ export const DESIRED_BUCKET = 'desired';
 export const STATUS_BUCKET = 'status';
 /** The bucket `serve`'s gateway writes sealed backups to, keyed `<device>.<slot>`. History 3. */
 export const BACKUP_BUCKET = 'backups';
+/** The bucket `serve`'s gateway writes the store-log chains' parts to, keyed `<device>.<slot>.<part>`. History 1. */
+export const STORE_LOG_BUCKET = 'store-logs';
 
 /** The JetStream stream behind a KV bucket (`KV_<bucket>`). */
 export function kvStream(bucket: string): string {

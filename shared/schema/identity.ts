@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { Id } from './common.ts';
+import { ChainTip } from './store-log-chain.ts';
 
 // desired-state.ts imports this file: its InstanceId and ServerPassword are not imported back (an ESM
 // cycle); the desired instance that carries an identity checks both against its own fields.
@@ -42,8 +43,8 @@ export const InstanceIdentity = z.strictObject({
   password: z.string().regex(/^[!-~]{16,128}$/),
   /** The SMP store log, gzip then base64; null for XFTP, or when it was larger than STORE_LOG_MAX_BYTES. */
   storeLog: Base64.max(Math.ceil(STORE_LOG_MAX_BYTES / 3) * 4).nullable(),
-  /** Why the store log is missing when it is (`too-large`, `none`). */
-  storeLogNote: z.enum(['included', 'too-large', 'none']),
+  /** Why the store log is missing when it is (`too-large`, `none`); `chain`: it travels as a chain of its own (the backup's `storeLogChain`). */
+  storeLogNote: z.enum(['included', 'too-large', 'none', 'chain']),
 });
 export type InstanceIdentity = z.infer<typeof InstanceIdentity>;
 
@@ -55,5 +56,7 @@ export const BackupBody = z.strictObject({
   /** `identity` for a fresh identity, `store-log` for a scheduled one, `final` when the instance stopped for a hand-over. */
   reason: z.enum(['identity', 'store-log', 'final']),
   identity: InstanceIdentity,
+  /** With `storeLogNote: chain`: the store-log chain's tip when the backup was taken (shared/schema/store-log-chain.ts). */
+  storeLogChain: ChainTip.optional(),
 });
 export type BackupBody = z.infer<typeof BackupBody>;

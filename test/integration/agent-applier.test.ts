@@ -19,7 +19,8 @@ import { PATHS } from '../../agent/render/paths.ts';
 import { open, seal } from '#shared/crypto/envelope.ts';
 import { generateAgeIdentity } from '#shared/crypto/age.ts';
 import { BackupBody } from '#shared/schema/identity.ts';
-import { BACKUP_KIND, backupSlot } from '../../agent/backup/sender.ts';
+import { BACKUP_KIND, BACKUP_STATE, backupSlot } from '../../agent/backup/sender.ts';
+import { carriesBase } from '../../agent/applier/protocol.ts';
 import { metricsFilePath } from '../../agent/metrics/collector.ts';
 import { generateSigningKey } from '#shared/crypto/sign.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
@@ -48,8 +49,11 @@ const applyRequest = async (sealed: Uint8Array) => ask(socketPath, { op: 'apply'
 /** The backups an applier's answer carries: their slots, and the first one opened with the offline key (signed by the device). */
 async function backupsIn(answer: Awaited<ReturnType<typeof applyRequest>>): Promise<{ slots: string[]; body: BackupBody }> {
   const backups = answer.kind === 'applied' ? answer.backups : [];
-  const { body } = await open(new Uint8Array(Buffer.from(backups[0]?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
-  return { slots: backups.map((b) => b.slot), body };
+  // The identity backup comes last, after the store-log chain's parts (`<slot>.b000`…) it names.
+  const identity = backups.find((b) => !b.slot.includes('.'));
+  const { body } = await open(new Uint8Array(Buffer.from(identity?.sealed ?? '', 'base64')), { identity: backupReader.identity, signer: deviceSigningKey, kind: BACKUP_KIND, device: DEVICE, schema: BackupBody });
+  expect(backups[backups.length - 1]).toBe(identity);
+  return { slots: backups.map((b) => b.slot).filter((slot) => !slot.includes('.')), body };
 }
 
 beforeAll(async () => {
@@ -129,6 +133,22 @@ describe('the root applier behind a socket', () => {
     expect(readFileSync(copy, 'utf8')).toMatch(/^simplex_smp_info/m);
     expect(statSync(copy).mode & 0o777).toBe(0o640);
     expect(answer).toMatchObject({ kind: 'refreshed', backups: [], backupAgeSeconds: 0 }); // the identity went out with the apply
+  }, 120_000);
+
+  it('seals a new store-log base when the agent says its bus came back (rebase), not otherwise', async () => {
+    // The backup interval has passed (the applier's record of what it sent, set back in time).
+    const sentFile = join(root, BACKUP_STATE);
+    const sent = JSON.parse(readFileSync(sentFile, 'utf8')) as Record<string, { sentAt: string }>;
+    for (const entry of Object.values(sent)) entry.sentAt = new Date(0).toISOString();
+    writeFileSync(sentFile, JSON.stringify(sent), { mode: 0o600 });
+    // The store log did not change: nothing is due.
+    const quiet = await ask(socketPath, { op: 'refresh' });
+    expect(quiet.kind === 'refreshed' ? quiet.backups.filter((b) => b.slot.includes('.')) : null).toEqual([]);
+    // Parts sent while the bus was down may be lost: a new base, then the identity backup naming it.
+    const rebased = await ask(socketPath, { op: 'refresh', rebase: true });
+    const backups = rebased.kind === 'refreshed' ? rebased.backups : [];
+    expect(carriesBase(backups)).toBe(true);
+    expect(backups[backups.length - 1]?.slot).toBe(backupSlot(DEVICE, desired.instances[0]?.id ?? ''));
   }, 120_000);
 
   it('refuses a document signed by another key, or for another device, and changes nothing', async () => {

@@ -11,14 +11,14 @@ const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string(
 
 /**
  * `onionfleet backup list [--json]`: every sealed backup the controller holds, opened with its own
- * key: instance, device, epoch, age, whether the store log is in it, and whether it matches what the
- * device reports. Names no key, password or address.
+ * key: instance, device, epoch, age, whether the store log is in it (and its chain: base age, deltas,
+ * the newest part's age — the data-loss window), and whether it matches what the device reports. Names no key, password or address.
  */
 export async function backupList(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
   const paths = statePaths(stateDir(flags.state));
   const g = await gatherFromBus(paths, await statePassphrase(paths, flags.passphraseFile));
-  const rows = await checkBackups(g.backups, g.controllerIdentity, g.signers, g.statuses, Date.now());
+  const rows = await checkBackups(g.backups, g.controllerIdentity, g.signers, g.statuses, Date.now(), g.parts);
   if (flags.json) {
     ctx.output.out(toJson({ backups: rows }));
     return;
@@ -28,6 +28,6 @@ export async function backupList(opts: unknown, ctx: CliContext): Promise<void> 
     return;
   }
   ctx.output.out(rows.map((r) => (r.ok
-    ? `${r.instance ?? ''}  on ${r.device}  epoch ${r.epoch ?? 0}  ${r.ageSeconds ?? 0} s old (${r.reason ?? ''})  store log ${r.storeLog ?? ''}  ${r.bytes} bytes  device reports: ${r.deviceReports}`
+    ? `${r.instance ?? ''}  on ${r.device}  epoch ${r.epoch ?? 0}  ${r.ageSeconds ?? 0} s old (${r.reason ?? ''})  store log ${r.storeLog ?? ''}${r.chain === null ? '' : ` (base ${r.chain.baseAgeSeconds} s old, ${r.chain.deltas} deltas, newest ${r.chain.newestAgeSeconds} s old, ${r.chain.bytes} bytes)`}  ${r.bytes} bytes  device reports: ${r.deviceReports}`
     : `${r.key}  REFUSED: ${r.problem ?? ''}`)).join('\n'));
 }

@@ -25,7 +25,8 @@ class BackupTamperedError extends OnionfleetError {
 /**
  * `onionfleet backup verify [--identity KEYFILE] [--dir DIR]`: decrypts every backup with one key —
  * an offline recipient's alone, or the controller's — checks its device's signature and that its
- * identity holds together, and (from the bus) that it matches what its device reports. With `--dir`
+ * identity holds together, that the store-log chain it names (base and deltas) reassembles to its tip,
+ * and (from the bus) that it matches what its device reports. With `--dir`
  * it reads a directory `backup export` wrote, and needs neither the bus nor the controller's state.
  * Exit 2 when any backup is refused (tampered, not signed by its device, not for this key).
  */
@@ -36,17 +37,17 @@ export async function backupVerify(opts: unknown, ctx: CliContext): Promise<void
   if (flags.dir !== undefined) {
     const exported = await readExportDir(flags.dir);
     if (identity === null) throw new BackupTamperedError('--dir needs --identity KEYFILE (an offline recipient\'s key)', { hint: 'pass the age identity file of an offline recipient named in fleet.yaml' });
-    rows = await checkBackups(exported.backups, identity, exported.signers, new Map(), Date.now());
+    rows = await checkBackups(exported.backups, identity, exported.signers, new Map(), Date.now(), exported.parts);
   } else {
     const paths = statePaths(stateDir(flags.state));
     const g = await gatherFromBus(paths, await statePassphrase(paths, flags.passphraseFile));
-    rows = await checkBackups(g.backups, identity ?? g.controllerIdentity, g.signers, g.statuses, Date.now());
+    rows = await checkBackups(g.backups, identity ?? g.controllerIdentity, g.signers, g.statuses, Date.now(), g.parts);
   }
   const refused = rows.filter((r) => !r.ok);
   const differs = rows.filter((r) => r.deviceReports === 'differs');
   if (flags.json) ctx.output.out(toJson({ verified: rows.length - refused.length, refused: refused.map((r) => ({ key: r.key, device: r.device, problem: r.problem })), differs: differs.map((r) => r.key), backups: rows }));
   else {
-    for (const r of rows) ctx.output.out(r.ok ? `ok       ${r.instance ?? ''} (${r.device}, epoch ${r.epoch ?? 0}, ${r.ageSeconds ?? 0} s old, device reports: ${r.deviceReports})` : `REFUSED  ${r.key}: ${r.problem ?? ''}`);
+    for (const r of rows) ctx.output.out(r.ok ? `ok       ${r.instance ?? ''} (${r.device}, epoch ${r.epoch ?? 0}, ${r.ageSeconds ?? 0} s old${r.chain === null ? '' : `, store log chain of ${r.chain.parts} parts`}, device reports: ${r.deviceReports})` : `REFUSED  ${r.key}: ${r.problem ?? ''}`);
     ctx.output.out(`${rows.length - refused.length}/${rows.length} backups verified${refused.length > 0 ? `; ${refused.length} refused` : ''}`);
   }
   if (refused.length > 0) throw new BackupTamperedError(`${refused.length} of ${rows.length} backups refused`, { hint: 'do not restore from them; each is named above' });

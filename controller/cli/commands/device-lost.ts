@@ -71,7 +71,8 @@ export async function deviceLost(opts: unknown, ctx: CliContext): Promise<void> 
     });
     progress(`[1/2] ${flags.id} declared lost; ${plural(held.length, 'instance')} re-placed, ${kept.size} at the same address; published ${plural(result.changed.length, 'desired state')}`);
     for (const i of instances) {
-      progress(`  ${i.instance}: ${i.keepsAddress ? `same address, restored from a backup ${i.backupAgeSeconds ?? '?'} s old (data written since may be lost)` : 'new address (no usable backup, or the group allows no identity copies)'}`);
+      const queues = i.storeLog === 'too-large' ? '; without its queues: the store log is too large to carry in a desired state' : '';
+      progress(`  ${i.instance}: ${i.keepsAddress ? `same address, restored from a backup ${i.backupAgeSeconds ?? '?'} s old (data written since may be lost${queues})` : 'new address (no usable backup, or the group allows no identity copies)'}`);
     }
     const summary = { lost: flags.id, instances, changed: result.changed };
     if (!flags.wait) {
