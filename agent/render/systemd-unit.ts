@@ -21,6 +21,9 @@ export const SERVICE_USER = 'simplex';
 /** nft's path on Debian and Raspberry Pi OS. */
 export const NFT_BINARY = '/usr/sbin/nft';
 
+/** The boot hold's oneshot (deploy/onionfleet-hold.service): it runs before tor and the instances. */
+export const HOLD_UNIT = 'onionfleet-hold.service';
+
 /** The unit name of the firewall oneshot. */
 export const FIREWALL_UNIT = PATHS.firewallUnit.slice(PATHS.firewallUnit.lastIndexOf('/') + 1);
 
@@ -47,7 +50,9 @@ export function renderInstanceUnit(kind: InstanceKind, binaryPath: string): stri
     'Documentation=https://github.com/simplex-chat/simplexmq',
     'Wants=network-online.target tor.service',
     `Requires=${FIREWALL_UNIT}`,
-    `After=network-online.target tor.service ${FIREWALL_UNIT}`,
+    `After=network-online.target tor.service ${FIREWALL_UNIT} ${HOLD_UNIT}`,
+    '# Held back at boot until the controller confirms the instance (docs/continuity.md, "A device that comes back").',
+    `ConditionPathExists=!${PATHS.heldDir}/%i`,
     '',
     '[Service]',
     'Type=exec',
