@@ -14,6 +14,7 @@ import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import { loadJson } from '#shared/fs/load-json.ts';
 import { DesiredState, InstanceId, InstanceKind } from '#shared/schema/desired-state.ts';
 import { DESIRED_COPY } from '../reconcile/loop.ts';
+import { readRecord, writeRecord } from '../record.ts';
 import { PATHS } from '../render/paths.ts';
 import { fragmentWithout, instancesToHold, type HeldInstance } from './plan.ts';
 
@@ -68,6 +69,9 @@ export async function holdAtBoot(root: string): Promise<HoldResult> {
   // The files first: should tor's fragment be rewritten and the summary not (a crash), the next run does it all again.
   for (const h of held) await writeFileAtomic(join(heldDir(root), h.id), '', { mode: 0o644 });
   const fragmentChanged = held.length > 0 && (await rewriteFragment(root, held.map((h) => h.id)));
+  // The record's tor hash is of the fragment as the reconcile wrote it: forgotten, so the reconcile
+  // that releases them reloads tor once it has put the onions back.
+  if (fragmentChanged) await writeRecord(root, { ...(await readRecord(root)), tor: null });
   await writeSummary(root, { held, released: [] });
   return { held, already: false, fragmentChanged };
 }
