@@ -10,7 +10,9 @@
  *   without the rules that confine its port to loopback. Load new rules with
  *   `systemctl reload onionfleet-firewall` (a restart would restart every server too);
  * - the servers run unprivileged (ports ≥ 1024), without capabilities, and may write only their own
- *   directories.
+ *   directories;
+ * - an instance held at boot (agent/hold/: its file in /run/onionfleet/held) does not start: the
+ *   condition is checked at each start, after onionfleet-hold.service ran.
  */
 import type { InstanceKind } from '#shared/schema/desired-state.ts';
 import { PATHS } from './paths.ts';

@@ -14,8 +14,9 @@
  * AppArmor, the firewall unit holds the rules → the forwarded instance port and sshd are dropped
  * from outside, the device is managed only through its SSH onion → only tor opens connections off
  * the device → a DHCP lease is renewed through the firewall (and not with the renewals dropped) → IPv6
- * router solicitations and advertisements still get through → a reboot brings everything back with
- * no controller action → the guard goes back by itself through the applier → `install-agent.sh
+ * router solicitations and advertisements still get through → a reboot with the controller away
+ * holds the instance back (the boot hold: no onion, no server) until the controller returns → a
+ * reboot brings everything back with no controller action → the guard goes back by itself through the applier → `install-agent.sh
  * uninstall` leaves nothing install made. Behind the applier the agent still reports the servers'
  * metrics and sends the sealed backups the applier makes.
  */
