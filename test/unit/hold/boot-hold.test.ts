@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { watchHoldFallback } from '../../../agent/hold/fallback.ts';
 import { heldNow, holdAtBoot, releaseHeld, HELD_SUMMARY } from '../../../agent/hold/markers.ts';
 import { dueForRelease, fragmentWithout, HELD_NOTE, instancesToHold, secondsUntilNextRelease } from '../../../agent/hold/plan.ts';
 import { DESIRED_COPY } from '../../../agent/reconcile/loop.ts';
@@ -16,6 +17,7 @@ import { renderTorrcFragment } from '../../../agent/render/torrc.ts';
 import { CONTINUITY_DEFAULTS, resolveContinuity } from '#shared/schema/continuity.ts';
 import type { DesiredInstance, DesiredState } from '#shared/schema/desired-state.ts';
 import { FleetSpec } from '#shared/schema/fleet-spec.ts';
+import { createLogger } from '#shared/log.ts';
 import { desiredState } from '../../builders/desired.ts';
 
 const RECIPIENT = 'age1ty7gcq5tqu77wr72c6duthxusducq7enaj2kc8h92etqyf44cawqpgh5wf';
@@ -167,4 +169,29 @@ describe('the hold below a root', () => {
       released: [{ id: 'copies-smp-02', by: 'uptime' }, { id: 'copies-smp-01', by: 'controller' }, { id: 'copies-xftp-01', by: 'controller' }],
     });
   });
+});
+
+describe('the agent\'s fallback watch', () => {
+  it('asks for the release once an instance\'s holdAtBoot of uptime has run out (this machine is up for more than a minute)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'onionfleet-hold-watch-'));
+    const desired = desiredState();
+    const instances = desired.instances.map((i, k) => ({ ...i, continuity: { identityCopies: true, backupSeconds: 3600, recipients: [RECIPIENT], holdAtBootSeconds: k === 0 ? 60 : null } }));
+    mkdirSync(join(root, 'var/lib/onionfleet'), { recursive: true });
+    writeFileSync(join(root, DESIRED_COPY), JSON.stringify({ ...desired, instances }));
+    expect((await holdAtBoot(root)).held).toHaveLength(instances.length);
+    const controller = new AbortController();
+    const asked = new Promise<void>((resolve) => {
+      watchHoldFallback({ root, log: createLogger({ name: 'test', level: 'silent' }), signal: controller.signal, release: () => {
+        resolve();
+        return Promise.resolve(false);
+      } });
+    });
+    try {
+      await asked;
+    } finally {
+      controller.abort();
+    }
+    // It only asks: the applier releases (here nothing did).
+    expect(await heldNow(root)).toHaveLength(instances.length);
+  }, 30_000);
 });
