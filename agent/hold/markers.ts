@@ -24,7 +24,7 @@ const HeldSummary = z.strictObject({
   /** What the hold held at boot. */
   held: z.array(z.strictObject({ id: InstanceId, kind: InstanceKind, holdAtBootSeconds: z.int().min(0).nullable() })),
   /** What was released since, and why. */
-  released: z.array(z.strictObject({ id: InstanceId, by: z.enum(['controller', 'uptime']) })),
+  released: z.array(z.strictObject({ id: InstanceId, by: z.enum(['controller', 'uptime', 'operator']) })),
 });
 type HeldSummary = z.infer<typeof HeldSummary>;
 
@@ -98,7 +98,7 @@ async function rewriteFragment(root: string, ids: readonly string[]): Promise<bo
  * Releases `ids` (`all`: everything held): their files go, held.json says why. Resolves with the ids
  * released. The caller then reconciles, which puts their onion services back and starts them.
  */
-export async function releaseHeld(root: string, ids: readonly string[] | 'all', by: 'controller' | 'uptime'): Promise<string[]> {
+export async function releaseHeld(root: string, ids: readonly string[] | 'all', by: 'controller' | 'uptime' | 'operator'): Promise<string[]> {
   const summary = await readSummary(root);
   if (summary === null) return [];
   const now = await heldNow(root);

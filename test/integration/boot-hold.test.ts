@@ -7,7 +7,7 @@
  * rest — serving what it keeps here and archiving what it moved away.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,5 +161,22 @@ describe('the boot hold', () => {
     expect(JSON.parse(readFileSync(join(root, PATHS.heldDir, HELD_SUMMARY), 'utf8'))).toMatchObject({
       released: [{ id: minute, by: 'uptime' }, { id: forever, by: 'controller' }],
     });
+  }, 120_000);
+
+  it('offline fleets: the operator\'s `onionfleet-agent apply` of a desired state releases the hold too', async () => {
+    // The next boot: /run is empty again, the servers stopped; the hold runs.
+    rmSync(join(root, PATHS.heldDir), { recursive: true, force: true });
+    await stopSupervised(root);
+    expect((await runBin(BIN.agent, ['hold', '--config', config])).stdout).toMatch(/^held 1 instance\(s\)/);
+    expect(served(minute) || running(minute)).toBe(false);
+    const next = { ...desired, revision: (await readRecord(root)).revision + 1, instances: desired.instances.filter((i) => i.id !== forever) };
+    next.firewall = { loopbackOnlyPorts: [...next.instances.map((i) => i.localPort), ...(next.ssh.overTor ? [22] : [])].sort((a, b) => a - b) };
+    const file = join(dir, 'next.json');
+    writeFileSync(file, JSON.stringify(next));
+    const run = await runBin(BIN.agent, ['apply', '--config', config, '--desired', file]);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(run.stderr).toContain(`released 1 instance held at boot: ${minute}`);
+    expect(held(minute)).toBe(false);
+    expect(served(minute) && running(minute)).toBe(true);
   }, 120_000);
 });
