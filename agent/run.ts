@@ -33,6 +33,8 @@ import type { SystemActions } from './system.ts';
 import { attemptOf, type Applier } from './applier/client.ts';
 import { heartbeatRequest, refreshDue } from './applier/heartbeat.ts';
 import { carriesBase, type ApplierAnswer } from './applier/protocol.ts';
+import { watchHoldFallback } from './hold/fallback.ts';
+import { releaseByController, releaseByUptime } from './hold/release.ts';
 
 export interface RunOptions {
   readonly services: ServiceManager;
@@ -59,6 +61,25 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   // With an applier the status reads the files it published (the view), not the root's.
   const statusConfig = applier === undefined ? config : { ...config, root: applier.statusRoot };
   if (secrets.device !== device) throw new InvalidInputError([{ source: 'agent config', path: 'device', message: `is "${device}" but the keys are "${secrets.device}"` }]);
+
+  // The boot hold's fallback (agent/hold/): started before anything is reached, which may never be.
+  let afterRelease: (answer: ApplierAnswer | null) => void = () => undefined;
+  watchHoldFallback({ root: config.root, log: options.log, signal: options.signal, release: async () => {
+    if (applier !== undefined) {
+      const answer = await applier.release();
+      if (answer.kind !== 'applied') {
+        options.log.info(`boot hold: nothing released (${answer.kind === 'rejected' || answer.kind === 'failed' ? answer.message : answer.kind})`);
+        return false;
+      }
+      afterRelease(answer);
+      return true;
+    }
+    const due = await releaseByUptime(config.root, options.log);
+    if (due.kind === 'rejected') return false;
+    await reconcile(due.opened.body, { config, services: options.services, system: options.system });
+    afterRelease(null);
+    return true;
+  } });
 
   const url = new URL(nats.url.replace(/^nats:/, 'http:'));
   let tunnel: SocksTunnel | null = null;
@@ -176,6 +197,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
         await applyThrough(applier, value, revision);
         return;
       }
+      await releaseByController(config.root, revision, options.log); // behind an applier, the applier does it
       backups.remember(body);
       const restarted: string[] = [];
       const started = performance.now();
@@ -260,6 +282,15 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
         options.log.warn(`status not sent: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
+  };
+
+  afterRelease = (answer) => {
+    if (answer !== null) {
+      fromApplier(answer);
+      last = attemptOf(answer, last, options.log);
+      appliedBytes = null; // the next document gets a full round
+    }
+    enqueue(null);
   };
 
   // The KV revision of the last desired state heard (null: none yet): the gateway sends it again only when it changed.

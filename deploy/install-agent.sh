@@ -7,7 +7,8 @@
 # install puts the single-file agent (`npm run build:agent`) in /usr/local/lib/onionfleet, a
 # /usr/local/bin/onionfleet-agent wrapper that runs it with node, the systemd units
 # (onionfleet-agent.service, default: the one beside this script; onionfleet-apply.socket and
-# onionfleet-apply@.service, beside that unit), the directories /etc/onionfleet (0750),
+# onionfleet-apply@.service, beside that unit; onionfleet-hold.service too, which it enables: the boot
+# hold, docs/continuity.md), the directories /etc/onionfleet (0750),
 # /var/lib/onionfleet and /var/log/onionfleet, and the system user `onionfleet`; then it reloads
 # systemd. The agent runs as `onionfleet`; what needs root it asks of the applier (see the units). It neither enables nor starts the agent (`onionfleet device add --ssh` does, once
 # the agent config is written). Running it again refreshes the files and changes nothing else.
@@ -63,6 +64,9 @@ BIN=$R/usr/local/bin/onionfleet-agent
 UNIT=$R/etc/systemd/system/onionfleet-agent.service
 APPLY_SOCKET=$R/etc/systemd/system/onionfleet-apply.socket
 APPLY_UNIT=$R/etc/systemd/system/onionfleet-apply@.service
+HOLD_UNIT=$R/etc/systemd/system/onionfleet-hold.service
+# Enabled the way `systemctl enable` does it (WantedBy=multi-user.target), here also below --root.
+HOLD_LINK=$R/etc/systemd/system/multi-user.target.wants/onionfleet-hold.service
 ETC=$R/etc/onionfleet
 VARLIB=$R/var/lib/onionfleet
 LOG=$R/var/log/onionfleet
@@ -117,7 +121,7 @@ install_agent() {
   [ -f "$bundle" ] || fail "no agent bundle at $bundle (npm run build:agent makes deploy/dist/onionfleet-agent.mjs)"
   [ -f "$unit" ] || fail "no systemd unit at $unit"
   units=$(dirname -- "$unit")
-  for u in onionfleet-apply.socket onionfleet-apply@.service; do
+  for u in onionfleet-apply.socket onionfleet-apply@.service onionfleet-hold.service; do
     [ -f "$units/$u" ] || fail "no systemd unit at $units/$u (it goes beside $unit)"
   done
   if [ -z "$node" ]; then node=$(command -v node || true); fi
@@ -157,6 +161,10 @@ install_agent() {
   put "$unit" "$UNIT" 0644
   put "$units/onionfleet-apply.socket" "$APPLY_SOCKET" 0644
   put "$units/onionfleet-apply@.service" "$APPLY_UNIT" 0644
+  put "$units/onionfleet-hold.service" "$HOLD_UNIT" 0644
+  mkd "$(dirname -- "$HOLD_LINK")" 0755 dir
+  record file "$HOLD_LINK"
+  ln -sfn /etc/systemd/system/onionfleet-hold.service "$HOLD_LINK"
 
   if systemd_running; then systemctl daemon-reload; fi
   echo "installed the onionfleet agent below $root"
@@ -166,10 +174,10 @@ install_agent() {
 # uninstall touch anything else.
 ours() {
   case $2 in
-    "$LIB" | "$LIB"/* | "$BIN" | "$UNIT" | "$APPLY_SOCKET" | "$APPLY_UNIT" | "$ETC" | "$VARLIB" | "$LOG") return 0 ;;
+    "$LIB" | "$LIB"/* | "$BIN" | "$UNIT" | "$APPLY_SOCKET" | "$APPLY_UNIT" | "$HOLD_UNIT" | "$HOLD_LINK" | "$ETC" | "$VARLIB" | "$LOG") return 0 ;;
   esac
   [ "$1" = dir ] || return 1
-  for known in "$LIB" "$BIN" "$UNIT" "$APPLY_SOCKET" "$APPLY_UNIT" "$ETC" "$VARLIB" "$LOG"; do
+  for known in "$LIB" "$BIN" "$UNIT" "$APPLY_SOCKET" "$APPLY_UNIT" "$HOLD_UNIT" "$HOLD_LINK" "$ETC" "$VARLIB" "$LOG"; do
     case $known in "$2"/*) return 0 ;; esac
   done
   return 1

@@ -22,6 +22,8 @@ export interface Applier {
   revert(to: number): Promise<ApplierAnswer>;
   /** No apply: the backups that are due, and a fresh view (metrics files included). */
   refresh(options?: { rebase?: boolean }): Promise<ApplierAnswer>;
+  /** The boot hold's fallback: the applier releases the held instances whose holdAtBoot of uptime ran out. */
+  release(): Promise<ApplierAnswer>;
   /** The root below which the status reads what the applier published (its view). */
   readonly statusRoot: string;
   /** The root below which the agent keeps its own bookkeeping (the guard's files); the agent may write there. */
@@ -49,6 +51,7 @@ export function socketApplier(socketPath: string, statusRoot: string, stateRoot:
     good: (revision) => ask(socketPath, { op: 'good', revision }),
     revert: (to) => ask(socketPath, { op: 'revert', to }),
     refresh: (options) => ask(socketPath, { op: 'refresh', ...(options?.rebase === true ? { rebase: true } : {}) }),
+    release: () => ask(socketPath, { op: 'release' }),
     async prepareTor() {
       const answer = await ask(socketPath, { op: 'prepare-tor' });
       if (answer.kind === 'prepared') return answer.changed;

@@ -38,6 +38,12 @@ export const ApplierRequest = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('revert'), to: z.int().min(0) }),
   /** No apply: send the backups that are due and refresh the status view (metrics files included). */
   z.strictObject({ op: z.literal('refresh'), rebase: z.boolean().optional() }),
+  /**
+   * The boot hold's fallback (agent/hold/): no word from the controller since the boot. The applier
+   * reads the uptime itself and releases only the held instances whose `holdAtBoot` ran out, then
+   * re-applies the desired state it applied last (never a document from the agent). Nothing due: rejected.
+   */
+  z.strictObject({ op: z.literal('release') }),
 ]);
 export type ApplierRequest = z.infer<typeof ApplierRequest>;
 

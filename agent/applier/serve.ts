@@ -30,6 +30,8 @@ import type { ServiceManager } from '../services/service-manager.ts';
 import type { SystemActions } from '../system.ts';
 import type { ApplierAnswer, ApplierRequest, SealedBackup } from './protocol.ts';
 import { publishView } from './view.ts';
+import { releaseByController, releaseByUptime } from '../hold/release.ts';
+import { heldNow } from '../hold/markers.ts';
 
 export interface ApplierContext {
   readonly config: ResolvedConfig;
@@ -77,7 +79,14 @@ export async function serveRequest(request: ApplierRequest, ctx: ApplierContext)
       return { kind: 'noted', revision: request.revision, noted };
     }
     let opened: { revision: number; body: DesiredState };
-    if (request.op === 'revert') {
+    if (request.op === 'release') {
+      const fallback = await releaseByUptime(config.root, ctx.log);
+      if (fallback.kind === 'rejected') return fallback;
+      opened = fallback.opened;
+    } else if (request.op === 'revert') {
+      // Held at boot: nothing runs that the guard could judge, and going back would serve what is held.
+      const held = await heldNow(config.root);
+      if (held.length > 0) return { kind: 'rejected', reason: 'held', message: `${held.length} instance(s) held at boot until the controller confirms them: not going back now` };
       const good = await loadJson(join(config.root, LAST_GOOD), DesiredState, 'the last good desired state').catch(() => null);
       if (good?.revision !== request.to) {
         return { kind: 'rejected', reason: 'no-last-good', message: `the applier's last good state is ${good === null ? 'none' : `revision ${good.revision}`}, not revision ${request.to}` };
@@ -96,6 +105,8 @@ export async function serveRequest(request: ApplierRequest, ctx: ApplierContext)
         ctx.log.warn({ reason: err.reason }, `refused a desired state: ${err.reason}`);
         return { kind: 'rejected', reason: err.reason, message: err.message };
       }
+      // The controller's newest word for this device: whatever was held at boot follows it now.
+      await releaseByController(config.root, opened.revision, ctx.log);
     }
     const { revision, body } = opened;
     const binaryHashes = await loadBinaryHashes(config.root);

@@ -55,6 +55,14 @@ export function buildProgram(ctx: CliContext): Command {
     .action(async (opts: unknown) => (await import('./commands/applier.ts')).applierCommand(opts, ctx));
 
   program
+    .command('hold')
+    .description('at boot, before tor: hold back the instances another device may now serve until the controller confirms them (onionfleet-hold.service)')
+    .option(...ROOT)
+    .option(...CONFIG)
+    .option('--json', 'print what is held as JSON')
+    .action(async (opts: unknown) => (await import('./commands/hold.ts')).holdCommand(opts, ctx));
+
+  program
     .command('render')
     .description('write every file the agent would manage below DIR, and list them; starts nothing')
     .requiredOption('--desired <FILE>', 'a desired state (onionfleet desired --out)')

@@ -15,6 +15,7 @@ import { makeExecutors } from './execute.ts';
 import { limitViolations } from './limits.ts';
 import { observe } from './observe.ts';
 import { planSteps } from './plan.ts';
+import { heldNow } from '../hold/markers.ts';
 import { describeStep, type Executors, type Step } from './steps.ts';
 
 /** Rounds before giving up: a healthy device converges in two (act, then record the revision). */
@@ -90,10 +91,12 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
     await writeFileAtomic(join(root, DESIRED_COPY), `${JSON.stringify(offsetPorts(desiredDoc, ctx.config.portOffset), null, 2)}\n`, { mode: 0o600 });
   }
   const owners = ctx.config.system === 'host' ? hostOwners() : noOwners;
+  // Instances held at boot (agent/hold/) are left alone until released.
+  const heldAtBoot = new Set((await heldNow(root)).map((h) => h.id));
   let index = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const observation = await observe(desired, { root, services: ctx.services, ...(ctx.binaryHashes ? { binaryHashes: ctx.binaryHashes } : {}) });
-    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '', metricsIntervalSeconds: ctx.config.metrics.intervalSeconds });
+    const plan = planSteps(desired, observation, { contentRoot: ctx.config.system === 'sandbox' ? root : '', metricsIntervalSeconds: ctx.config.metrics.intervalSeconds, heldAtBoot });
     blocked = plan.blocked;
     if (options.dryRun === true) return { converged: plan.steps.length === 0, steps: plan.steps.map(describeStep), blocked, refused: null, rounds: 0 };
     if (plan.steps.length === 0) return { converged: blocked.length === 0, steps: done, blocked, refused: null, rounds: round - 1 };

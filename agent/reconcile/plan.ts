@@ -16,6 +16,7 @@ import { renderDevice, type RenderedFile } from '../render/index.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
 import { contentHash } from './hash.ts';
 import { retiringName, withRetiring } from './retiring.ts';
+import { fragmentWithout } from '../hold/plan.ts';
 import type { BinaryName, Step } from './steps.ts';
 
 export type ServiceState = 'active' | 'inactive' | 'failed';
@@ -72,7 +73,7 @@ function isManaged(path: string): boolean {
  * @param options.contentRoot prefix for paths the servers read at run time (see RenderOptions):
  *   '' on a device, the agent's root in a sandbox.
  */
-export function planSteps(given: DesiredState, obs: Observation, options: { contentRoot?: string; metricsIntervalSeconds?: number } = {}): AgentPlan {
+export function planSteps(given: DesiredState, obs: Observation, options: { contentRoot?: string; metricsIntervalSeconds?: number; heldAtBoot?: ReadonlySet<string> } = {}): AgentPlan {
   const { desired, moving } = withRetiring(given, obs);
   const held = new Set(moving.map((r) => r.instance.id));
   const steps: Step[] = [];
@@ -136,7 +137,9 @@ export function planSteps(given: DesiredState, obs: Observation, options: { cont
   }
   if (desired.instances.some((i) => !hosts.has(i.id))) return { steps, blocked };
 
-  const rendered = renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '', ...(options.metricsIntervalSeconds === undefined ? {} : { metricsIntervalSeconds: options.metricsIntervalSeconds }) });
+  // Held at boot (agent/hold/): their onions stay out of tor's fragment and their servers stopped until released.
+  const heldAtBoot = options.heldAtBoot ?? new Set<string>();
+  const rendered = withoutHeldOnions(renderDevice(desired, hosts, { contentRoot: options.contentRoot ?? '', ...(options.metricsIntervalSeconds === undefined ? {} : { metricsIntervalSeconds: options.metricsIntervalSeconds }) }), heldAtBoot);
   const byPath = new Map(rendered.map((f) => [f.path, f]));
   const notReady = new Set(desired.instances.filter((i) => !ready(i.kind, i.id)).map((i) => PATHS.iniFile(i.kind, i.id)));
   let unitsChanged = false;
@@ -156,7 +159,7 @@ export function planSteps(given: DesiredState, obs: Observation, options: { cont
   if (unitsChanged && obs.serviceManager === 'systemd') steps.push({ action: 'daemonReload', because: 'unit files changed' });
 
   for (const i of desired.instances) {
-    if (!ready(i.kind, i.id)) continue;
+    if (!ready(i.kind, i.id) || heldAtBoot.has(i.id)) continue;
     const service = serviceName(i.kind, i.id);
     const binary = desired.binaries[BINARY_OF[i.kind]].path;
     const configHash = contentHash(byPath.get(PATHS.iniFile(i.kind, i.id))?.content ?? '', byPath.get(PATHS.unitTemplate(i.kind))?.content ?? '', binary);
@@ -181,6 +184,12 @@ export function planSteps(given: DesiredState, obs: Observation, options: { cont
 
   if (steps.length === 0 && blocked.length === 0 && obs.record.revision !== desired.revision) steps.push({ action: 'recordRevision', revision: desired.revision });
   return { steps, blocked };
+}
+
+/** The rendered files with tor's fragment lacking the onions held at boot. */
+function withoutHeldOnions(files: RenderedFile[], heldAtBoot: ReadonlySet<string>): RenderedFile[] {
+  if (heldAtBoot.size === 0) return files;
+  return files.map((f) => (f.path === PATHS.torrcFragment ? { ...f, content: fragmentWithout(f.content, [...heldAtBoot]) } : f));
 }
 
 /**

@@ -31,6 +31,11 @@ export const PATHS = {
   /** The agent's own records (applied config hashes) and the archive of retired instances. */
   agentState: '/var/lib/onionfleet/state.json',
   archive: '/var/lib/onionfleet/archive',
+  /**
+   * The boot hold (agent/hold/): one empty file per instance held back since this boot, and
+   * `held.json`. A tmpfs: gone at the next boot by itself. An instance's unit does not start while its file exists.
+   */
+  heldDir: '/run/onionfleet/held',
 } as const;
 
 /** The systemd unit (and supervisor service) name of an instance. */

@@ -10,7 +10,9 @@
  *   without the rules that confine its port to loopback. Load new rules with
  *   `systemctl reload onionfleet-firewall` (a restart would restart every server too);
  * - the servers run unprivileged (ports ≥ 1024), without capabilities, and may write only their own
- *   directories.
+ *   directories;
+ * - an instance held at boot (agent/hold/: its file in /run/onionfleet/held) does not start: the
+ *   condition is checked at each start, after onionfleet-hold.service ran.
  */
 import type { InstanceKind } from '#shared/schema/desired-state.ts';
 import { PATHS } from './paths.ts';
@@ -20,6 +22,9 @@ export const SERVICE_USER = 'simplex';
 
 /** nft's path on Debian and Raspberry Pi OS. */
 export const NFT_BINARY = '/usr/sbin/nft';
+
+/** The boot hold's oneshot (deploy/onionfleet-hold.service): it runs before tor and the instances. */
+export const HOLD_UNIT = 'onionfleet-hold.service';
 
 /** The unit name of the firewall oneshot. */
 export const FIREWALL_UNIT = PATHS.firewallUnit.slice(PATHS.firewallUnit.lastIndexOf('/') + 1);
@@ -47,7 +52,9 @@ export function renderInstanceUnit(kind: InstanceKind, binaryPath: string): stri
     'Documentation=https://github.com/simplex-chat/simplexmq',
     'Wants=network-online.target tor.service',
     `Requires=${FIREWALL_UNIT}`,
-    `After=network-online.target tor.service ${FIREWALL_UNIT}`,
+    `After=network-online.target tor.service ${FIREWALL_UNIT} ${HOLD_UNIT}`,
+    '# Held back at boot until the controller confirms the instance (docs/continuity.md, "A device that comes back").',
+    `ConditionPathExists=!${PATHS.heldDir}/%i`,
     '',
     '[Service]',
     'Type=exec',

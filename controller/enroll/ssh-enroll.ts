@@ -18,8 +18,8 @@ import { SshSession, type SshConnectOptions } from './ssh-session.ts';
 import { describeEndpoint } from './ssh-target.ts';
 import { runSteps, type Progress, type Step } from './ssh-steps.ts';
 
-/** The root applier's systemd units (deploy/), uploaded beside the agent's unit. */
-export const APPLIER_UNITS = ['onionfleet-apply.socket', 'onionfleet-apply@.service'] as const;
+/** The root applier's systemd units and the boot hold's (deploy/), uploaded beside the agent's unit. */
+export const APPLIER_UNITS = ['onionfleet-apply.socket', 'onionfleet-apply@.service', 'onionfleet-hold.service'] as const;
 
 /** The oldest Node.js the single-file agent runs on. */
 export const MIN_NODE_MAJOR = 20;

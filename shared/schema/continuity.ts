@@ -20,6 +20,13 @@ export const GroupContinuity = z.strictObject({
   backupInterval: durationTextSchema('10s', '7d').optional(),
   /** age recipients that can open the group's backups besides the controller (an admin's offline key). */
   offlineRecipients: z.array(AgeRecipient).max(8).default([]),
+  /**
+   * At boot a device holds the group's instances back (no onion, no server) until the controller
+   * confirms them; with no word from it within this much uptime it serves them again from its last
+   * applied state. `forever`: only the controller releases them (docs/continuity.md, "A device that
+   * comes back"). 1m to 7d.
+   */
+  holdAtBoot: z.union([z.literal('forever'), durationTextSchema('1m', '7d')]).optional(),
 });
 export type GroupContinuity = z.infer<typeof GroupContinuity>;
 
@@ -29,6 +36,12 @@ export const InstanceContinuity = z.strictObject({
   backupSeconds: z.int().min(10).max(7 * 86_400),
   /** The controller's recipient first, then the group's offline recipients. */
   recipients: z.array(AgeRecipient).min(1).max(9),
+  /**
+   * Seconds of uptime after which a device held at boot serves the instance again without the
+   * controller's word; null: never (only the controller releases it). Absent (desired states made
+   * before the boot hold): the tier's default.
+   */
+  holdAtBootSeconds: z.int().min(60).max(7 * 86_400).nullable().optional(),
 });
 export type InstanceContinuity = z.infer<typeof InstanceContinuity>;
 
@@ -36,11 +49,11 @@ export type InstanceContinuity = z.infer<typeof InstanceContinuity>;
  * The tier defaults (docs/tiers.md): copies everywhere but at the extreme tier, where a second copy
  * of a key anywhere is a risk the group did not choose; backups more often as the tier rises.
  */
-export const CONTINUITY_DEFAULTS: Readonly<Record<Tier, { identityCopies: boolean; backupSeconds: number }>> = {
-  standard: { identityCopies: true, backupSeconds: 3600 },
-  elevated: { identityCopies: true, backupSeconds: 1800 },
-  high: { identityCopies: true, backupSeconds: 900 },
-  extreme: { identityCopies: false, backupSeconds: 900 },
+export const CONTINUITY_DEFAULTS: Readonly<Record<Tier, { identityCopies: boolean; backupSeconds: number; holdAtBootSeconds: number | null }>> = {
+  standard: { identityCopies: true, backupSeconds: 3600, holdAtBootSeconds: 1800 },
+  elevated: { identityCopies: true, backupSeconds: 1800, holdAtBootSeconds: 1800 },
+  high: { identityCopies: true, backupSeconds: 900, holdAtBootSeconds: 7200 },
+  extreme: { identityCopies: false, backupSeconds: 900, holdAtBootSeconds: null },
 };
 
 /** The continuity of one group's instances. Pure. */
@@ -50,5 +63,14 @@ export function resolveContinuity(tier: Tier, group: GroupContinuity | undefined
     identityCopies: group?.identityCopies ?? d.identityCopies,
     backupSeconds: group?.backupInterval === undefined ? d.backupSeconds : Math.round((parseDurationMs(group.backupInterval.trim()) ?? d.backupSeconds * 1000) / 1000),
     recipients: [controllerRecipient, ...(group?.offlineRecipients ?? [])],
+    holdAtBootSeconds: holdSeconds(group?.holdAtBoot, d.holdAtBootSeconds),
   };
+}
+
+/** `forever` → null; a duration → whole seconds; absent → the tier's default. */
+function holdSeconds(text: string | undefined, fallback: number | null): number | null {
+  if (text === undefined) return fallback;
+  if (text.trim() === 'forever') return null;
+  const ms = parseDurationMs(text.trim());
+  return ms === null ? fallback : Math.round(ms / 1000);
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { AgeRecipient, FleetName, Id, Jurisdiction, Sha256Hex } from './common.ts';
-import { GroupContinuity } from './continuity.ts';
+import { CONTINUITY_DEFAULTS, GroupContinuity } from './continuity.ts';
 
 export const TIERS = ['standard', 'elevated', 'high', 'extreme'] as const;
 export const Tier = z.enum(TIERS);
@@ -110,6 +110,9 @@ export const FleetSpec = FleetSpecShape.check((ctx) => {
   spec.groups.forEach((g, i) => {
     if (g.continuity?.identityCopies === false && g.continuity.offlineRecipients.length > 0) {
       issue(['groups', i, 'continuity', 'offlineRecipients'], 'has no use with identityCopies: false (no backup of the group\'s identities is made)');
+    }
+    if (g.continuity?.holdAtBoot !== undefined && !(g.continuity.identityCopies ?? CONTINUITY_DEFAULTS[g.tier].identityCopies)) {
+      issue(['groups', i, 'continuity', 'holdAtBoot'], 'has no use without identity copies (nothing of the group is served elsewhere, so nothing is held at boot)');
     }
     const listed = new Set<string>();
     g.members.forEach((m, j) => {

@@ -14,16 +14,19 @@
  * AppArmor, the firewall unit holds the rules → the forwarded instance port and sshd are dropped
  * from outside, the device is managed only through its SSH onion → only tor opens connections off
  * the device → a DHCP lease is renewed through the firewall (and not with the renewals dropped) → IPv6
- * router solicitations and advertisements still get through → a reboot brings everything back with
- * no controller action → the guard goes back by itself through the applier → `install-agent.sh
+ * router solicitations and advertisements still get through → a reboot with the controller away
+ * holds the instance back (the boot hold: no onion, no server) until the controller returns → a
+ * reboot brings everything back with no controller action → the guard goes back by itself through the applier → `install-agent.sh
  * uninstall` leaves nothing install made. Behind the applier the agent still reports the servers'
  * metrics and sends the sealed backups the applier makes.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support/processes.ts';
-import { GUEST_FORWARD_ADDRESS, quote } from '../host-vm/host-vm.ts';
+import { GUEST_FORWARD_ADDRESS, mustSucceed, quote } from '../host-vm/host-vm.ts';
 import { BRIDGE_PORT, GuestFleet } from '../host-vm/guest-fleet.ts';
 
 const DEVICE = 'pi-vm';
@@ -390,6 +393,85 @@ EOF`,
     expect(out).toContain('ipv6-address');
     expect(out).toContain('ipv4-address');
   }, 400_000);
+
+  it('holds its copyable instance back at a boot while the controller is away (unit not started, onion not in tor\'s config); the controller\'s return releases it', async () => {
+    // A way to the guest's SSH onion that does not need serve: a tor of this test's own on the private
+    // network, with a copy of the controller's client keys.
+    const auth = mkdtempSync(join(tmpdir(), 'onionfleet-admin-auth-'));
+    cpSync(join(g.tf.h.state, 'tor/client-auth'), auth, { recursive: true });
+    chmodSync(auth, 0o700);
+    const probeTor = await g.tf.net.startTor({ name: 'admin-probe', dir: mkdtempSync(join(tmpdir(), 'onionfleet-admin-tor-')), socks: true, lines: [`ClientOnionAuthDir ${auth}`] });
+    try {
+      await probeTor.waitBootstrapped(180_000);
+      const socks = { host: '127.0.0.1', port: probeTor.socksPort ?? 0 };
+      const viaProbe = async (script: string, deadlineMs = 240_000): Promise<string> => {
+        const session = await until('an SSH session through the guest\'s onion (the test\'s own tor)', async () => {
+          try {
+            return await g.vm.connect({ user: 'admin', host: sshOnion, port: 22, socks, timeoutMs: 120_000 });
+          } catch {
+            return null;
+          }
+        }, deadlineMs);
+        try {
+          return mustSucceed(await session.exec(`sudo -n sh -c ${quote(script)}`), script);
+        } finally {
+          session.close();
+        }
+      };
+      const bootBefore = (await viaProbe('cat /proc/sys/kernel/random/boot_id')).trim();
+      await g.tf.h.stopServe();
+      await viaProbe('systemd-run --on-active=1 systemctl reboot');
+      await until('the guest to answer through its onion after the reboot (the controller away)', async () => {
+        try {
+          const id = (await viaProbe('cat /proc/sys/kernel/random/boot_id', 60_000)).trim();
+          return id !== bootBefore ? id : null;
+        } catch {
+          return null;
+        }
+      }, 600_000);
+      const held = await viaProbe([
+        `echo "unit $(systemctl is-active onionfleet-smp@${instance}.service)"`,
+        `echo "skipped $(journalctl -b -u onionfleet-smp@${instance}.service -o cat --no-pager | grep -c "unmet condition")"`,
+        'echo "hold $(systemctl is-active onionfleet-hold.service) $(systemctl is-enabled onionfleet-hold.service)"',
+        'echo "tor $(systemctl is-active tor@default.service)"',
+        'echo "hold-done $(systemctl show -p ExecMainExitTimestampMonotonic --value onionfleet-hold.service)"',
+        'echo "tor-start $(systemctl show -p ExecMainStartTimestampMonotonic --value tor@default.service)"',
+        'echo "markers $(ls /run/onionfleet/held | tr "\n" " ")"',
+        `echo "onion-in-torrc $(grep -c "^HiddenServiceDir /var/lib/tor/onionfleet/${instance}$" /etc/tor/torrc.d/onionfleet.conf)"`,
+        'echo "ssh-in-torrc $(grep -c "^HiddenServiceDir /var/lib/tor/onionfleet/ssh$" /etc/tor/torrc.d/onionfleet.conf)"',
+        'echo "agent $(systemctl is-active onionfleet-agent.service)"',
+      ].join('\n'));
+      expect(held).toContain('unit inactive');
+      expect(Number(/skipped (\d+)/.exec(held)?.[1] ?? 0)).toBeGreaterThan(0);
+      expect(held).toContain('hold active enabled');
+      expect(held).toContain('tor active');
+      // The hold was done before tor started: tor never had the held onion in its configuration.
+      expect(Number(/hold-done (\d+)/.exec(held)?.[1] ?? NaN)).toBeLessThanOrEqual(Number(/tor-start (\d+)/.exec(held)?.[1] ?? NaN));
+      expect(held).toMatch(new RegExp(`markers (held\\.json ${instance}|${instance} held\\.json) `));
+      expect(held).toContain('onion-in-torrc 0');
+      expect(held).toContain('ssh-in-torrc 1');
+      expect(held).toContain('agent active');
+
+      // The controller comes back: the agent's first desired state releases the instance.
+      const back = Date.now();
+      await g.tf.h.startServe('--tor', '--tor-config', join(g.tf.h.dir, 'tor-network.conf'));
+      const status = await until('a converged, healthy status after the controller came back', async () => {
+        const s = await g.status();
+        return s !== null && Date.parse(s.observedAt) > back && s.converged && s.instances.length === 1 && s.instances.every((i) => i.healthy) ? s : null;
+      }, 600_000);
+      expect(status.appliedRevision).toBe(status.desiredRevision);
+      const released = await overOnion([
+        `systemctl is-active onionfleet-smp@${instance}.service`,
+        'ls /run/onionfleet/held',
+        `grep -c "^HiddenServiceDir /var/lib/tor/onionfleet/${instance}$" /etc/tor/torrc.d/onionfleet.conf`,
+        `python3 -c 'import json; print("released-by", [r["by"] for r in json.load(open("/run/onionfleet/held/held.json"))["released"]])'`,
+      ].join('\n'));
+      expect(released.trim().split('\n')).toEqual(['active', 'held.json', '1', "released-by ['controller']"]);
+    } finally {
+      await probeTor.stop();
+      rmSync(auth, { recursive: true, force: true });
+    }
+  }, 1_800_000);
 
   it('comes back after a reboot with no controller action: agent, tor, instance and firewall, and the status says converged', async () => {
     const bootBefore = (await overOnion('cat /proc/sys/kernel/random/boot_id')).trim();

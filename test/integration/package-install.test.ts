@@ -61,7 +61,7 @@ describe('the tarball', () => {
   it('holds the bins, the bundles and the files they use, and no TypeScript', () => {
     const files = installed.files;
     for (const f of ['package.json', 'LICENSE', 'README.md', 'controller/cli/bin.js', 'agent/cli/bin.js', 'deploy/dist/controller/onionfleet.mjs',
-      'deploy/dist/onionfleet-agent.mjs', 'deploy/install-agent.sh', 'deploy/onionfleet-agent.service', 'deploy/onionfleet-apply.socket', 'deploy/onionfleet-apply@.service', 'deploy/examples/newsroom.yaml',
+      'deploy/dist/onionfleet-agent.mjs', 'deploy/install-agent.sh', 'deploy/onionfleet-agent.service', 'deploy/onionfleet-apply.socket', 'deploy/onionfleet-apply@.service', 'deploy/onionfleet-hold.service', 'deploy/examples/newsroom.yaml',
       'test/doubles/smp-server', 'test/doubles/xftp-server']) {
       expect(files).toContain(f);
     }

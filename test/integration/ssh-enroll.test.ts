@@ -342,7 +342,7 @@ describe('deploy/install-agent.sh and the unit', () => {
     expect(existsSync(join(work, 'installer-bad'))).toBe(false);
   });
 
-  it('systemd-analyze verify finds nothing in the units (agent, applier socket and service) but the agent absent from this machine; a misspelt key is reported', async () => {
+  it('systemd-analyze verify finds nothing in the units (agent, applier socket and service, boot hold) but the agent absent from this machine; a misspelt key is reported', async () => {
     const dir = join(work, 'unit');
     await mkdir(dir, { recursive: true });
     const unit = join(dir, 'onionfleet-agent.service');
@@ -350,7 +350,7 @@ describe('deploy/install-agent.sh and the unit', () => {
     for (const name of APPLIER_UNITS) await copyFile(join(dirname(UNIT), name), join(dir, name));
     const verify = (...paths: string[]) => {
       const r = spawnSync('systemd-analyze', ['verify', ...paths], { encoding: 'utf8' });
-      return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '' && !/^onionfleet-(agent|apply@i)\.service: Command \/usr\/local\/bin\/onionfleet-agent is not executable: No such file or directory$/.test(l));
+      return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '' && !/^onionfleet-(agent|apply@i|hold)\.service: Command \/usr\/local\/bin\/onionfleet-agent is not executable: No such file or directory$/.test(l));
     };
     expect(verify(unit, ...APPLIER_UNITS.map((name) => join(dir, name)))).toEqual([]);
     await writeFile(unit, (await readFile(UNIT, 'utf8')).replace('NoNewPrivileges=yes', 'NoNewPrivilege=yes'));

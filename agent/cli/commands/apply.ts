@@ -5,6 +5,7 @@ import { plural, toJson } from '#shared/cli/output.ts';
 import type { CliContext } from '#shared/cli/run-main.ts';
 import { EXIT } from '#shared/errors.ts';
 import { loadAgentConfig } from '../../config.ts';
+import { releaseHeld } from '../../hold/markers.ts';
 import { readRecord } from '../../record.ts';
 import { reconcile } from '../../reconcile/loop.ts';
 import { describeStep } from '../../reconcile/steps.ts';
@@ -26,6 +27,12 @@ export async function applyCommand(opts: unknown, ctx: CliContext): Promise<void
     report(ctx, flags.json, { converged: false, refused: [`revision ${desired.revision} is older than the applied revision ${applied}`], steps: [], blocked: [], rounds: 0 }, desired.revision);
     ctx.setExitCode(EXIT.refused);
     return;
+  }
+  // The device's operator applies a desired state by hand (an offline fleet's sealed file): their word
+  // ends the boot hold (agent/hold/), as the controller's does.
+  if (!flags.dryRun) {
+    const released = await releaseHeld(config.root, 'all', 'operator');
+    if (released.length > 0 && !flags.json) ctx.output.err(`released ${plural(released.length, 'instance')} held at boot: ${released.join(', ')}`);
   }
   const result = await reconcile(desired, {
     config,

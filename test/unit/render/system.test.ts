@@ -29,8 +29,14 @@ describe('renderInstanceUnit', () => {
   it('never runs a server without the firewall, and starts after tor', () => {
     const unit = lines(renderInstanceUnit('xftp', '/usr/local/bin/xftp-server'));
     expect(unit).toContain('Requires=onionfleet-firewall.service');
-    expect(unit).toContain('After=network-online.target tor.service onionfleet-firewall.service');
+    expect(unit).toContain('After=network-online.target tor.service onionfleet-firewall.service onionfleet-hold.service');
     expect(unit).toContain('Wants=network-online.target tor.service');
+  });
+
+  it('does not start an instance held at boot (its file in /run/onionfleet/held), and starts after the hold ran', () => {
+    const unit = lines(renderInstanceUnit('smp', '/usr/local/bin/smp-server'));
+    expect(unit).toContain('ConditionPathExists=!/run/onionfleet/held/%i');
+    expect(unit.find((l) => l.startsWith('After='))).toMatch(/ onionfleet-hold\.service(\s|$)/);
   });
 });
 
