@@ -5,9 +5,7 @@
  * document itself: what the controller signed for this device is applied and published for the
  * agent's status; a document signed by anyone else, or older than applied, changes nothing.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +23,7 @@ import { metricsFilePath } from '../../agent/metrics/collector.ts';
 import { generateSigningKey } from '#shared/crypto/sign.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../builders/desired.ts';
-import { BIN } from '../support/cli.ts';
+import { applierSocket, type ApplierSocket } from '../support/applier-socket.ts';
 import { freePort, stopSupervised } from '../support/processes.ts';
 
 const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
@@ -34,8 +32,7 @@ const DEVICE = 'pi-split';
 let dir: string;
 let root: string;
 let socketPath: string;
-let server: Server;
-const children = new Set<ChildProcess>();
+let server: ApplierSocket;
 const controller = generateSigningKey();
 let recipient: string;
 let desired: DesiredState;
@@ -81,21 +78,11 @@ beforeAll(async () => {
   };
   socketPath = join(dir, 'apply.sock');
   // One applier process per connection, the connection as its stdin and stdout: systemd's Accept=yes.
-  server = createServer((conn) => {
-    // Under the unit's UMask=0077, as on a Pi: the view must still be readable by the agent's group.
-    const child = spawn('sh', ['-c', 'umask 077 && exec "$0" "$@"', process.execPath, BIN.agent, 'applier', '--config', config], { stdio: [conn, conn, 'inherit'] });
-    children.add(child);
-    child.on('exit', () => {
-      children.delete(child);
-      conn.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  server = await applierSocket(socketPath, config);
 }, 60_000);
 
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-  for (const child of children) child.kill();
+  await server.close();
   await stopSupervised(root);
 }, 30_000);
 

@@ -6,9 +6,7 @@
  * uptime fallback releases only what ran out; the next document the controller signed releases the
  * rest — serving what it keeps here and archiving what it moved away.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +19,7 @@ import { seal } from '#shared/crypto/envelope.ts';
 import { generateSigningKey } from '#shared/crypto/sign.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../builders/desired.ts';
+import { applierSocket, type ApplierSocket } from '../support/applier-socket.ts';
 import { BIN, runBin } from '../support/cli.ts';
 import { alive, freePort, stopSupervised } from '../support/processes.ts';
 
@@ -31,8 +30,7 @@ let dir: string;
 let root: string;
 let config: string;
 let socketPath: string;
-let server: Server;
-const children = new Set<ChildProcess>();
+let server: ApplierSocket;
 const controller = generateSigningKey();
 let recipient: string;
 let desired: DesiredState;
@@ -80,20 +78,11 @@ beforeAll(async () => {
     firewall: { loopbackOnlyPorts: [...ports, ...(base.ssh.overTor ? [22] : [])].sort((a, b) => a - b) },
   };
   socketPath = join(dir, 'apply.sock');
-  server = createServer((conn) => {
-    const child = spawn('sh', ['-c', 'umask 077 && exec "$0" "$@"', process.execPath, BIN.agent, 'applier', '--config', config], { stdio: [conn, conn, 'inherit'] });
-    children.add(child);
-    child.on('exit', () => {
-      children.delete(child);
-      conn.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  server = await applierSocket(socketPath, config);
 }, 60_000);
 
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-  for (const child of children) child.kill();
+  await server.close();
   await stopSupervised(root);
 }, 30_000);
 
