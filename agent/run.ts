@@ -33,6 +33,7 @@ import type { SystemActions } from './system.ts';
 import { attemptOf, type Applier } from './applier/client.ts';
 import { heartbeatRequest, refreshDue } from './applier/heartbeat.ts';
 import { carriesBase, type ApplierAnswer } from './applier/protocol.ts';
+import { downloadStage, RestoreDownloader } from './restore/download.ts';
 import { watchHoldFallback } from './hold/fallback.ts';
 import { releaseByController, releaseByUptime } from './hold/release.ts';
 
@@ -99,6 +100,8 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
   }
   const nc = await connectNats({ servers, nkeySeed: secrets.natsSeed, name: device, firstConnectDeadlineMs: Infinity, signal: options.signal });
   let link: DeviceLink | null = null;
+  let downloader: RestoreDownloader | null = null;
+  const partKeys = { identity: secrets.ageIdentity, signer: controller.signingKey, device };
   const binaryHashes = new Map<string, { size: number; mtimeMs: number; sha256: string | null }>();
   let last: LastAttempt = { desiredRevision: (await readRecord(statusConfig.root)).revision, error: null, blocked: [], converged: true };
   const selfProbe = selfProbeFor(config); // background onion probes through this device's tor (tor.selfProbe)
@@ -188,6 +191,8 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
         if (applier !== undefined) await refreshIfDue(applier);
         return; // it went back from this revision by itself: it keeps its last good state until a newer one comes
       }
+      // Store logs too large for the document come as downloads, before the restore needs them (agent/restore/).
+      await downloader?.fetch(body);
       guard.begin(body);
       trying = revision;
       clearTimeout(probationTimer);
@@ -300,6 +305,7 @@ export async function runAgent(config: ResolvedConfig, options: RunOptions): Pro
     enqueue(push.value);
   }, (why) => { options.log.warn(`ignored a message from the gateway: ${why}`); });
   link = opened;
+  downloader = new RestoreDownloader({ link: opened, keys: partKeys, stage: downloadStage(applier, config.root, partKeys), log: options.log });
   options.log.info('connected to the controller\'s NATS');
   const regets = (async () => {
     for await (const s of nc.status()) {

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { OperationFailedError } from '#shared/errors.ts';
 import type { Logger } from '#shared/log.ts';
 import { parseJsonText } from '#shared/fs/load-json.ts';
+import type { StoreLogDownload } from '#shared/schema/store-log-download.ts';
 import type { LastAttempt } from '../status/report.ts';
 import { ApplierAnswer, MAX_REQUEST_BYTES, type ApplierRequest } from './protocol.ts';
 
@@ -24,6 +25,10 @@ export interface Applier {
   refresh(options?: { rebase?: boolean }): Promise<ApplierAnswer>;
   /** The boot hold's fallback: the applier releases the held instances whose holdAtBoot of uptime ran out. */
   release(): Promise<ApplierAnswer>;
+  /** Stages one sealed part of `download` (the applier opens it); answers `staged`. */
+  stage(sealed: Uint8Array, download: StoreLogDownload): Promise<ApplierAnswer>;
+  /** Which of `downloads` are whole among the staged parts; answers `staged`. */
+  staged(downloads: readonly StoreLogDownload[]): Promise<ApplierAnswer>;
   /** The root below which the status reads what the applier published (its view). */
   readonly statusRoot: string;
   /** The root below which the agent keeps its own bookkeeping (the guard's files); the agent may write there. */
@@ -52,6 +57,8 @@ export function socketApplier(socketPath: string, statusRoot: string, stateRoot:
     revert: (to) => ask(socketPath, { op: 'revert', to }),
     refresh: (options) => ask(socketPath, { op: 'refresh', ...(options?.rebase === true ? { rebase: true } : {}) }),
     release: () => ask(socketPath, { op: 'release' }),
+    stage: (sealed, download) => ask(socketPath, { op: 'stage', sealed: Buffer.from(sealed).toString('base64'), download }),
+    staged: (downloads) => ask(socketPath, { op: 'staged', downloads: [...downloads] }),
     async prepareTor() {
       const answer = await ask(socketPath, { op: 'prepare-tor' });
       if (answer.kind === 'prepared') return answer.changed;
@@ -125,6 +132,7 @@ export function attemptOf(answer: ApplierAnswer, last: LastAttempt, log: Logger)
       log.error({ revision: last.desiredRevision }, `apply failed: ${answer.message}`);
       return { ...last, error: answer.message, converged: false };
     case 'prepared':
+    case 'staged':
     case 'noted':
     case 'refreshed':
       return last;

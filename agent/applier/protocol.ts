@@ -7,6 +7,8 @@
  * signature, this device, the schema, not older than applied) before it changes anything.
  */
 import { z } from 'zod';
+import { BACKUP_MAX_BYTES } from '#shared/nats/limits.ts';
+import { StoreLogDownload } from '#shared/schema/store-log-download.ts';
 
 /** The socket systemd listens on (root:onionfleet 0660): only the agent's group may ask. */
 export const APPLIER_SOCKET = '/run/onionfleet-apply.sock';
@@ -20,6 +22,8 @@ export const VIEW_DIR = '/var/lib/onionfleet/view';
 
 /** A sealed desired state is a few kB per instance; this bounds what the applier reads. */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** A sealed download part in base64 (one sealed part is at most BACKUP_MAX_BYTES). */
+const MAX_PART_CHARS = Math.ceil(BACKUP_MAX_BYTES / 3) * 4;
 
 export const ApplierRequest = z.discriminatedUnion('op', [
   /** Write the key that opens the controller's NATS onion into tor's client auth dir; reload tor if needed. */
@@ -44,6 +48,14 @@ export const ApplierRequest = z.discriminatedUnion('op', [
    * re-applies the desired state it applied last (never a document from the agent). Nothing due: rejected.
    */
   z.strictObject({ op: z.literal('release') }),
+  /**
+   * One part of a restore download, sealed as the gateway delivered it (agent/restore/): the applier
+   * opens it itself (this device, the controller's signature) and stages it for the restore, which
+   * checks the whole against the signed desired state. Answer: `staged`, with `download` if whole.
+   */
+  z.strictObject({ op: z.literal('stage'), sealed: z.base64().max(MAX_PART_CHARS), download: StoreLogDownload }),
+  /** Which of these downloads are whole among the staged parts. Answer: `staged`. */
+  z.strictObject({ op: z.literal('staged'), downloads: z.array(StoreLogDownload).max(64) }),
 ]);
 export type ApplierRequest = z.infer<typeof ApplierRequest>;
 
@@ -81,6 +93,8 @@ export const ApplierAnswer = z.discriminatedUnion('kind', [
   }),
   /** A `good` request: whether the revision was noted as the last good one. */
   z.strictObject({ kind: z.literal('noted'), revision: z.int().min(0), noted: z.boolean() }),
+  /** A `stage` or `staged` request: the references of the downloads that are whole. */
+  z.strictObject({ kind: z.literal('staged'), complete: z.array(z.string()) }),
   /** A `refresh` request done. */
   z.strictObject({ kind: z.literal('refreshed'), ...Backups }),
   /** The document did not open (signature, device, schema) or is older than applied: nothing changed. */

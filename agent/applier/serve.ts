@@ -8,6 +8,7 @@
  * last good state the applier itself noted (a revision it applied, that the agent called healthy), or
  * to do nothing.
  */
+import { completeDownloads, stageRestorePart } from '../restore/staging.ts';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -60,6 +61,12 @@ export async function serveRequest(request: ApplierRequest, ctx: ApplierContext)
         onionHostname: url.hostname, privateKeyBase32: secrets.onionClientKey, owners: config.system === 'host' ? hostOwners() : noOwners, system: ctx.system,
       });
       return { kind: 'prepared', changed };
+    }
+    if (request.op === 'stage' || request.op === 'staged') {
+      // Parts of a restore download: opened here (sealed to this device, signed by the controller), never taken on the agent's word.
+      if (request.op === 'stage') await stageRestorePart(config.root, new Uint8Array(Buffer.from(request.sealed, 'base64')), { identity: secrets.ageIdentity, signer: controller.signingKey, device });
+      const downloads = request.op === 'stage' ? [request.download] : request.downloads;
+      return { kind: 'staged', complete: [...await completeDownloads(config.root, downloads)] };
     }
     const backups = await backupsFor(config, secrets.signingSecretKey, ctx.log);
     if (request.op === 'refresh') {

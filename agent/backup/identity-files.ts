@@ -15,6 +15,8 @@ import { PATHS } from '../render/paths.ts';
 import type { Owners } from '../owners.ts';
 
 export const STORE_LOG_FILE = 'smp-server-store.log';
+/** The largest store log a restore writes (uncompressed): a bound on what a download may unpack to. */
+const RESTORED_LOG_MAX_BYTES = 256 * 1024 * 1024;
 /** The epoch of the identity a directory holds (absent: 1, made on this device). */
 export const EPOCH_FILE = 'onionfleet-epoch';
 
@@ -63,9 +65,10 @@ export async function readIdentity(root: string, instance: Pick<DesiredInstance,
 /**
  * Writes `identity` as the instance's files (directories made as init and createOnionKey make them,
  * owners given to tor and the servers' account). The ini is the renderer's; the caller archived
- * whatever the directories held before.
+ * whatever the directories held before. `downloaded`: the gzip'd store log of an identity that names
+ * a download (`storeLogNote: fetch`), put together and checked by the caller (agent/restore/staging.ts).
  */
-export async function writeIdentity(root: string, identity: InstanceIdentity, owners: Owners): Promise<void> {
+export async function writeIdentity(root: string, identity: InstanceIdentity, owners: Owners, downloaded: Buffer | null = null): Promise<void> {
   const at = (p: string) => join(root, p);
   const onion = at(PATHS.onionDir(identity.instance));
   await mkdir(dirname(onion), { recursive: true, mode: 0o700 });
@@ -89,7 +92,8 @@ export async function writeIdentity(root: string, identity: InstanceIdentity, ow
     ...(identity.caKey === null ? [] : [['ca.key', identity.caKey, 0o600] as [string, string, number]]),
   ];
   for (const [name, content, mode] of files) await writeFileAtomic(join(cfg, name), content, { mode });
-  if (identity.storeLog !== null) await writeFileAtomic(join(log, STORE_LOG_FILE), gunzipSync(Buffer.from(identity.storeLog, 'base64')), { mode: 0o600 });
+  const packed = downloaded ?? (identity.storeLog === null ? null : Buffer.from(identity.storeLog, 'base64'));
+  if (packed !== null) await writeFileAtomic(join(log, STORE_LOG_FILE), gunzipSync(packed, { maxOutputLength: RESTORED_LOG_MAX_BYTES }), { mode: 0o600 });
   if (identity.kind === 'xftp') await mkdir(at(PATHS.xftpFilesDir(identity.instance)), { recursive: true, mode: 0o700 });
   await owners.give(cfg, 'simplex', { recursive: true });
   await owners.give(log, 'simplex', { recursive: true });

@@ -13,6 +13,7 @@ import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { InstanceKind } from '#shared/schema/desired-state.ts';
 import { identityProblems } from '#shared/crypto/identity-check.ts';
 import { installPinnedBinary } from '../binaries/download.ts';
+import { stagedLog } from '../restore/staging.ts';
 import { writeIdentity } from '../backup/identity-files.ts';
 import { writeRecord, type AgentRecord } from '../record.ts';
 import { PUBLIC_MODE } from '../render/index.ts';
@@ -109,8 +110,12 @@ export function makeExecutors(ctx: ExecuteContext): Executors {
     async restoreIdentity(s) {
       const problems = identityProblems(s.identity);
       if (problems.length > 0) throw new OperationFailedError('identity-refused', `${s.instance}: the identity it moved with is refused: ${problems.join('; ')}`);
+      // A store log too large for the desired state was downloaded and staged; it must make what the controller signed.
+      const download = s.identity.storeLogNote === 'fetch' ? s.identity.storeLogDownload : undefined;
+      const downloaded = download === undefined ? null : await stagedLog(ctx.root, download);
+      if (download !== undefined && downloaded === null) throw new OperationFailedError('identity-refused', `${s.instance}: its store log download is not whole, or does not make the log the controller named`);
       await archiveDirs(at, s.kind, s.instance, at(s.dest));
-      await writeIdentity(ctx.root, s.identity, ctx.owners);
+      await writeIdentity(ctx.root, s.identity, ctx.owners, downloaded);
       // tor serves the restored key only after a reload: the next round plans one.
       ctx.record.tor = null;
       await saveRecord();

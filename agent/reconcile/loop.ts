@@ -16,6 +16,7 @@ import { limitViolations } from './limits.ts';
 import { observe } from './observe.ts';
 import { planSteps } from './plan.ts';
 import { heldNow } from '../hold/markers.ts';
+import { pruneStaged } from '../restore/staging.ts';
 import { describeStep, type Executors, type Step } from './steps.ts';
 
 /** Rounds before giving up: a healthy device converges in two (act, then record the revision). */
@@ -89,6 +90,7 @@ export async function reconcile(desiredDoc: DesiredState, ctx: ReconcileContext,
   if (options.dryRun !== true) {
     await mkdir(dirname(join(root, DESIRED_COPY)), { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(root, DESIRED_COPY), `${JSON.stringify(offsetPorts(desiredDoc, ctx.config.portOffset), null, 2)}\n`, { mode: 0o600 });
+    await pruneStaged(root, desiredDoc);
   }
   const owners = ctx.config.system === 'host' ? hostOwners() : noOwners;
   // Instances held at boot (agent/hold/) are left alone until released.

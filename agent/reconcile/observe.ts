@@ -13,6 +13,7 @@ import { PATHS, serviceName } from '../render/paths.ts';
 import type { ServiceManager } from '../services/service-manager.ts';
 import { CLIENT_AUTH_DIR, FIXED_MANAGED_PATHS, type Observation, type ServiceState } from './plan.ts';
 import { retiringName } from './retiring.ts';
+import { completeDownloads, downloadsIn } from '../restore/staging.ts';
 import type { BinaryName } from './steps.ts';
 
 export interface ObserveContext {
@@ -76,7 +77,10 @@ export async function observe(desired: DesiredState, ctx: ObserveContext): Promi
     binaries.set(name, source.pin === undefined ? ((await exists(source.path)) ? 'present' : null) : await pinnedHash(source.path, ctx.binaryHashes));
   }
 
+  // Downloads matter only for identities not restored yet (putting one together reads and hashes it).
+  const pendingDownloads = downloadsIn({ instances: desired.instances.filter((i) => i.identity !== undefined && fingerprints.get(i.id) !== i.identity.fingerprint) });
   return {
+    stagedDownloads: await completeDownloads(ctx.root, pendingDownloads),
     now: new Date().toISOString(),
     serviceManager: ctx.services.kind,
     files,

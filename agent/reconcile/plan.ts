@@ -11,6 +11,7 @@
  */
 import type { DesiredInstance, DesiredState, InstanceKind } from '#shared/schema/desired-state.ts';
 import type { InstanceIdentity } from '#shared/schema/identity.ts';
+import { refOf } from '#shared/schema/store-log-download.ts';
 import type { AgentRecord } from '../record.ts';
 import { renderDevice, type RenderedFile } from '../render/index.ts';
 import { PATHS, serviceName } from '../render/paths.ts';
@@ -41,6 +42,8 @@ export interface Observation {
   readonly record: AgentRecord;
   /** SHA-256 of each server binary at its path, 'present' when not hashed, null when missing. */
   readonly binaries: ReadonlyMap<BinaryName, string | null>;
+  /** The restore downloads whose parts are all staged (agent/restore/staging.ts), by reference; absent: none. */
+  readonly stagedDownloads?: ReadonlySet<string>;
 }
 
 export interface AgentPlan {
@@ -73,11 +76,15 @@ function isManaged(path: string): boolean {
  * @param options.contentRoot prefix for paths the servers read at run time (see RenderOptions):
  *   '' on a device, the agent's root in a sandbox.
  */
-export function planSteps(given: DesiredState, obs: Observation, options: { contentRoot?: string; metricsIntervalSeconds?: number; heldAtBoot?: ReadonlySet<string> } = {}): AgentPlan {
+export function planSteps(input: DesiredState, obs: Observation, options: { contentRoot?: string; metricsIntervalSeconds?: number; heldAtBoot?: ReadonlySet<string> } = {}): AgentPlan {
+  // An instance whose store log is still downloading is planned as if it were not here yet: no fresh
+  // identity, no onion, no server — the restore comes once the download is whole (docs/continuity.md).
+  const waiting = waitingForDownloads(input, obs);
+  const given = waiting.size === 0 ? input : { ...input, instances: input.instances.filter((i) => !waiting.has(i.id)) };
   const { desired, moving } = withRetiring(given, obs);
   const held = new Set(moving.map((r) => r.instance.id));
   const steps: Step[] = [];
-  const blocked: string[] = [];
+  const blocked: string[] = [...waiting.values()];
 
   const usable = new Map<InstanceKind, boolean>();
   for (const kind of ['smp', 'xftp'] as const) {
@@ -198,10 +205,23 @@ function withoutHeldOnions(files: RenderedFile[], heldAtBoot: ReadonlySet<string
  */
 function identitiesToRestore(desired: DesiredState, obs: Observation): Map<string, DesiredInstance & { identity: InstanceIdentity }> {
   const out = new Map<string, DesiredInstance & { identity: InstanceIdentity }>();
+  for (const i of desired.instances) if (i.identity !== undefined && needsRestore(i.id, i.identity, obs)) out.set(i.id, { ...i, identity: i.identity });
+  return out;
+}
+
+/** Whether the device does not serve `identity` for `id` yet (other keys, or none). */
+function needsRestore(id: string, identity: InstanceIdentity, obs: Observation): boolean {
+  return !(obs.onions.get(id) === identity.onion.hostname && obs.fingerprints?.get(id) === identity.fingerprint && obs.initialized.has(id));
+}
+
+/** The instances to restore whose store log is a download not yet whole here, and what the status says of each. */
+function waitingForDownloads(desired: DesiredState, obs: Observation): Map<string, string> {
+  const out = new Map<string, string>();
   for (const i of desired.instances) {
-    if (i.identity === undefined) continue;
-    const same = obs.onions.get(i.id) === i.identity.onion.hostname && obs.fingerprints?.get(i.id) === i.identity.fingerprint && obs.initialized.has(i.id);
-    if (!same) out.set(i.id, { ...i, identity: i.identity });
+    const download = i.identity?.storeLogDownload;
+    if (i.identity?.storeLogNote !== 'fetch' || download === undefined || !needsRestore(i.id, i.identity, obs)) continue;
+    if (obs.stagedDownloads?.has(refOf(download)) === true) continue;
+    out.set(i.id, `${i.id}: waiting for its store log (a download of ${Math.ceil(download.bytes / 1024)} KiB in ${download.parts} parts) before it is restored`);
   }
   return out;
 }

@@ -4,6 +4,7 @@
  * so two concurrent applies cannot both win. Nothing is published when the plan is infeasible or a
  * placed device is not enrolled.
  */
+import type { KV } from '@nats-io/kv';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { open, seal } from '#shared/crypto/envelope.ts';
@@ -20,6 +21,7 @@ import { compileDesired } from '../compile/index.ts';
 import { explainPlan, plan, type PlanResult } from '../planner/index.ts';
 import { loadSolver } from '../solver/highs.ts';
 import { forEachBounded } from '#shared/async/bounded.ts';
+import { prepareDownloads } from './restore-downloads.ts';
 
 const AppliedPlan = z.object({ fleet: z.string(), placements: z.array(PlannedInstance) });
 
@@ -34,6 +36,8 @@ export interface PublishTarget {
   readonly desired: Store;
   readonly identity: ControllerIdentity;
   readonly secrets: ControllerSecrets;
+  /** The `restores` bucket (absent: offline, a store log too large for a desired state stays behind). */
+  readonly restores?: KV;
 }
 
 /** What is deployed now, as the controller recorded it (null before the first apply). */
@@ -89,6 +93,8 @@ export interface PublishOptions {
   readonly sshClientAuth?: readonly OnionClientKey[];
   /** Identities for instances that move and keep their address (see CompileInput.identities). */
   readonly identities?: ReadonlyMap<string, InstanceIdentity>;
+  /** The gzip'd store logs those identities name as downloads, by SHA-256 (controller/apply/restore-downloads.ts). */
+  readonly downloads?: ReadonlyMap<string, Uint8Array>;
   /**
    * Hold every device that would start an instance with a moved identity, so the device it leaves
    * stops it first: one onion is never served by two devices (docs/continuity.md, "Hand-over").
@@ -148,8 +154,10 @@ export async function publish(session: PublishTarget, spec: FleetSpec, devices: 
     const record = enrolled.get(id);
     if (record === undefined) return;
     const keys = { signingSecretKey: session.secrets.signingSecretKey };
-    const copy = await seal({ kind: 'desired-copy', device: id, revision: state.revision, body: state }, { ...keys, recipient: session.identity.ageRecipient });
-    const toDevice = await seal({ kind: 'desired-state', device: id, revision: state.revision, body: state }, { ...keys, recipient: record.ageRecipient });
+    // Downloads first: the device fetches them as soon as it hears the state that names them.
+    const body = await prepareDownloads(session.restores, id, state, options.downloads ?? new Map(), { ...keys, recipient: record.ageRecipient });
+    const copy = await seal({ kind: 'desired-copy', device: id, revision: state.revision, body }, { ...keys, recipient: session.identity.ageRecipient });
+    const toDevice = await seal({ kind: 'desired-state', device: id, revision: state.revision, body }, { ...keys, recipient: record.ageRecipient });
     const copyEntry = await session.own.get(copyKey(id));
     await session.own.put(copyKey(id), copy, copyEntry?.revision ?? null);
     await session.desired.put(id, toDevice, current?.revision ?? null);

@@ -29,8 +29,12 @@ export async function publishEffective(paths: StatePaths, session: ControllerSes
   const effective = withRetiringCapacity(await effectiveSpec(paths, spec), rotations, now, MEMORY_MB.smp);
   // Moves keep their addresses where the group allows it (docs/continuity.md); a compromise or a rotation never does.
   const rotated = new Set(Object.values(rotations).map((r) => r.fingerprint));
-  const identities = options.identities ?? await movableIdentities(paths, session, effective, new Set(), rotated);
-  const result = await publish(target, effective, await listDevices(paths), { sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], identities, rotations: new Map(Object.entries(rotations)), now, ...options });
+  // Store logs too large for a desired state go as downloads (controller/apply/restore-downloads.ts).
+  const downloads = new Map<string, Uint8Array>();
+  const identities = options.identities ?? await movableIdentities(paths, session, effective, new Set(), rotated, downloads);
+  const result = await publish({ ...target, restores: session.restores }, effective, await listDevices(paths), {
+    sshClientAuth: [{ name: ADMIN_CLIENT, publicKey }], identities, downloads, rotations: new Map(Object.entries(rotations)), now, ...options,
+  });
   const pending = Object.entries(rotations).filter(([, r]) => !r.published && !result.heldForHandOver.includes(r.device) && options.hold?.has(r.device) !== true);
   if (pending.length > 0) await writeRotations(paths, { ...rotations, ...Object.fromEntries(pending.map(([id, r]) => [id, { ...r, published: true }])) });
   return result;

@@ -12,7 +12,8 @@ import type { KV } from '@nats-io/kv';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { EnvelopeError, open } from '#shared/crypto/envelope.ts';
-import { STORE_LOG_MAX_BYTES } from '#shared/schema/identity.ts';
+import { STORE_LOG_MAX_BYTES, type InstanceIdentity } from '#shared/schema/identity.ts';
+import { DOWNLOAD_MAX_PARTS, DOWNLOAD_PART_BYTES, downloadFor } from '#shared/schema/store-log-download.ts';
 import { parsePartName, partName, STORE_LOG_PART_KIND, StoreLogPart, type ChainTip } from '#shared/schema/store-log-chain.ts';
 import type { OpenedBackup } from './open-backups.ts';
 
@@ -149,13 +150,26 @@ export function partsOf(backupKey: string, parts: readonly OpenedPart[]): Opened
  * refused; one whose base is whole but lost a later delta on the way restores the log up to the gap
  * (the address is worth more than the newest queues, and what is lost is only what followed the gap).
  */
-export function withStoreLog(b: OpenedBackup, parts: readonly OpenedPart[]): OpenedBackup {
+export function withStoreLog(b: OpenedBackup, parts: readonly OpenedPart[], downloads?: Map<string, Uint8Array>): OpenedBackup {
   if (!b.ok || b.body.storeLogChain === undefined) return b;
   const id = b.body.identity;
   const r = reassemble(b.body.storeLogChain, partsOf(b.key, parts), { instance: id.instance, fingerprint: id.fingerprint, epoch: id.epoch });
   const whole = r.ok ? r : r.prefix;
   if (whole === undefined) return { key: b.key, device: b.device, sealed: b.sealed, ok: false, problem: `store log chain refused: ${r.ok ? '' : r.problem}` };
   const packed = gzipSync(whole.log);
-  const identity = packed.byteLength <= STORE_LOG_MAX_BYTES ? { ...id, storeLog: packed.toString('base64'), storeLogNote: 'included' as const } : { ...id, storeLog: null, storeLogNote: 'too-large' as const };
-  return { ...b, body: { ...b.body, identity } };
+  return { ...b, body: { ...b.body, identity: identityWithLog(id, packed, downloads) } };
+}
+
+/**
+ * `id` with its gzip'd store log: inside, up to STORE_LOG_MAX_BYTES; beyond that, with `downloads`
+ * given and within a download's bound, named as a download (the bytes go into `downloads` by their
+ * SHA-256: controller/apply/restore-downloads.ts puts them in the `restores` bucket for the device
+ * that restores it); otherwise without it (`too-large`).
+ */
+function identityWithLog(id: InstanceIdentity, packed: Buffer, downloads: Map<string, Uint8Array> | undefined): InstanceIdentity {
+  if (packed.byteLength <= STORE_LOG_MAX_BYTES) return { ...id, storeLog: packed.toString('base64'), storeLogNote: 'included' };
+  if (downloads === undefined || packed.byteLength > DOWNLOAD_PART_BYTES * DOWNLOAD_MAX_PARTS) return { ...id, storeLog: null, storeLogNote: 'too-large' };
+  const sha256 = createHash('sha256').update(packed).digest('hex');
+  downloads.set(sha256, packed);
+  return { ...id, storeLog: null, storeLogNote: 'fetch', storeLogDownload: downloadFor(sha256, packed.byteLength) };
 }

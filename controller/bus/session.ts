@@ -6,7 +6,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import { connectNats, NatsUnreachableError } from '#shared/nats/connect.ts';
-import { openBackups, openBucket, openDesired, openStatus, openStoreLogs } from '#shared/nats/kv.ts';
+import { openBackups, openBucket, openDesired, openStatus, openStoreLogs, openRestores } from '#shared/nats/kv.ts';
 import { readRuntime } from '../nats-server/sync.ts';
 import { loadIdentity, type ControllerIdentity } from '../state/identity.ts';
 import { loadSecrets, type ControllerSecrets } from '../state/keys.ts';
@@ -24,6 +24,8 @@ export interface ControllerSession {
   readonly backups: KV;
   /** The store-log chains' parts as the gateway stored them (docs/continuity.md). */
   readonly storeLogs: KV;
+  /** Restore downloads the controller wrote for the devices (shared/schema/store-log-download.ts). */
+  readonly restores: KV;
   readonly identity: ControllerIdentity;
   readonly secrets: ControllerSecrets;
   close(): Promise<void>;
@@ -40,6 +42,7 @@ export async function openSession(paths: StatePaths, passphrase: string | null, 
   // One attempt: a CLI command should say "not running" at once, not retry for minutes.
   const nc = await connectNats({ servers: runtime.url, nkeySeed: secrets.natsSeed, name: 'onionfleet-controller', timeoutMs: 10_000, reconnect: false });
   const create = options.create ?? false;
-  const [desired, status, own, backups, storeLogs] = await Promise.all([openDesired(nc, { create }), openStatus(nc, { create }), openBucket(nc, CONTROLLER_BUCKET, { create, history: 5 }), openBackups(nc, { create }), openStoreLogs(nc, { create })]);
-  return { nc, desired, status, own, backups, storeLogs, identity, secrets, close: () => nc.close() };
+  const [desired, status, own, backups, storeLogs, restores] = await Promise.all([openDesired(nc, { create }), openStatus(nc, { create }), openBucket(nc, CONTROLLER_BUCKET, { create, history: 5 }),
+    openBackups(nc, { create }), openStoreLogs(nc, { create }), openRestores(nc, { create })]);
+  return { nc, desired, status, own, backups, storeLogs, restores, identity, secrets, close: () => nc.close() };
 }

@@ -7,7 +7,9 @@
  *   device already has that revision; every change of the bucket is pushed as well;
  * - `up.status` → stored as the device's status (history 1, a plain put: no header the device sent
  *   reaches JetStream);
- * - `up.request` of a join token → the join handler's answer on `down.answer`.
+ * - `up.request` of a join token → the join handler's answer on `down.answer`;
+ * - `up.restore` → one part of a restore download the controller wrote for that device (the
+ *   `restores` bucket, only the device's own keys), on `down.restore`.
  * The party is the one in the subject, which the server stamps (a party's account exports only its
  * own subjects). Reply subjects and headers parties send are never used. Each party and kind of
  * message is rate-limited with the newest message kept ({@link LatestWinsThrottle}).
@@ -18,6 +20,7 @@ import { decodeDesiredRequest, REVISION_HEADER } from '#shared/nats/device-wire.
 import { BACKUP_MAX_BYTES, BACKUP_SLOTS_PER_DEVICE, PARTY_LIMITS, PARTY_RATE, STATUS_MAX_BYTES } from '#shared/nats/limits.ts';
 import { downSubject, GATEWAY_UP_SUBJECTS, parseUpSubject, type Party } from '#shared/nats/names.ts';
 import { Id } from '#shared/schema/common.ts';
+import { decodeRestoreRequest, restorePartKey } from '#shared/schema/store-log-download.ts';
 import { StoreLogParts, storeLogPartWork } from './store-log-parts.ts';
 import { LatestWinsThrottle, type Rate } from './throttle.ts';
 
@@ -31,6 +34,8 @@ export interface GatewayOptions {
   readonly backups?: KV;
   /** The store-logs bucket: the parts of the store-log chains (absent: parts are dropped). */
   readonly storeLogs?: KV;
+  /** The restores bucket: downloads sealed to the devices (absent: no part is ever sent). */
+  readonly restores?: KV;
   /**
    * Answers one join request of token `token` (the handler checks it); `send` publishes the answer
    * to that token's down-tree and resolves once the server has it. Called one request at a time.
@@ -48,7 +53,8 @@ export interface Gateway {
 
 type Work = { readonly op: 'desired'; readonly have: number | null } | { readonly op: 'status'; readonly data: Uint8Array } | { readonly op: 'join'; readonly data: Uint8Array }
   | { readonly op: 'backup'; readonly slot: string; readonly data: Uint8Array }
-  | { readonly op: 'backup'; readonly slot: string; readonly part: string; readonly data: Uint8Array };
+  | { readonly op: 'backup'; readonly slot: string; readonly part: string; readonly data: Uint8Array }
+  | { readonly op: 'restore'; readonly ref: string; readonly index: number };
 
 /** How often one party's trouble of one kind (too fast, malformed) is named in the log. */
 const LOG_EVERY_MS = 60_000;
@@ -78,6 +84,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const party = partyOfKey(key);
       if (work.op === 'desired') return answerDesired(options, pushed, party.id, work.have);
       if (work.op === 'status') return storeStatus(options, party.id, work.data);
+      if (work.op === 'restore') return sendRestorePart(options, party.id, work.ref, work.index);
       if (work.op === 'backup' && 'part' in work) return storeLogs.store(party.id, work.slot, work.part, work.data);
       if (work.op === 'backup') return storeLogs.after(party.id, () => storeBackup(options, slots, party.id, work.slot, work.data));
       // Join requests one at a time over all tokens: a token or a device id cannot be taken twice by racing requests.
@@ -135,6 +142,10 @@ function toWork(party: Party, op: string, data: Uint8Array): Work | null {
     const sealed = data.subarray(BACKUP_SLOT_CHARS);
     return /^[0-9a-f]{16}$/.test(slot) && sealed.byteLength > 0 && sealed.byteLength <= BACKUP_MAX_BYTES ? { op: 'backup', slot, data: sealed } : null;
   }
+  if (op === 'restore') {
+    const request = decodeRestoreRequest(data);
+    return request === null ? null : { op: 'restore', ref: request.ref, index: request.index };
+  }
   if (op === 'desired') {
     const request = decodeDesiredRequest(data);
     return request === null ? null : { op: 'desired', have: request.have };
@@ -153,7 +164,7 @@ function partyOfKey(key: string): Party {
 
 function describeKey(key: string): string {
   const [kind, id, op] = key.split('/');
-  const what = op === 'status' ? 'statuses' : op?.startsWith('backup') === true ? 'backups' : 'desired-state requests';
+  const what = op === 'status' ? 'statuses' : op?.startsWith('backup') === true ? 'backups' : op === 'restore' ? 'restore downloads' : 'desired-state requests';
   return kind === 'join' ? `join requests of token ${id ?? ''}` : `${what} of device ${id ?? ''}`;
 }
 
@@ -201,6 +212,13 @@ async function storeBackup(options: GatewayOptions, slots: Map<string, Set<strin
   if (!held.has(slot) && held.size >= BACKUP_SLOTS_PER_DEVICE) throw new Error(`device ${device} holds ${BACKUP_SLOTS_PER_DEVICE} backup slots already: backup dropped`);
   await kv.put(`${device}.${slot}`, data);
   held.add(slot);
+}
+
+/** Sends `device` part `index` of its download `ref`, as the controller sealed it to the device. Rejects when there is none. */
+async function sendRestorePart(options: GatewayOptions, device: string, ref: string, index: number): Promise<void> {
+  const entry = await options.restores?.get(restorePartKey(device, ref, index));
+  if (entry === null || entry === undefined || entry.operation !== 'PUT') throw new Error(`no part ${index} of a download ${ref} for device ${device}`);
+  options.nc.publish(downSubject({ kind: 'device', id: device }, 'restore'), entry.value);
 }
 
 function pushDesired(nc: NatsConnection, pushed: PushedRevisions, entry: KvEntry): void {

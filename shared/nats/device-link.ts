@@ -6,16 +6,20 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeRevision, encodeDesiredRequest, REVISION_HEADER, type DesiredPush } from './device-wire.ts';
 import { downSubject, downTree, upSubject, type Party } from './names.ts';
+import { encodeRestoreRequest } from '../schema/store-log-download.ts';
 
 export class DeviceLink {
   readonly #nc: NatsConnection;
   readonly #party: Party;
   readonly #sub: Subscription;
+  /** Who hears `down.restore` (the download parts the gateway sends); see {@link onRestorePart}. */
+  readonly #restore: { handler: (sealed: Uint8Array) => void };
 
-  private constructor(nc: NatsConnection, party: Party, sub: Subscription) {
+  private constructor(nc: NatsConnection, party: Party, sub: Subscription, restore: { handler: (sealed: Uint8Array) => void }) {
     this.#nc = nc;
     this.#party = party;
     this.#sub = sub;
+    this.#restore = restore;
   }
 
   /**
@@ -27,8 +31,11 @@ export class DeviceLink {
   static async open(nc: NatsConnection, device: string, onDesired: (push: DesiredPush) => void, onMalformed: (why: string) => void = () => undefined): Promise<DeviceLink> {
     const party: Party = { kind: 'device', id: device };
     const desiredSubject = downSubject(party, 'desired');
+    const restoreSubject = downSubject(party, 'restore');
+    const restore = { handler: (_sealed: Uint8Array): void => undefined };
     const sub = nc.subscribe(downTree(party), {
       callback: (err, msg: Msg) => {
+        if (err === null && msg.subject === restoreSubject && msg.data.byteLength > 0) restore.handler(msg.data);
         if (err !== null || msg.subject !== desiredSubject) return;
         const revision = decodeRevision(msg.headers?.get(REVISION_HEADER));
         if (revision === null) {
@@ -39,7 +46,17 @@ export class DeviceLink {
       },
     });
     await nc.flush();
-    return new DeviceLink(nc, party, sub);
+    return new DeviceLink(nc, party, sub, restore);
+  }
+
+  /** `handler` gets every sealed download part the gateway sends (agent/restore/download.ts opens them). */
+  onRestorePart(handler: (sealed: Uint8Array) => void): void {
+    this.#restore.handler = handler;
+  }
+
+  /** Asks for part `index` of the download `ref` (shared/schema/store-log-download.ts). Throws like {@link sendStatus}. */
+  requestRestorePart(ref: string, index: number): void {
+    this.#nc.publish(upSubject(this.#party, 'restore'), encodeRestoreRequest({ ref, index }));
   }
 
   /** Asks for the desired state unless it is still at revision `have` (null: send it anyway). */

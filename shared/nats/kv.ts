@@ -7,8 +7,8 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient }
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EXIT, OnionfleetError, type ErrorOptions } from '../errors.ts';
-import { BACKUP_MAX_BYTES, STATUS_MAX_BYTES, STORE_LOGS_MAX_BYTES } from './limits.ts';
-import { BACKUP_BUCKET, DESIRED_BUCKET, kvStream, STATUS_BUCKET, STORE_LOG_BUCKET } from './names.ts';
+import { BACKUP_MAX_BYTES, RESTORES_MAX_BYTES, STATUS_MAX_BYTES, STORE_LOGS_MAX_BYTES } from './limits.ts';
+import { BACKUP_BUCKET, DESIRED_BUCKET, kvStream, RESTORE_BUCKET, STATUS_BUCKET, STORE_LOG_BUCKET } from './names.ts';
 
 export type { KV } from '@nats-io/kv';
 
@@ -146,4 +146,13 @@ export function openBackups(jsOrNc: JetStreamClient | NatsConnection, options: O
  */
 export function openStoreLogs(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
   return openBucket(jsOrNc, STORE_LOG_BUCKET, { create: options.create, history: 1, maxValueSize: BACKUP_MAX_BYTES, maxBytes: STORE_LOGS_MAX_BYTES });
+}
+
+/**
+ * The `restores` bucket: store logs too large for a desired state, cut into parts sealed to the device
+ * that restores them (shared/schema/store-log-download.ts), key `<device>.<ref>.<part>`, history 1,
+ * values of at most {@link BACKUP_MAX_BYTES}, at most {@link RESTORES_MAX_BYTES} in all. Throws like {@link openDesired}.
+ */
+export function openRestores(jsOrNc: JetStreamClient | NatsConnection, options: OpenBucketOptions): Promise<KV> {
+  return openBucket(jsOrNc, RESTORE_BUCKET, { create: options.create, history: 1, maxValueSize: BACKUP_MAX_BYTES, maxBytes: RESTORES_MAX_BYTES });
 }

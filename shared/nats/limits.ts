@@ -20,6 +20,13 @@ export const BACKUP_MAX_BYTES = 512 * 1024;
  * chunks (4 MiB compressed) and deltas adding up to no more than the base: about 8 MiB.
  */
 export const STORE_LOGS_MAX_BYTES = 512 * 1024 * 1024;
+/**
+ * The most the restore downloads hold in all (the `restores` bucket): a quarter of the controller's
+ * JetStream file store, beside the chains' half. One download is at most 8 MiB (what one chain can
+ * rebuild), and a device's downloads are dropped once its desired state no longer names them: 32
+ * instances moving at once, each with the largest log, fit.
+ */
+export const RESTORES_MAX_BYTES = 256 * 1024 * 1024;
 /** Backup slots (instances) one device may fill in the backups bucket. */
 export const BACKUP_SLOTS_PER_DEVICE = 64;
 

@@ -22,6 +22,12 @@ export const STATUS_BUCKET = 'status';
 export const BACKUP_BUCKET = 'backups';
 /** The bucket `serve`'s gateway writes the store-log chains' parts to, keyed `<device>.<slot>.<part>`. History 1. */
 export const STORE_LOG_BUCKET = 'store-logs';
+/**
+ * The bucket the controller writes restore downloads to (store logs too large for a desired state,
+ * sealed to the device that restores them), keyed `<device>.<ref>.<part>`. History 1. Only the
+ * gateway reads it for a device, and only that device's keys.
+ */
+export const RESTORE_BUCKET = 'restores';
 
 /** The JetStream stream behind a KV bucket (`KV_<bucket>`). */
 export function kvStream(bucket: string): string {
@@ -73,7 +79,7 @@ function partyRoot(party: Party): string {
 }
 
 /** What a party sends up, and what the gateway sends down. */
-export const UP_OPS = { device: ['desired', 'status', 'backup'], join: ['request'] } as const;
+export const UP_OPS = { device: ['desired', 'status', 'backup', 'restore'], join: ['request'] } as const;
 
 /** Subjects a party publishes to: `onionfleet.<kind>.<id>.up.<op>` (exported to CONTROL). */
 export function upSubject(party: Party, op: string): string {
@@ -86,7 +92,7 @@ export function upTree(party: Party): string {
 }
 
 /** Subjects the gateway publishes to a party: `onionfleet.<kind>.<id>.down.<what>`. */
-export function downSubject(party: Party, what: 'desired' | 'answer'): string {
+export function downSubject(party: Party, what: 'desired' | 'answer' | 'restore'): string {
   return `${partyRoot(party)}.down.${what}`;
 }
 

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { Id } from './common.ts';
 import { ChainTip } from './store-log-chain.ts';
+import { StoreLogDownload } from './store-log-download.ts';
 
 // desired-state.ts imports this file: its InstanceId and ServerPassword are not imported back (an ESM
 // cycle); the desired instance that carries an identity checks both against its own fields.
@@ -43,8 +44,14 @@ export const InstanceIdentity = z.strictObject({
   password: z.string().regex(/^[!-~]{16,128}$/),
   /** The SMP store log, gzip then base64; null for XFTP, or when it was larger than STORE_LOG_MAX_BYTES. */
   storeLog: Base64.max(Math.ceil(STORE_LOG_MAX_BYTES / 3) * 4).nullable(),
-  /** Why the store log is missing when it is (`too-large`, `none`); `chain`: it travels as a chain of its own (the backup's `storeLogChain`). */
-  storeLogNote: z.enum(['included', 'too-large', 'none', 'chain']),
+  /**
+   * Why the store log is missing when it is (`too-large`, `none`); `chain`: it travels as a chain of
+   * its own (the backup's `storeLogChain`); `fetch`: in a desired state, too large to ride inside it,
+   * the device downloads it (`storeLogDownload`, shared/schema/store-log-download.ts).
+   */
+  storeLogNote: z.enum(['included', 'too-large', 'none', 'chain', 'fetch']),
+  /** With `storeLogNote: fetch`: the download the device fetches before it restores. */
+  storeLogDownload: StoreLogDownload.optional(),
 });
 export type InstanceIdentity = z.infer<typeof InstanceIdentity>;
 

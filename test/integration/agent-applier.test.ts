@@ -14,6 +14,7 @@ import { viewRoot } from '../../agent/applier/view.ts';
 import { initAgentIdentity } from '../../agent/identity.ts';
 import { readRecord } from '../../agent/record.ts';
 import { PATHS } from '../../agent/render/paths.ts';
+import { createHash, randomBytes } from 'node:crypto';
 import { open, seal } from '#shared/crypto/envelope.ts';
 import { generateAgeIdentity } from '#shared/crypto/age.ts';
 import { BackupBody } from '#shared/schema/identity.ts';
@@ -24,6 +25,7 @@ import { generateSigningKey } from '#shared/crypto/sign.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
 import { desiredState } from '../builders/desired.ts';
 import { applierSocket, type ApplierSocket } from '../support/applier-socket.ts';
+import { DOWNLOAD_PART_BYTES, downloadFor, refOf, RESTORE_PART_KIND } from '#shared/schema/store-log-download.ts';
 import { freePort, stopSupervised } from '../support/processes.ts';
 
 const DOUBLES = new URL('../doubles/', import.meta.url).pathname;
@@ -185,6 +187,20 @@ describe('the root applier behind a socket', () => {
     expect(slots).toEqual([backupSlot(DEVICE, id)]);
     expect(body).toMatchObject({ device: DEVICE, reason: 'final', identity: { instance: id } });
   }, 120_000);
+
+  it('stages a restore download part only when it opens itself (sealed to this device, signed by the controller)', async () => {
+    const log = randomBytes(DOWNLOAD_PART_BYTES + 10);
+    const download = downloadFor(createHash('sha256').update(log).digest('hex'), log.byteLength);
+    const part = (index: number, signingSecretKey = controller.secretKey) => seal({ kind: RESTORE_PART_KIND, device: DEVICE, revision: index, body: {
+      device: DEVICE, ref: refOf(download), index, parts: download.parts, data: log.subarray(index * DOWNLOAD_PART_BYTES, (index + 1) * DOWNLOAD_PART_BYTES).toString('base64'),
+    } }, { signingSecretKey, recipient });
+    const stage = async (sealed: Uint8Array) => ask(socketPath, { op: 'stage', sealed: Buffer.from(sealed).toString('base64'), download });
+    const forged = await stage(await part(0, generateSigningKey().secretKey));
+    expect(forged.kind === 'failed' ? forged.message : forged.kind).toMatch(/signature/);
+    expect(await stage(await part(0))).toEqual({ kind: 'staged', complete: [] });
+    expect(await stage(await part(1))).toEqual({ kind: 'staged', complete: [refOf(download)] });
+    expect(await ask(socketPath, { op: 'staged', downloads: [download, { ...download, sha256: 'f'.repeat(64) }] })).toEqual({ kind: 'staged', complete: [refOf(download)] });
+  }, 60_000);
 
   it('answers nothing to a request that is not one (the agent reports the applier failed)', async () => {
     const { connect } = await import('node:net');

@@ -17,7 +17,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, seal } from '#shared/crypto/envelope.ts';
 import { connectNats } from '#shared/nats/connect.ts';
-import { getEntry, openStatus } from '#shared/nats/kv.ts';
+import { getEntry, openRestores, openStatus } from '#shared/nats/kv.ts';
 import { DesiredState } from '#shared/schema/desired-state.ts';
 import { DeviceStatus } from '#shared/schema/status.ts';
 import { parseJoinToken, type JoinToken } from '#shared/schema/join-token.ts';
@@ -257,6 +257,25 @@ describe('a hostile Pi with its own real credentials', () => {
     }
     const empty = await attempt('an empty status', asMe, (r) => { r.publish(`onionfleet.device.${ME}.up.status`, ''); });
     expect(empty.errors).toEqual([]);
+  }, 90_000);
+
+  it('restore downloads: it hears its own parts, never another device\'s, whatever reference or reply subject it names', async () => {
+    const restores = await openRestores(controller, { create: false });
+    const ref = 'abcdef0123456789';
+    const mine = randomBytes(200);
+    await restores.put(`${OTHER}.${ref}.000`, randomBytes(200));
+    await restores.put(`${ME}.${ref}.001`, mine);
+    baseline = await snapshot();
+    const raw = await attempt('restore requests for another device\'s part, malformed ones, then its own', asMe, async (r) => {
+      r.subscribe(`onionfleet.device.${ME}.down.>`);
+      for (const request of [{ ref, index: 0 }, `{"ref":"../${OTHER}","index":0}`, `{"ref":"${OTHER}.${ref}","index":0}`, '{"ref":"*","index":0}', { ref, index: 99 }]) {
+        r.publish(`onionfleet.device.${ME}.up.restore`, typeof request === 'string' ? request : JSON.stringify(request), { reply: `onionfleet.device.${OTHER}.down.restore` });
+      }
+      r.publish(`onionfleet.device.${ME}.up.restore`, JSON.stringify({ ref, index: 1 }), { reply: `onionfleet.device.${OTHER}.down.restore` });
+      await until('its own part', () => (r.msgs.some((m) => m.subject === `onionfleet.device.${ME}.down.restore`) ? true : null), 30_000);
+      await r.sync();
+    });
+    expect(raw.msgs.filter((m) => m.subject.endsWith('.down.restore')).map((m) => Buffer.from(m.data))).toEqual([mine]);
   }, 90_000);
 });
 

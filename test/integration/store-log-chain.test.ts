@@ -12,9 +12,8 @@ import { backupSlot } from '../../agent/backup/sender.ts';
 import { PATHS } from '../../agent/render/paths.ts';
 import { openSession } from '../../controller/bus/session.ts';
 import { statePaths } from '../../controller/state/paths.ts';
-import { DesiredState } from '#shared/schema/desired-state.ts';
 import { BIN, runBin } from '../support/cli.ts';
-import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
+import { FleetHarness } from '../support/fleet-harness.ts';
 import { stopPid, until } from '../support/processes.ts';
 import { queueCommands } from '../support/queue-client.ts';
 
@@ -23,9 +22,9 @@ let fleet: string;
 const devices = [{ id: 'pi-a', operator: 'alice' }, { id: 'pi-b', operator: 'bob' }, { id: 'pi-c', operator: 'carol' }];
 const instance = 'press-smp-01';
 const root = (id: string) => h.devices.get(id)?.root ?? '';
-const runningDesired = (id: string) => DesiredState.parse(JSON.parse(readFileSync(join(root(id), 'var/lib/onionfleet/desired.json'), 'utf8')));
-const holder = (except: readonly string[] = []) => devices.map((d) => d.id).find((id) => !except.includes(id) && runningDesired(id).instances.some((i) => i.id === instance)) ?? '';
-const portOn = (device: string) => runningDesired(device).instances.find((i) => i.id === instance)?.localPort ?? 0;
+let view: ReturnType<FleetHarness['instanceView']>;
+const holder = (except: readonly string[] = []) => view.holder(except);
+const portOn = (device: string) => view.portOn(device);
 const cli = (...args: string[]) => runBin(BIN.onionfleet, [...args, '--state', h.state]);
 const storeLogOn = (device: string) => readFileSync(join(root(device), PATHS.logDir('smp', instance), 'smp-server-store.log'), 'utf8');
 
@@ -53,15 +52,8 @@ async function partAfter(device: string, write: () => Promise<void>): Promise<Ch
 }
 
 beforeAll(async () => {
-  h = await FleetHarness.create();
-  await h.startServe();
-  for (const d of devices) {
-    await h.enroll(d.id);
-    h.startAgent(d.id);
-  }
-  fleet = h.writeFleet(fleetYaml(devices, [{ id: 'press', smp: 1, xftp: 0, continuity: '{ backupInterval: 10s }' }]));
-  const applied = await h.apply(fleet, '--wait', '--timeout', '120');
-  if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}${applied.stdout}`);
+  ({ h, fleet } = await FleetHarness.applied(devices, [{ id: 'press', smp: 1, xftp: 0, continuity: '{ backupInterval: 10s }' }]));
+  view = h.instanceView(devices, instance);
 }, 240_000);
 
 afterAll(async () => {

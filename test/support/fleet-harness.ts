@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync 
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DesiredState } from '#shared/schema/desired-state.ts';
 import { BIN, onionfleet, runBin, type CliRun } from './cli.ts';
 import { claimPortBlock, BAND, type PortBlock } from './port-bands.ts';
 import { freePort, stopChild, stopSupervised, until } from './processes.ts';
@@ -55,6 +56,36 @@ export class FleetHarness {
     const init = await onionfleet('init', '--state', h.state, ...h.passphraseFlags);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     return h;
+  }
+
+  /**
+   * A fresh controller with `serve` running, every device enrolled with its agent started, and a
+   * fleet.yaml of `groups` applied and converged (`apply --wait`). Throws when the apply fails.
+   */
+  static async applied(devices: readonly { id: string; operator: string }[], groups: Parameters<typeof fleetYaml>[1], timeoutSeconds = 120): Promise<{ h: FleetHarness; fleet: string }> {
+    const h = await FleetHarness.create();
+    await h.startServe();
+    for (const d of devices) {
+      await h.enroll(d.id);
+      h.startAgent(d.id);
+    }
+    const fleet = h.writeFleet(fleetYaml(devices, groups));
+    const applied = await h.apply(fleet, '--wait', '--timeout', String(timeoutSeconds));
+    if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}${applied.stdout}`);
+    return { h, fleet };
+  }
+
+  /**
+   * Where one instance runs, read from the devices' own desired-state copies: the device holding it
+   * (not one of `except`; '' when none) and its local port there.
+   */
+  instanceView(devices: readonly { id: string }[], instance: string): { holder: (except?: readonly string[]) => string; portOn: (device: string) => number; desiredOn: (device: string) => DesiredState } {
+    const desiredOn = (id: string) => DesiredState.parse(JSON.parse(readFileSync(join(this.devices.get(id)?.root ?? '', 'var/lib/onionfleet/desired.json'), 'utf8')));
+    return {
+      desiredOn,
+      holder: (except = []) => devices.map((d) => d.id).find((id) => !except.includes(id) && desiredOn(id).instances.some((i) => i.id === instance)) ?? '',
+      portOn: (device) => desiredOn(device).instances.find((i) => i.id === instance)?.localPort ?? 0,
+    };
   }
 
   /**

@@ -49,7 +49,8 @@ export async function deviceLost(opts: unknown, ctx: CliContext): Promise<void> 
   try {
     const target = { own: kvStore(session.own), desired: kvStore(session.desired), identity: session.identity, secrets: session.secrets };
     const held = ((await appliedPlacement(target))?.placements ?? []).filter((p) => p.device === flags.id).map((p) => p.instance).sort();
-    const backups = await newestBackups(paths, session);
+    // With a map for downloads: a store log too large for a desired state shows as one (`fetch`), as publishing will send it.
+    const backups = await newestBackups(paths, session, new Set(), new Map());
     const before = await readDeviceStates(paths);
     await setDeviceState(paths, flags.id, 'lost', new Date(declaredAt));
     let result: Awaited<ReturnType<typeof publishEffective>>;
@@ -71,7 +72,8 @@ export async function deviceLost(opts: unknown, ctx: CliContext): Promise<void> 
     });
     progress(`[1/2] ${flags.id} declared lost; ${plural(held.length, 'instance')} re-placed, ${kept.size} at the same address; published ${plural(result.changed.length, 'desired state')}`);
     for (const i of instances) {
-      const queues = i.storeLog === 'too-large' ? '; without its queues: the store log is too large to carry in a desired state' : '';
+      const queues = i.storeLog === 'too-large' ? '; without its queues: the store log is larger than a download can carry'
+        : i.storeLog === 'fetch' ? '; its store log goes as a download the new device fetches before it starts' : '';
       progress(`  ${i.instance}: ${i.keepsAddress ? `same address, restored from a backup ${i.backupAgeSeconds ?? '?'} s old (data written since may be lost${queues})` : 'new address (no usable backup, or the group allows no identity copies)'}`);
     }
     const summary = { lost: flags.id, instances, changed: result.changed };

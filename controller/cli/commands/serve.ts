@@ -92,7 +92,7 @@ export async function serveCommand(opts: unknown, ctx: CliContext): Promise<void
     const session = await openSession(paths, secrets.passphrase, { create: true, secrets });
     const gatewayNc = await connectNats({ servers: server.url, nkeySeed: gatewayKey.getSeed(), name: 'onionfleet-gateway', timeoutMs: 10_000, reconnect: false });
     const gateway = await startGateway({
-      nc: gatewayNc, desired: session.desired, status: session.status, backups: session.backups, storeLogs: session.storeLogs, log: (line) => { logger.child({ part: 'gateway' }).warn(line); },
+      nc: gatewayNc, desired: session.desired, status: session.status, backups: session.backups, storeLogs: session.storeLogs, restores: session.restores, log: (line) => { logger.child({ part: 'gateway' }).warn(line); },
       onJoin: (token, data, send) => handleJoinRequest(paths, session, token, data, send, log),
     }).catch(async (err: unknown) => { await gatewayNc.close(); throw err; });
     const torRunning = tor;

@@ -82,7 +82,7 @@ describe('renderNatsConfig', () => {
     expect(all.map((a) => a.name)).toEqual(['CONTROL', 'device-pi-1', 'device-pi-2', 'device-zz']);
     for (const id of ['pi-1', 'pi-2', 'zz'] as const) {
       const account = byName.get(`device-${id}`)!;
-      expect(account.users).toEqual([{ nkey: keys[id], publish: [`onionfleet.device.${id}.up.desired`, `onionfleet.device.${id}.up.status`, `onionfleet.device.${id}.up.backup`], subscribe: [`onionfleet.device.${id}.down.>`] }]);
+      expect(account.users).toEqual([{ nkey: keys[id], publish: [`onionfleet.device.${id}.up.desired`, `onionfleet.device.${id}.up.status`, `onionfleet.device.${id}.up.backup`, `onionfleet.device.${id}.up.restore`], subscribe: [`onionfleet.device.${id}.down.>`] }]);
       expect(account.exports).toEqual([`onionfleet.device.${id}.up.> -> CONTROL`]);
       expect(account.imports).toEqual([`CONTROL: onionfleet.device.${id}.down.>`]);
       expect(account.limits).toBe('max_connections: 4, max_subscriptions: 4, max_payload: 525312');
