@@ -43,6 +43,8 @@ export class RestoreDownloader {
   /** Waiting for a part: `<ref>.<index>` → who gets it. */
   readonly #waiting = new Map<string, (sealed: Uint8Array) => void>();
   readonly #failedAt = new Map<string, number>();
+  /** Downloads known whole (staged parts stay while the desired state names them): never asked about again. */
+  readonly #whole = new Set<string>();
 
   constructor(options: { link: RestoreLink; keys: PartKeys; stage: DownloadStage; log: Logger; partDeadlineMs?: number }) {
     this.#link = options.link;
@@ -58,20 +60,21 @@ export class RestoreDownloader {
    * failed (logged); never throws.
    */
   async fetch(desired: Pick<DesiredState, 'instances'>): Promise<void> {
-    const named = downloadsIn(desired);
+    // A heartbeat re-applies the same document: what is known whole costs nothing (behind the applier, a request each).
+    const named = downloadsIn(desired).filter((d) => !this.#whole.has(refOf(d)));
     if (named.length === 0) return;
-    let whole: ReadonlySet<string>;
     try {
-      whole = await this.#stage.complete(named);
+      for (const ref of await this.#stage.complete(named)) this.#whole.add(ref);
     } catch (err) {
       this.#log.warn(`restore downloads: cannot read what is staged: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
     for (const download of named) {
       const ref = refOf(download);
-      if (whole.has(ref) || Date.now() - (this.#failedAt.get(ref) ?? -Infinity) < RETRY_AFTER_MS) continue;
+      if (this.#whole.has(ref) || Date.now() - (this.#failedAt.get(ref) ?? -Infinity) < RETRY_AFTER_MS) continue;
       try {
         await this.#fetchOne(download);
+        this.#whole.add(ref);
         this.#failedAt.delete(ref);
         this.#log.info({ ref, parts: download.parts, bytes: download.bytes }, `restore download ${ref} fetched (${download.parts} parts, ${Math.ceil(download.bytes / 1024)} KiB)`);
       } catch (err) {

@@ -167,7 +167,13 @@ describe('the downloader', () => {
     await downloader.fetch(desired);
     expect(asked).toEqual([`${refOf(d)}.0`, `${refOf(d)}.1`]);
     expect((await stagedLog(dir, d))?.equals(log)).toBe(true);
-    await downloader.fetch(desired); // whole: nothing asked
+    // Whole: nothing asked of the link, and the stage is not asked again either (a heartbeat costs nothing).
+    let stageAsked = 0;
+    const counting = downloadStage(undefined, dir, keys);
+    const again = new RestoreDownloader({ link, keys, stage: { complete: (ds) => { stageAsked++; return counting.complete(ds); }, stage: counting.stage }, log: silent });
+    await again.fetch(desired);
+    await again.fetch(desired);
     expect(asked.length).toBe(2);
+    expect(stageAsked).toBe(1);
   });
 });
