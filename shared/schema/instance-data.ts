@@ -172,3 +172,23 @@ export function relocateFilePaths(log: Buffer, filesDir: string): Buffer {
     return Buffer.from(`FPUT ${m[1] ?? ''} ${b64urlPadded(Buffer.from(posix.join(filesDir, name), 'latin1'))}${m[3] ?? ''}`, 'latin1');
   }));
 }
+
+/** What `backup list` says of an XFTP instance's files: in the backup, or left out and why. */
+export interface FilesSummary {
+  readonly files: FilesNote;
+  readonly maxBytes: number;
+  /** Included: how many and their bytes (left out: 0). */
+  readonly count: number;
+  readonly bytes: number;
+  readonly text: string;
+}
+
+/** The summary of an archive; throws like unpackInstanceData when it does not read back. */
+export function summarizeInstanceData(bytes: Buffer): FilesSummary {
+  const u = unpackInstanceData(bytes);
+  const total = u.fileList.reduce((n, f) => n + f.data.byteLength, 0);
+  const text = u.files === 'included'
+    ? `files included (${u.fileList.length}, ${total} bytes; xftpFilesMaxBytes ${u.maxBytes})`
+    : u.maxBytes === 0 ? 'files left out (xftpFilesMaxBytes is 0)' : `files left out (they add up to more than xftpFilesMaxBytes, ${u.maxBytes} bytes)`;
+  return { files: u.files, maxBytes: u.maxBytes, count: u.fileList.length, bytes: total, text };
+}

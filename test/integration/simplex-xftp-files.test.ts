@@ -45,7 +45,7 @@ async function start(d: Double): Promise<{ child: ChildProcess; out: () => strin
   const child = spawn(XFTP, ['start'], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
-  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   await untilListening('the XFTP double', d.port, 15_000);
   return { child, out: () => out };
 }
