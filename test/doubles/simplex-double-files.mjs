@@ -42,7 +42,7 @@ export function parseFileRecord(line) {
   if (verb === 'FNEW' && (p.length === 6 || p.length === 7) && /^\d+$/.test(p[3]) && /^-?\d+$/.test(p[5])) {
     return { op: 'FNEW', id, key: p[2], size: Number(p[3]), digest: p[4], createdAt: Number(p[5]), status: p[6] ?? 'active' };
   }
-  if (verb === 'FPUT' && p.length === 3 && ID.test(p[2])) return { op: 'FPUT', id, path: Buffer.from(p[2], 'base64url').toString('latin1') };
+  if (verb === 'FPUT' && p.length === 3 && /^[A-Za-z0-9_-]+={0,2}$/.test(p[2])) return { op: 'FPUT', id, path: Buffer.from(p[2], 'base64url').toString('latin1') };
   if (verb === 'FADD' && p.length === 3) return { op: 'FADD', id, recipients: p[2] };
   if ((verb === 'FDEL' || verb === 'FACK') && p.length === 2) return { op: verb, id };
   if (verb === 'FBLK' && p.length === 3) return { op: 'FBLK', id, info: p[2] };
