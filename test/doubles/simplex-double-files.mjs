@@ -5,7 +5,7 @@
 // `<[FILES] path>/<sender id, base64url>`, and `<logPath>/file-server-store.log` holds one record per
 // line, appended as files change and never edited in place. On start the server reads the log back
 // (skipping lines it cannot read), writes it again compacted (per live file: FNEW, FADD, FPUT), then
-// deletes the files older than `expire_files_hours` (file and FDEL record).
+// deletes the files older than `expire_files_hours` (file and FDEL record), and again every 2 hours.
 //
 // Records (simplexmq's FileStoreLogRecord, the same text; ids base64url with padding):
 //   FNEW <sender id> <sender key> <size> <digest> <created at, s, rounded to the hour> <status>
@@ -85,7 +85,7 @@ export class FileStore {
       if (r === null || !store.#replay(r)) store.skipped++;
     }
     // Compacted as simplexmq's writeFileStore does: per file (in sender-id order) FNEW, FADD, FPUT.
-    const ids = [...store.files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a, 'base64url'), Buffer.from(b, 'base64url')));
+    const ids = store.#ids();
     const lines = ids.flatMap((id) => {
       const f = store.files.get(id);
       return [
@@ -96,15 +96,25 @@ export class FileStore {
     });
     writeFileSync(`${store.path}.tmp`, lines.join(''), { mode: 0o600 });
     renameSync(`${store.path}.tmp`, store.path);
-    // Then expiry (simplexmq expireServerFiles at start): created before now - ttl, by more than the rounding.
+    // Then expiry (simplexmq expireServerFiles at start).
+    store.expire(expireHours, nowSeconds);
+    return store;
+  }
+
+  /** Deletes the files created before now - ttl, by more than the rounding (file, then FDEL), as simplexmq's expireServerFiles. */
+  expire(expireHours, nowSeconds = Math.floor(Date.now() / 1000)) {
     const old = nowSeconds - expireHours * 3600;
-    for (const id of ids) {
-      if (store.files.get(id).createdAt + FILE_TIME_PRECISION < old) {
-        store.delete(id);
-        store.expired++;
+    for (const id of this.#ids()) {
+      if (this.files.get(id).createdAt + FILE_TIME_PRECISION < old) {
+        this.delete(id);
+        this.expired++;
       }
     }
-    return store;
+  }
+
+  /** The sender ids in simplexmq's Map order (by the ids' bytes). */
+  #ids() {
+    return [...this.files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a, 'base64url'), Buffer.from(b, 'base64url')));
   }
 
   /** Applies one record read back; false when the server would refuse it (logged as a processing error). */

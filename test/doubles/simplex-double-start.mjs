@@ -107,6 +107,8 @@ export async function start(k, dirs, args) {
   // No secrets in the log: the fingerprint is public, the password is only counted as present.
   log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}${context.queues === null ? '' : ` queues=${context.queues.queues.size} skipped=${context.queues.skipped}`}${files === null ? '' : ` files=${files.files.size} skipped=${files.skipped} expired=${files.expired}`}`);
   const metrics = cfg.prometheusInterval === null ? null : startMetricsWriter(k, dirs, cfg.prometheusInterval, context.counts);
+  // XFTP: expiry again every 2 hours while running (simplexmq defaultFileExpiration checkInterval).
+  if (files !== null) setInterval(() => files.expire(cfg.expireFilesHours), 2 * 3600 * 1000).unref();
   process.once('SIGINT', () => {
     metrics?.stop();
     stop(k, dirs, cfg, servers, context);

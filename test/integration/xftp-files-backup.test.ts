@@ -100,9 +100,11 @@ describe('XFTP files in the backups', () => {
     expect(storeLogOn(third)).toMatch(new RegExp(`^FNEW ${big.id} `, 'm'));
   }, 420_000);
 
-  it('leaves no file content and no file id in any log', async () => {
+  it('leaves no file id in any log, and the agent logs files left out', async () => {
     const logs = await h.allLogs();
     expect(logs).not.toContain(small.id);
     expect(logs).toMatch(/store log (base|delta) sent/);
+    // The agent says so when it leaves the files out.
+    expect(logs).toMatch(/XFTP files left out of the backup: they add up to more than xftpFilesMaxBytes/);
   });
 });

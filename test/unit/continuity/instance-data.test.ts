@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readInstanceData, writeInstanceData } from '../../../agent/backup/instance-data.ts';
 import { PATHS } from '../../../agent/render/paths.ts';
 import { CONTINUITY_DEFAULTS, GroupContinuity, parseSizeBytes, resolveContinuity, XFTP_FILES_MAX_BYTES_LIMIT } from '#shared/schema/continuity.ts';
-import { instanceDataHeader, liveFiles, packInstanceData, unpackInstanceData } from '#shared/schema/instance-data.ts';
+import { instanceDataHeader, liveFiles, packInstanceData, summarizeInstanceData, unpackInstanceData } from '#shared/schema/instance-data.ts';
 import { planStoreLog } from '../../../agent/backup/store-log-chain.ts';
 
 const ID = 'press-xftp-01';
@@ -174,5 +174,16 @@ describe('continuity.xftpFilesMaxBytes', () => {
     expect(d.elevated.xftpFilesMaxBytes).toBeGreaterThan(d.high.xftpFilesMaxBytes);
     expect(d.extreme.xftpFilesMaxBytes).toBe(0);
     for (const t of Object.values(d)) expect(t.xftpFilesMaxBytes).toBeLessThanOrEqual(XFTP_FILES_MAX_BYTES_LIMIT);
+  });
+});
+
+describe('what backup list says of XFTP files', () => {
+  it('counts the included files, and says why they were left out', () => {
+    const log = Buffer.from(`FNEW AAAA k 3 d 1 active\nFPUT AAAA ${b64(Buffer.from('/f/AAAA'))}\n`);
+    expect(summarizeInstanceData(packInstanceData(log, new Map([['AAAA', Buffer.from('abc')]]), 4096)))
+      .toEqual({ files: 'included', maxBytes: 4096, count: 1, bytes: 3, text: 'files included (1, 3 bytes; xftpFilesMaxBytes 4096)' });
+    expect(summarizeInstanceData(packInstanceData(log, null, 2)).text).toBe('files left out (they add up to more than xftpFilesMaxBytes, 2 bytes)');
+    expect(summarizeInstanceData(packInstanceData(log, null, 0)).text).toBe('files left out (xftpFilesMaxBytes is 0)');
+    expect(() => summarizeInstanceData(Buffer.from('NEW rid=a sid=b\n'))).toThrow(/header/);
   });
 });
