@@ -32,7 +32,8 @@ async function initDouble(): Promise<Double> {
   const root = await mkdtemp(join(tmpdir(), 'onionfleet-xftp-files-'));
   temps.push(root);
   const env = { ...process.env, XFTP_SERVER_CFG_PATH: join(root, 'cfg'), XFTP_SERVER_LOG_PATH: join(root, 'log') };
-  const files = join(root, 'files');
+  // A long path, as on a device (/var/opt/simplex-xftp/<instance>/files): FPUT records carry it whole.
+  const files = join(root, 'var/opt/simplex-xftp/newsroom-xftp-01/files');
   const init = spawnSync(XFTP, ['init', '-l', '-n', HOST, '-p', files, '-q', '1gb'], { env, encoding: 'utf8', timeout: 60_000 });
   if (init.status !== 0) throw new Error(`init failed: ${init.stdout}${init.stderr}`);
   const port = await freePort();
