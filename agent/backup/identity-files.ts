@@ -13,6 +13,7 @@ import type { DesiredInstance } from '#shared/schema/desired-state.ts';
 import { InstanceIdentity, STORE_LOG_MAX_BYTES } from '#shared/schema/identity.ts';
 import { PATHS } from '../render/paths.ts';
 import type { Owners } from '../owners.ts';
+import { readInstanceData, writeInstanceData } from './instance-data.ts';
 
 export const STORE_LOG_FILE = 'smp-server-store.log';
 /** The largest store log a restore writes (uncompressed): a bound on what a download may unpack to. */
@@ -22,10 +23,12 @@ export const EPOCH_FILE = 'onionfleet-epoch';
 
 const text = (path: string) => readFile(path, 'utf8').catch(() => null);
 
-/** The SMP store log of `instance` as it is now (raw bytes), or null when there is none. */
-export async function readStoreLog(root: string, instance: Pick<DesiredInstance, 'id' | 'kind'>): Promise<Buffer | null> {
-  if (instance.kind !== 'smp') return null;
-  return readFile(join(root, PATHS.logDir(instance.kind, instance.id), STORE_LOG_FILE)).catch(() => null);
+/**
+ * The data of `instance` as it is now, or null when there is none: the SMP store log (raw bytes), or
+ * XFTP's store log with its files up to the group's `xftpFilesMaxBytes` (./instance-data.ts).
+ */
+export async function readStoreLog(root: string, instance: Parameters<typeof readInstanceData>[1]): Promise<Buffer | null> {
+  return readInstanceData(root, instance);
 }
 
 /**
@@ -93,7 +96,7 @@ export async function writeIdentity(root: string, identity: InstanceIdentity, ow
   ];
   for (const [name, content, mode] of files) await writeFileAtomic(join(cfg, name), content, { mode });
   const packed = downloaded ?? (identity.storeLog === null ? null : Buffer.from(identity.storeLog, 'base64'));
-  if (packed !== null) await writeFileAtomic(join(log, STORE_LOG_FILE), gunzipSync(packed, { maxOutputLength: RESTORED_LOG_MAX_BYTES }), { mode: 0o600 });
+  if (packed !== null) await writeInstanceData(root, identity.kind, identity.instance, gunzipSync(packed, { maxOutputLength: RESTORED_LOG_MAX_BYTES }));
   if (identity.kind === 'xftp') await mkdir(at(PATHS.xftpFilesDir(identity.instance)), { recursive: true, mode: 0o700 });
   await owners.give(cfg, 'simplex', { recursive: true });
   await owners.give(log, 'simplex', { recursive: true });

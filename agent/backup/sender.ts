@@ -21,6 +21,7 @@ import { DesiredState, type DesiredInstance } from '#shared/schema/desired-state
 import { DESIRED_COPY } from '../reconcile/loop.ts';
 import type { BackupBody, InstanceIdentity } from '#shared/schema/identity.ts';
 import { partName, STORE_LOG_PART_KIND, type ChainTip, type StoreLogPart } from '#shared/schema/store-log-chain.ts';
+import { instanceDataHeader } from '#shared/schema/instance-data.ts';
 import { readIdentity, readStoreLog } from './identity-files.ts';
 import { ChainState, planStoreLog } from './store-log-chain.ts';
 
@@ -165,6 +166,8 @@ export class BackupSender {
           chain = plan.state;
           const why = this.#rebase.has(i.id) ? 'reconnected' : plan.reason;
           this.#o.log.info({ instance: i.id, seq: plan.state.seq, parts: plan.parts.length }, plan.kind === 'base' ? `store log base sent (${why})` : 'store log delta sent');
+          const files = i.kind === 'xftp' ? instanceDataHeader(log) : null;
+          if (files?.files === 'left-out') this.#o.log.info({ instance: i.id, xftpFilesMaxBytes: files.maxBytes }, 'XFTP files left out of the backup: they add up to more than xftpFilesMaxBytes (the store log goes alone)');
         }
         tip = plan.tip;
         storeLogNote = 'chain';

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '#shared/errors.ts';
 import { SigningPublicKey } from '#shared/schema/enrollment.ts';
 import type { DeviceStatus } from '#shared/schema/status.ts';
+import { summarizeInstanceData, type FilesSummary } from '#shared/schema/instance-data.ts';
 import { openBackup, type OpenedBackup, type SealedBackup } from './open-backups.ts';
 import { openPart, partKey, partsOf, reassemble, type OpenedPart, type SealedPart } from './store-log-chain.ts';
 
@@ -39,6 +40,8 @@ export interface ChainRow {
   readonly newestAgeSeconds: number;
   readonly parts: number;
   readonly bytes: number;
+  /** XFTP: whether the instance's files are in the chain, or were left out and why (null for SMP). */
+  readonly xftpFiles: FilesSummary | null;
 }
 
 /** Opens and checks every backup; `statuses` (device → its status, if known) for the comparison. */
@@ -62,7 +65,15 @@ function chainRow(b: OpenedBackup, parts: readonly OpenedPart[], now: number): C
   if (!r.ok) return `store log chain refused: ${r.problem}`;
   const age = (t: string) => Math.max(0, Math.round((now - Date.parse(t)) / 1000));
   const used = partsOf(b.key, parts).filter((p) => r.parts.includes(p.part));
-  return { baseTakenAt: r.baseTakenAt, newestTakenAt: r.tipTakenAt, baseAgeSeconds: age(r.baseTakenAt), deltas: r.deltas, newestAgeSeconds: age(r.tipTakenAt), parts: used.length, bytes: used.reduce((n, p) => n + p.sealed.byteLength, 0) };
+  let xftpFiles: FilesSummary | null = null;
+  if (id.kind === 'xftp') {
+    try {
+      xftpFiles = summarizeInstanceData(r.log);
+    } catch (err) {
+      return `store log chain refused: ${err instanceof Error ? err.message : 'the XFTP data does not read back'}`;
+    }
+  }
+  return { xftpFiles, baseTakenAt: r.baseTakenAt, newestTakenAt: r.tipTakenAt, baseAgeSeconds: age(r.baseTakenAt), deltas: r.deltas, newestAgeSeconds: age(r.tipTakenAt), parts: used.length, bytes: used.reduce((n, p) => n + p.sealed.byteLength, 0) };
 }
 
 function row(b: OpenedBackup, parts: readonly OpenedPart[], statuses: ReadonlyMap<string, DeviceStatus>, now: number): BackupRow {

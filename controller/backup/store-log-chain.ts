@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { EnvelopeError, open } from '#shared/crypto/envelope.ts';
 import { STORE_LOG_MAX_BYTES, type InstanceIdentity } from '#shared/schema/identity.ts';
+import { summarizeInstanceData } from '#shared/schema/instance-data.ts';
 import { DOWNLOAD_MAX_PARTS, DOWNLOAD_PART_BYTES, downloadFor } from '#shared/schema/store-log-download.ts';
 import { parsePartName, partName, STORE_LOG_PART_KIND, StoreLogPart, type ChainTip } from '#shared/schema/store-log-chain.ts';
 import type { OpenedBackup } from './open-backups.ts';
@@ -156,8 +157,21 @@ export function withStoreLog(b: OpenedBackup, parts: readonly OpenedPart[], down
   const r = reassemble(b.body.storeLogChain, partsOf(b.key, parts), { instance: id.instance, fingerprint: id.fingerprint, epoch: id.epoch });
   const whole = r.ok ? r : r.prefix;
   if (whole === undefined) return { key: b.key, device: b.device, sealed: b.sealed, ok: false, problem: `store log chain refused: ${r.ok ? '' : r.problem}` };
+  // XFTP data (its store log and files, #shared/schema/instance-data.ts) must read back, or the restore would fail on the device.
+  const unreadable = id.kind === 'xftp' ? xftpDataProblem(whole.log) : null;
+  if (unreadable !== null) return { key: b.key, device: b.device, sealed: b.sealed, ok: false, problem: `store log chain refused: ${unreadable}` };
   const packed = gzipSync(whole.log);
   return { ...b, body: { ...b.body, identity: identityWithLog(id, packed, downloads) } };
+}
+
+/** Why XFTP instance data does not unpack, or null when it does. */
+function xftpDataProblem(data: Buffer): string | null {
+  try {
+    summarizeInstanceData(data);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : 'the XFTP data does not read back';
+  }
 }
 
 /**

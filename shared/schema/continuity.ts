@@ -7,6 +7,29 @@ import { z } from 'zod';
 import { AgeRecipient } from './common.ts';
 import { durationTextSchema, parseDurationMs } from './duration.ts';
 import type { Tier } from './fleet-spec.ts';
+import { STORE_LOG_CHUNK_BYTES, STORE_LOG_MAX_CHUNKS } from './store-log-chain.ts';
+
+/**
+ * The most XFTP file bytes a group may back up: what one chain base carries (16 chunks of 256 KiB
+ * compressed: 4 MiB) less 1 MiB for the store log and the frames. The files are encrypted by their
+ * senders, so gzip does not shrink them; beyond the base the whole store log would be left out.
+ */
+export const XFTP_FILES_MAX_BYTES_LIMIT = STORE_LOG_CHUNK_BYTES * STORE_LOG_MAX_CHUNKS - 1024 * 1024;
+const SIZE_UNIT = { kb: 1024, mb: 1024 * 1024 } as const;
+
+/** `512kb` → 524 288, `1mb` → 1 048 576, `0` → 0, a whole number → itself; null when it is none of these. */
+export function parseSizeBytes(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : null;
+  const m = /^(\d{1,9})(kb|mb)?$/.exec(value.trim());
+  if (m === null) return null;
+  return Number(m[1]) * (m[2] === undefined ? 1 : SIZE_UNIT[m[2] as keyof typeof SIZE_UNIT]);
+}
+
+const XftpFilesMaxBytes = z.union([z.number(), z.string()]).superRefine((value, ctx) => {
+  const bytes = parseSizeBytes(value);
+  if (bytes === null) ctx.addIssue({ code: 'custom', message: 'expected a size such as 0, 512kb or 1mb (lower case), or a number of bytes' });
+  else if (bytes > XFTP_FILES_MAX_BYTES_LIMIT) ctx.addIssue({ code: 'custom', message: `must be at most 3mb (${XFTP_FILES_MAX_BYTES_LIMIT} bytes: what one store-log chain base carries, less room for the store log)` });
+});
 
 /** fleet.yaml `groups[].continuity` (every key optional; the tier's defaults fill the rest). */
 export const GroupContinuity = z.strictObject({
@@ -27,6 +50,12 @@ export const GroupContinuity = z.strictObject({
    * comes back"). 1m to 7d.
    */
   holdAtBoot: z.union([z.literal('forever'), durationTextSchema('1m', '7d')]).optional(),
+  /**
+   * XFTP instances: their stored files go with the store log in the backups while they add up to at
+   * most this (`0`, `512kb`, `1mb`, … up to `3mb`); beyond it the store log goes alone. The files
+   * expire after `expire_files_hours` (48 h) anyway.
+   */
+  xftpFilesMaxBytes: XftpFilesMaxBytes.optional(),
 });
 export type GroupContinuity = z.infer<typeof GroupContinuity>;
 
@@ -42,6 +71,8 @@ export const InstanceContinuity = z.strictObject({
    * before the boot hold): the tier's default.
    */
   holdAtBootSeconds: z.int().min(60).max(7 * 86_400).nullable().optional(),
+  /** XFTP: the most file bytes that go with the store log (absent, in desired states made before it: 0, none). */
+  xftpFilesMaxBytes: z.int().min(0).max(XFTP_FILES_MAX_BYTES_LIMIT).optional(),
 });
 export type InstanceContinuity = z.infer<typeof InstanceContinuity>;
 
@@ -49,11 +80,11 @@ export type InstanceContinuity = z.infer<typeof InstanceContinuity>;
  * The tier defaults (docs/tiers.md): copies everywhere but at the extreme tier, where a second copy
  * of a key anywhere is a risk the group did not choose; backups more often as the tier rises.
  */
-export const CONTINUITY_DEFAULTS: Readonly<Record<Tier, { identityCopies: boolean; backupSeconds: number; holdAtBootSeconds: number | null }>> = {
-  standard: { identityCopies: true, backupSeconds: 3600, holdAtBootSeconds: 1800 },
-  elevated: { identityCopies: true, backupSeconds: 1800, holdAtBootSeconds: 1800 },
-  high: { identityCopies: true, backupSeconds: 900, holdAtBootSeconds: 7200 },
-  extreme: { identityCopies: false, backupSeconds: 900, holdAtBootSeconds: null },
+export const CONTINUITY_DEFAULTS: Readonly<Record<Tier, { identityCopies: boolean; backupSeconds: number; holdAtBootSeconds: number | null; xftpFilesMaxBytes: number }>> = {
+  standard: { identityCopies: true, backupSeconds: 3600, holdAtBootSeconds: 1800, xftpFilesMaxBytes: 1024 * 1024 },
+  elevated: { identityCopies: true, backupSeconds: 1800, holdAtBootSeconds: 1800, xftpFilesMaxBytes: 1024 * 1024 },
+  high: { identityCopies: true, backupSeconds: 900, holdAtBootSeconds: 7200, xftpFilesMaxBytes: 256 * 1024 },
+  extreme: { identityCopies: false, backupSeconds: 900, holdAtBootSeconds: null, xftpFilesMaxBytes: 0 },
 };
 
 /** The continuity of one group's instances. Pure. */
@@ -64,6 +95,7 @@ export function resolveContinuity(tier: Tier, group: GroupContinuity | undefined
     backupSeconds: group?.backupInterval === undefined ? d.backupSeconds : Math.round((parseDurationMs(group.backupInterval.trim()) ?? d.backupSeconds * 1000) / 1000),
     recipients: [controllerRecipient, ...(group?.offlineRecipients ?? [])],
     holdAtBootSeconds: holdSeconds(group?.holdAtBoot, d.holdAtBootSeconds),
+    xftpFilesMaxBytes: group?.xftpFilesMaxBytes === undefined ? d.xftpFilesMaxBytes : (parseSizeBytes(group.xftpFilesMaxBytes) ?? d.xftpFilesMaxBytes),
   };
 }
 

@@ -114,6 +114,9 @@ export const FleetSpec = FleetSpecShape.check((ctx) => {
     if (g.continuity?.holdAtBoot !== undefined && !(g.continuity.identityCopies ?? CONTINUITY_DEFAULTS[g.tier].identityCopies)) {
       issue(['groups', i, 'continuity', 'holdAtBoot'], 'has no use without identity copies (nothing of the group is served elsewhere, so nothing is held at boot)');
     }
+    if (g.continuity?.xftpFilesMaxBytes !== undefined && !(g.continuity.identityCopies ?? CONTINUITY_DEFAULTS[g.tier].identityCopies)) {
+      issue(['groups', i, 'continuity', 'xftpFilesMaxBytes'], 'has no use without identity copies (no backup of the group\'s instances is made)');
+    }
     const listed = new Set<string>();
     g.members.forEach((m, j) => {
       if (!members.has(m)) issue(['groups', i, 'members', j], `unknown member "${m}"`);

@@ -37,7 +37,7 @@ export type ChainTip = z.infer<typeof ChainTip>;
 /** The body of one sealed part. */
 export const StoreLogPart = z.strictObject({
   device: Id,
-  instance: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}-smp-\d{2,}$/),
+  instance: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}-(?:smp|xftp)-\d{2,}$/),
   /** The identity the log belongs to (a restore takes the chain of the identity it restores). */
   fingerprint: z.string().regex(/^[A-Za-z0-9_-]{43}=$/),
   epoch: z.int().min(1),

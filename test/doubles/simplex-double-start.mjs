@@ -18,6 +18,7 @@ import {
 import { helloBlock, LEGACY_VERSIONS, VERSIONS } from './simplex-double-hello.mjs';
 import { metricsInterval, startMetricsWriter } from './simplex-double-metrics.mjs';
 import { QueueStore, serveStoreCommands } from './simplex-double-store.mjs';
+import { FileStore } from './simplex-double-files.mjs';
 
 const START_SPEC = {
   '-m': { key: 'maintenance', arg: 'none' }, '--maintenance': { key: 'maintenance', arg: 'none' },
@@ -59,16 +60,18 @@ export async function start(k, dirs, args) {
   mkdirSync(dirs.log, { recursive: true });
   const log = (line) => appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
   let queues = null;
+  let files = null;
   if (cfg.storeLog) {
     const storeLog = join(dirs.log, `${k.logName}-store.log`);
-    // SMP: the queue records are read back and compacted (simplex-double-store.mjs); XFTP's files are not modelled.
+    // The records are read back and compacted: SMP queues (simplex-double-store.mjs), XFTP files
+    // (simplex-double-files.mjs, which also expires files older than expire_files_hours).
     if (k.scheme === 'smp') queues = QueueStore.open(dirs.log);
-    else if (!existsSync(storeLog)) writeFileSync(storeLog, '');
+    else files = FileStore.open(dirs.log, cfg.filesPath, cfg.expireFilesHours);
     process.stdout.write(`Store log: ${storeLog}\n`);
   } else {
     process.stdout.write('Store log disabled.\n');
   }
-  if (cfg.filesPath !== null) mkdirSync(cfg.filesPath, { recursive: true });
+  if (cfg.filesPath !== null && files === null) files = FileStore.open(null, cfg.filesPath, cfg.expireFilesHours);
   if (opts.maintenance === true) {
     process.stdout.write('Server started in \'maintenance\' mode, exiting\n');
     return 0;
@@ -89,6 +92,7 @@ export async function start(k, dirs, args) {
     /** Per port: TLS connections accepted, closed, open now, hellos sent (the metrics file's values). */
     counts: { ports: Object.fromEntries(cfg.ports.map((p) => [p, { accepted: 0, closed: 0, active: 0, hellos: 0 }])) },
     queues: queues ?? (k.scheme === 'smp' ? QueueStore.open(null) : null),
+    files,
   };
   const servers = [];
   try {
@@ -101,8 +105,10 @@ export async function start(k, dirs, args) {
     process.stdout.write(k.scheme === 'smp' ? `Serving SMP protocol on port ${port} (TLS)...\n` : `Listening on port ${port}...\n`);
   }
   // No secrets in the log: the fingerprint is public, the password is only counted as present.
-  log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}${context.queues === null ? '' : ` queues=${context.queues.queues.size} skipped=${context.queues.skipped}`}`);
+  log(`started ${k.exe} v6.4.5.1 (test double) fingerprint=${fp} ports=${cfg.ports.join(',')} password=${cfg.password === null ? 'none' : 'set'}${context.queues === null ? '' : ` queues=${context.queues.queues.size} skipped=${context.queues.skipped}`}${files === null ? '' : ` files=${files.files.size} skipped=${files.skipped} expired=${files.expired}`}`);
   const metrics = cfg.prometheusInterval === null ? null : startMetricsWriter(k, dirs, cfg.prometheusInterval, context.counts);
+  // XFTP: expiry again every 2 hours while running (simplexmq defaultFileExpiration checkInterval).
+  if (files !== null) setInterval(() => files.expire(cfg.expireFilesHours), 2 * 3600 * 1000).unref();
   process.once('SIGINT', () => {
     metrics?.stop();
     stop(k, dirs, cfg, servers, context);
@@ -165,15 +171,19 @@ function readConfig(k, ini) {
     }
   }
   let filesPath = null;
+  let expireFilesHours = 48;
   if (k.scheme === 'xftp') {
     filesPath = strict('FILES', 'path');
+    const hours = iniGet(ini, 'STORE_LOG', 'expire_files_hours');
+    if (hours !== undefined && !/^\d{1,6}$/.test(hours)) throw new ExitError(`${k.exe}: Prelude.read: no parse (STORE_LOG expire_files_hours)`);
+    if (hours !== undefined) expireFilesHours = Number(hours);
     const quota = iniGet(ini, 'FILES', 'storage_quota');
     if (quota !== undefined && !/^\d+(kb|mb|gb)?$/.test(quota)) throw new ExitError(`${k.exe}: invalid storage_quota: ${quota}`);
   }
   const restore = iniGet(ini, 'STORE_LOG', 'restore_messages');
   const prometheusInterval = metricsInterval(iniGet(ini, 'STORE_LOG', 'prometheus_interval'));
   if (prometheusInterval !== null && typeof prometheusInterval === 'object') throw new ExitError(`${k.exe}: ${prometheusInterval.error}`);
-  return { portText, ports, password, storeLog, storeMessages: restore === undefined ? storeLog : restore === 'on', filesPath, prometheusInterval };
+  return { portText, ports, password, storeLog, storeMessages: restore === undefined ? storeLog : restore === 'on', filesPath, expireFilesHours, prometheusInterval };
 }
 
 /** One TLS listener on all interfaces; resolves when listening, rejects on a bind error. */
@@ -234,6 +244,11 @@ function xftpHttp2(context) {
       } else if (Buffer.concat(chunks).length === 0) {
         stream.respond({ ':status': 200 });
         stream.end(context.hello(stream.session.socket, VERSIONS));
+      } else if (context.files !== null && Buffer.concat(chunks).length <= 4096 && Buffer.concat(chunks).toString('latin1').startsWith('DOUBLE ')) {
+        // The double's own file commands (simplex-double-files.mjs): one answer line per line.
+        const lines = Buffer.concat(chunks).toString('latin1').split('\n').filter((l) => l.trim() !== '');
+        stream.respond({ ':status': 200 });
+        stream.end(lines.map((l) => `${context.files.answer(l) ?? 'ERR'}\n`).join(''));
       } else {
         stream.respond({ ':status': 501 }); // commands after the hello are not modelled
         stream.end();

@@ -15,12 +15,14 @@
 //   - `[STORE_LOG] prometheus_interval: N`: the metrics file rewritten in place every N seconds, with
 //     the real metric names (simplex-double-metrics.mjs; values are the double's own socket counts).
 // SMP queues: only their store log (simplex-double-store.mjs), with test-only `DOUBLE …` lines.
-// It does NOT model: messages, files, client handshakes beyond the server hello,
+// XFTP files: stored in the [FILES] path with their store log, expired on start
+// (simplex-double-files.mjs), with test-only `DOUBLE …` lines in an HTTP/2 POST.
+// It does NOT model: messages, file transfer commands, client handshakes beyond the server hello,
 // the control port, `cert`, `delete`, `database`, `journal`.
 // Fault injection for tests and drills: SIMPLEX_DOUBLE_FAULT=refuse-start|fail-hello[:MARKER]
 // (simplex-double-start.mjs, injectedFault).
 // Implementation is split in simplex-double-init.mjs, simplex-double-start.mjs, simplex-double-metrics.mjs,
-// simplex-double-store.mjs.
+// simplex-double-store.mjs, simplex-double-files.mjs.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

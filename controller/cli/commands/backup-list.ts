@@ -12,7 +12,7 @@ const Flags = z.object({ state: z.string().optional(), passphraseFile: z.string(
 /**
  * `onionfleet backup list [--json]`: every sealed backup the controller holds, opened with its own
  * key: instance, device, epoch, age, whether the store log is in it (and its chain: base age, deltas,
- * the newest part's age — the data-loss window), and whether it matches what the device reports. Names no key, password or address.
+ * the newest part's age — the data-loss window; for XFTP whether its files are in it, or were left out and why), and whether it matches what the device reports. Names no key, password or address.
  */
 export async function backupList(opts: unknown, ctx: CliContext): Promise<void> {
   const flags = parseFlags(Flags, opts);
@@ -28,6 +28,6 @@ export async function backupList(opts: unknown, ctx: CliContext): Promise<void> 
     return;
   }
   ctx.output.out(rows.map((r) => (r.ok
-    ? `${r.instance ?? ''}  on ${r.device}  epoch ${r.epoch ?? 0}  ${r.ageSeconds ?? 0} s old (${r.reason ?? ''})  store log ${r.storeLog ?? ''}${r.chain === null ? '' : ` (base ${r.chain.baseAgeSeconds} s old, ${r.chain.deltas} deltas, newest ${r.chain.newestAgeSeconds} s old, ${r.chain.bytes} bytes)`}  ${r.bytes} bytes  device reports: ${r.deviceReports}`
+    ? `${r.instance ?? ''}  on ${r.device}  epoch ${r.epoch ?? 0}  ${r.ageSeconds ?? 0} s old (${r.reason ?? ''})  store log ${r.storeLog ?? ''}${r.chain === null ? '' : ` (base ${r.chain.baseAgeSeconds} s old, ${r.chain.deltas} deltas, newest ${r.chain.newestAgeSeconds} s old, ${r.chain.bytes} bytes)`}${r.chain === null || r.chain.xftpFiles === null ? '' : `, ${r.chain.xftpFiles.text}`}  ${r.bytes} bytes  device reports: ${r.deviceReports}`
     : `${r.key}  REFUSED: ${r.problem ?? ''}`)).join('\n'));
 }

@@ -95,7 +95,7 @@ describe('the compiler and identities', () => {
   it('gives an instance new on a device its identity with the epoch raised, keeps the password, and keeps it while it stays', () => {
     const onD1 = compileDesired({ spec, placement: [at('d1')], previous: new Map(), randomBytes: random, controllerRecipient: recipient });
     const first = onD1.get('d1')?.instances[0] as DesiredInstance;
-    expect(first.continuity).toEqual({ identityCopies: true, backupSeconds: 120, recipients: [recipient], holdAtBootSeconds: 1800 });
+    expect(first.continuity).toEqual({ identityCopies: true, backupSeconds: 120, recipients: [recipient], holdAtBootSeconds: 1800, xftpFilesMaxBytes: CONTINUITY_DEFAULTS.standard.xftpFilesMaxBytes });
     expect(first.identity).toBeUndefined();
     const identity = identityOf(first, 'g', 4);
     const moved = compileDesired({ spec, placement: [at('d2')], previous: onD1, randomBytes: () => new Uint8Array(24).fill(9), controllerRecipient: recipient, identities: new Map([['g-smp-01', identity]]) });
