@@ -3,6 +3,7 @@
  * desired state"), with the real nats-server, `serve` and agents: an SMP instance holding thousands of
  * queues (its gzip'd log well over the 256 KiB a desired state carries) is drained; the device it
  * moves to downloads the log in parts through the gateway, and serves every queue at the same address.
+ * So does an XFTP instance with more stored files (incompressible) than a desired state carries.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,10 +18,11 @@ import { BIN, runBin } from '../support/cli.ts';
 import { FleetHarness } from '../support/fleet-harness.ts';
 import { until } from '../support/processes.ts';
 import { queueCommands } from '../support/queue-client.ts';
+import { fileCommands, putFile } from '../support/xftp-file-client.ts';
 
 let h: FleetHarness;
 let fleet: string;
-const devices = [{ id: 'pi-a', operator: 'alice' }, { id: 'pi-b', operator: 'bob' }, { id: 'pi-c', operator: 'carol' }];
+const devices = [{ id: 'pi-a', operator: 'alice' }, { id: 'pi-b', operator: 'bob' }, { id: 'pi-c', operator: 'carol' }, { id: 'pi-d', operator: 'dave' }];
 const instance = 'press-smp-01';
 let view: ReturnType<FleetHarness['instanceView']>;
 const cli = (...args: string[]) => runBin(BIN.onionfleet, [...args, '--state', h.state]);
@@ -30,7 +32,7 @@ const storeLogOn = (device: string) => readFileSync(join(h.devices.get(device)?.
 const queueIds = Array.from({ length: 6000 }, () => randomBytes(48).toString('base64url'));
 
 beforeAll(async () => {
-  ({ h, fleet } = await FleetHarness.applied(devices, [{ id: 'press', smp: 1, xftp: 0, continuity: '{ backupInterval: 10s }' }]));
+  ({ h, fleet } = await FleetHarness.applied(devices, [{ id: 'press', smp: 1, xftp: 1, continuity: '{ backupInterval: 10s, xftpFilesMaxBytes: 1mb }' }]));
   view = h.instanceView(devices, instance);
 }, 240_000);
 
@@ -82,6 +84,24 @@ describe('a store log larger than a desired state carries', () => {
     } finally {
       await session.close();
     }
+  }, 600_000);
+
+  it('carries an XFTP instance\'s files beyond what a desired state carries', async () => {
+    const xftp = h.instanceView(devices, 'press-xftp-01');
+    const from = xftp.holder();
+    const at = (device: string) => ({ host: '127.0.0.1', port: xftp.portOn(device) });
+    const files = [await putFile(at(from), 200_000), await putFile(at(from), 200_000)];
+    await until('a backup with both files', async () => {
+      const run = await cli('backup', 'list', '--json');
+      const rows = (JSON.parse(run.stdout) as { backups: { ok: boolean; instance: string | null; device: string; chain: { xftpFiles: { files: string; count: number } | null } | null }[] }).backups;
+      return rows.some((r) => r.ok && r.instance === 'press-xftp-01' && r.device === from && r.chain?.xftpFiles?.files === 'included' && r.chain.xftpFiles.count === 2) ? true : null;
+    }, 120_000);
+    const drained = await cli('device', 'drain', from, '-f', fleet, '--timeout', '240');
+    expect(drained.code, drained.stderr + drained.stdout).toBe(0);
+    const to = xftp.holder([from]);
+    expect(to).not.toBe('');
+    expect(xftp.desiredOn(to).instances.find((i) => i.id === 'press-xftp-01')?.identity?.storeLogNote).toBe('fetch');
+    expect(await fileCommands(at(to), [...files.map((f) => `DOUBLE GET ${f.id}`), 'DOUBLE COUNT'])).toEqual([...files.map((f) => `200000 ${f.sha256}`), '2']);
   }, 600_000);
 
   it('leaves no store-log content in any log', async () => {

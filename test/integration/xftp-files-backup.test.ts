@@ -9,9 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATHS } from '../../agent/render/paths.ts';
-import { DesiredState } from '#shared/schema/desired-state.ts';
 import { BIN, runBin } from '../support/cli.ts';
-import { FleetHarness, fleetYaml } from '../support/fleet-harness.ts';
+import { FleetHarness } from '../support/fleet-harness.ts';
 import { until } from '../support/processes.ts';
 import { fileCommands, putFile } from '../support/xftp-file-client.ts';
 
@@ -20,9 +19,10 @@ let fleet: string;
 const devices = [{ id: 'pi-a', operator: 'alice' }, { id: 'pi-b', operator: 'bob' }, { id: 'pi-c', operator: 'carol' }];
 const instance = 'press-xftp-01';
 const root = (id: string) => h.devices.get(id)?.root ?? '';
-const runningDesired = (id: string) => DesiredState.parse(JSON.parse(readFileSync(join(root(id), 'var/lib/onionfleet/desired.json'), 'utf8')));
-const holder = (except: readonly string[] = []) => devices.map((d) => d.id).find((id) => !except.includes(id) && runningDesired(id).instances.some((i) => i.id === instance)) ?? '';
-const target = (device: string) => ({ host: '127.0.0.1', port: runningDesired(device).instances.find((i) => i.id === instance)?.localPort ?? 0 });
+let view: ReturnType<FleetHarness['instanceView']>;
+const runningDesired = (id: string) => view.desiredOn(id);
+const holder = (except: readonly string[] = []) => view.holder(except);
+const target = (device: string) => ({ host: '127.0.0.1', port: view.portOn(device) });
 const cli = (...args: string[]) => runBin(BIN.onionfleet, [...args, '--state', h.state]);
 const addressOn = (device: string) => ({
   onion: readFileSync(join(root(device), 'var/lib/tor/onionfleet', instance, 'hostname'), 'utf8').trim(),
@@ -45,15 +45,8 @@ async function filesOf(device: string, ok: (f: Files) => boolean): Promise<Files
 }
 
 beforeAll(async () => {
-  h = await FleetHarness.create();
-  await h.startServe();
-  for (const d of devices) {
-    await h.enroll(d.id);
-    h.startAgent(d.id);
-  }
-  fleet = h.writeFleet(fleetYaml(devices, [{ id: 'press', smp: 1, xftp: 1, continuity: '{ backupInterval: 10s, xftpFilesMaxBytes: 64kb }' }]));
-  const applied = await h.apply(fleet, '--wait', '--timeout', '120');
-  if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}${applied.stdout}`);
+  ({ h, fleet } = await FleetHarness.applied(devices, [{ id: 'press', smp: 1, xftp: 1, continuity: '{ backupInterval: 10s, xftpFilesMaxBytes: 64kb }' }]));
+  view = h.instanceView(devices, instance);
 }, 240_000);
 
 afterAll(async () => {

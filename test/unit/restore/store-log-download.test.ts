@@ -170,7 +170,7 @@ describe('the downloader', () => {
     // Whole: nothing asked of the link, and the stage is not asked again either (a heartbeat costs nothing).
     let stageAsked = 0;
     const counting = downloadStage(undefined, dir, keys);
-    const again = new RestoreDownloader({ link, keys, stage: { complete: (ds) => { stageAsked++; return counting.complete(ds); }, stage: counting.stage }, log: silent });
+    const again = new RestoreDownloader({ link, keys, stage: { complete: (ds) => { stageAsked++; return counting.complete(ds); }, stage: (sealed, d) => counting.stage(sealed, d) }, log: silent });
     await again.fetch(desired);
     await again.fetch(desired);
     expect(asked.length).toBe(2);
