@@ -84,7 +84,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const party = partyOfKey(key);
       if (work.op === 'desired') return answerDesired(options, pushed, party.id, work.have);
       if (work.op === 'status') return storeStatus(options, party.id, work.data);
-      if (work.op === 'restore') return sendRestorePart(options, party.id, work.ref, work.index);
+      if (work.op === 'restore') {
+        return sendRestorePart(options, party.id, work.ref, work.index).then((sent) => {
+          // A device asking for parts it has none of (or a flood of such asks) costs one line a minute.
+          if (!sent) logOncePerMinute(`${key}/missing`, `gateway: device ${party.id} asked for a restore download part it has none of (${work.ref}, part ${work.index}); more such asks are not logged for a minute`);
+        });
+      }
       if (work.op === 'backup' && 'part' in work) return storeLogs.store(party.id, work.slot, work.part, work.data);
       if (work.op === 'backup') return storeLogs.after(party.id, () => storeBackup(options, slots, party.id, work.slot, work.data));
       // Join requests one at a time over all tokens: a token or a device id cannot be taken twice by racing requests.
@@ -214,11 +219,12 @@ async function storeBackup(options: GatewayOptions, slots: Map<string, Set<strin
   held.add(slot);
 }
 
-/** Sends `device` part `index` of its download `ref`, as the controller sealed it to the device. Rejects when there is none. */
-async function sendRestorePart(options: GatewayOptions, device: string, ref: string, index: number): Promise<void> {
+/** Sends `device` part `index` of its download `ref`, as the controller sealed it to the device; false when it has no such part. */
+async function sendRestorePart(options: GatewayOptions, device: string, ref: string, index: number): Promise<boolean> {
   const entry = await options.restores?.get(restorePartKey(device, ref, index));
-  if (entry === null || entry === undefined || entry.operation !== 'PUT') throw new Error(`no part ${index} of a download ${ref} for device ${device}`);
+  if (entry === null || entry === undefined || entry.operation !== 'PUT') return false;
   options.nc.publish(downSubject({ kind: 'device', id: device }, 'restore'), entry.value);
+  return true;
 }
 
 function pushDesired(nc: NatsConnection, pushed: PushedRevisions, entry: KvEntry): void {
