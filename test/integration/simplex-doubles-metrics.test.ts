@@ -33,7 +33,8 @@ describe('the SimpleX doubles write metrics files like the real servers', () => 
     const d = await startDouble('smp', { prometheusInterval: 1 });
     running.push(d);
     const file = join(d.logDir, 'smp-server-metrics.txt');
-    expect(d.output()).toContain(`Prometheus metrics saved every 1 seconds to ${file}`);
+    // The line follows the listening lines on stdout, maybe in a later chunk of the pipe.
+    await until('the metrics line', () => (d.output().includes(`Prometheus metrics saved every 1 seconds to ${file}`) ? true : null), 30_000);
     const first = await metricsOf(d, 'smp-server-metrics.txt', () => true);
     for (const name of ['simplex_smp_info', 'simplex_smp_queues_created', 'simplex_smp_messages_sent', 'simplex_smp_messages_total', 'simplex_smp_sockets_active', 'simplex_smp_clients_total']) {
       expect(first.map((s) => s.name), name).toContain(name);

@@ -39,6 +39,12 @@ async function start(d: { env: NodeJS.ProcessEnv; port: number }): Promise<{ chi
   children.push(child);
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  // Its own line, printed once it listens: on a busy machine another process may hold the port meanwhile.
+  await until('the SMP double to serve', () => {
+    if (child.exitCode !== null) throw new Error(`the SMP double exited: ${out}`);
+    return out.includes(`Serving SMP protocol on port ${d.port} (TLS)`) ? true : null;
+  }, 60_000);
   await untilListening('the SMP double', d.port, 15_000);
   return { child, out: () => out };
 }
