@@ -13,7 +13,8 @@ import { PATHS, serviceName } from '../render/paths.ts';
 import type { ServiceManager } from '../services/service-manager.ts';
 import { CLIENT_AUTH_DIR, FIXED_MANAGED_PATHS, type Observation, type ServiceState } from './plan.ts';
 import { retiringName } from './retiring.ts';
-import { completeDownloads, downloadsIn } from '../restore/staging.ts';
+import { downloadsIn } from '#shared/schema/store-log-download.ts';
+import { completeDownloads } from '../restore/staging.ts';
 import type { BinaryName } from './steps.ts';
 
 export interface ObserveContext {

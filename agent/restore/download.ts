@@ -9,10 +9,10 @@
  */
 import type { Logger } from '#shared/log.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
-import { refOf, type StoreLogDownload } from '#shared/schema/store-log-download.ts';
+import { downloadsIn, refOf, type StoreLogDownload } from '#shared/schema/store-log-download.ts';
 import type { Applier } from '../applier/client.ts';
 import type { ApplierAnswer } from '../applier/protocol.ts';
-import { completeDownloads, downloadsIn, openRestorePart, stageRestorePart, type PartKeys } from './staging.ts';
+import { completeDownloads, openRestorePart, stageRestorePart, type PartKeys } from './staging.ts';
 
 /** Where parts go: the agent's own root, or the applier. */
 export interface DownloadStage {

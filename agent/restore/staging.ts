@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { open } from '#shared/crypto/envelope.ts';
 import { writeFileAtomic } from '#shared/fs/atomic-write.ts';
 import type { DesiredState } from '#shared/schema/desired-state.ts';
-import { DOWNLOAD_PART_BYTES, DownloadRef, refOf, RESTORE_PART_KIND, RestorePart, type StoreLogDownload } from '#shared/schema/store-log-download.ts';
+import { DOWNLOAD_PART_BYTES, downloadsIn, DownloadRef, refOf, RESTORE_PART_KIND, RestorePart, type StoreLogDownload } from '#shared/schema/store-log-download.ts';
 
 export const STAGING_DIR = '/var/lib/onionfleet/restores';
 
@@ -40,11 +40,6 @@ export async function stageRestorePart(root: string, sealed: Uint8Array, keys: P
   await mkdir(join(root, STAGING_DIR, part.ref), { recursive: true, mode: 0o700 });
   await writeFileAtomic(partFile(root, part.ref, part.index), Buffer.from(part.data, 'base64'), { mode: 0o600 });
   return { ref: part.ref, index: part.index, parts: part.parts };
-}
-
-/** The downloads the identities of `desired` name. */
-export function downloadsIn(desired: Pick<DesiredState, 'instances'>): StoreLogDownload[] {
-  return desired.instances.flatMap((i) => (i.identity?.storeLogNote === 'fetch' && i.identity.storeLogDownload !== undefined ? [i.identity.storeLogDownload] : []));
 }
 
 /** The gzip'd log `download` names, put together from its staged parts, or null while a part is missing or they do not make it. */

@@ -18,10 +18,6 @@ export interface DownloadKeys {
   readonly recipient: string;
 }
 
-/** The identities of `state` that name a download. */
-const downloadsOf = (state: DesiredState): InstanceIdentity[] =>
-  state.instances.flatMap((i) => (i.identity?.storeLogNote === 'fetch' && i.identity.storeLogDownload !== undefined ? [i.identity] : []));
-
 /** An identity without its store log, for a device that cannot download it. */
 function withoutDownload(identity: InstanceIdentity): InstanceIdentity {
   const rest: InstanceIdentity = { ...identity, storeLog: null, storeLogNote: 'too-large' };
@@ -36,7 +32,7 @@ function withoutDownload(identity: InstanceIdentity): InstanceIdentity {
  * identities going without their store log.
  */
 export async function prepareDownloads(kv: KV | undefined, device: string, state: DesiredState, logs: ReadonlyMap<string, Uint8Array>, keys: DownloadKeys): Promise<DesiredState> {
-  const named = downloadsOf(state);
+  const named = state.instances.flatMap((i) => (i.identity?.storeLogNote === 'fetch' && i.identity.storeLogDownload !== undefined ? [i.identity] : []));
   if (kv === undefined) {
     if (named.length === 0) return state;
     return { ...state, instances: state.instances.map((i) => (i.identity?.storeLogNote === 'fetch' ? { ...i, identity: withoutDownload(i.identity) } : i)) };

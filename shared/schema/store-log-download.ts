@@ -51,6 +51,11 @@ export function downloadFor(sha256: string, bytes: number): StoreLogDownload {
   return { sha256, bytes, parts: Math.max(1, Math.ceil(bytes / DOWNLOAD_PART_BYTES)) };
 }
 
+/** The downloads the identities of a desired state's instances name (with `storeLogNote: fetch`). */
+export function downloadsIn(desired: { readonly instances: readonly { readonly identity?: { readonly storeLogNote: string; readonly storeLogDownload?: StoreLogDownload | undefined } | undefined }[] }): StoreLogDownload[] {
+  return desired.instances.flatMap((i) => (i.identity?.storeLogNote === 'fetch' && i.identity.storeLogDownload !== undefined ? [i.identity.storeLogDownload] : []));
+}
+
 /** A download's reference. */
 export const refOf = (download: Pick<StoreLogDownload, 'sha256'>): string => download.sha256.slice(0, 16);
 

@@ -3,14 +3,15 @@
  * queues change, read back on start (after a clean stop and after SIGKILL), and the log is compacted.
  * Real double processes on loopback; each test stops exactly the children it started.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queueCommands } from '../support/queue-client.ts';
-import { freePort, stopChild, until, untilListening } from '../support/processes.ts';
+import { freePort, stopChild, until } from '../support/processes.ts';
+import { startDoubleProcess } from '../support/simplex-server.ts';
 
 const SMP = fileURLToPath(new URL('../doubles/smp-server', import.meta.url));
 const HOST = 'ajv3m4uu3oo5gzcqqgq3k7g4zxfk6icrqjgyhplorn6p5ufmwsftrlid.onion';
@@ -35,18 +36,9 @@ async function initDouble(): Promise<{ env: NodeJS.ProcessEnv; log: string; port
 }
 
 async function start(d: { env: NodeJS.ProcessEnv; port: number }): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(SMP, ['start'], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  // Its own line, printed once it listens: on a busy machine another process may hold the port meanwhile.
-  await until('the SMP double to serve', () => {
-    if (child.exitCode !== null) throw new Error(`the SMP double exited: ${out}`);
-    return out.includes(`Serving SMP protocol on port ${d.port} (TLS)`) ? true : null;
-  }, 60_000);
-  await untilListening('the SMP double', d.port, 15_000);
-  return { child, out: () => out };
+  const started = await startDoubleProcess(SMP, d.env, d.port);
+  children.push(started.child);
+  return started;
 }
 
 describe('the SMP double keeps a store log', () => {

@@ -5,7 +5,7 @@
  * expire_files_hours deleted. Real double processes on loopback; each test stops exactly the children
  * it started.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probeIdentity } from '#shared/probes/tls-identity.ts';
 import { fileCommands, putFile } from '../support/xftp-file-client.ts';
-import { freePort, stopChild, until, untilListening } from '../support/processes.ts';
+import { freePort, stopChild, until } from '../support/processes.ts';
+import { startDoubleProcess } from '../support/simplex-server.ts';
 
 const XFTP = fileURLToPath(new URL('../doubles/xftp-server', import.meta.url));
 const HOST = 'ajv3m4uu3oo5gzcqqgq3k7g4zxfk6icrqjgyhplorn6p5ufmwsftrlid.onion';
@@ -43,12 +44,9 @@ async function initDouble(): Promise<Double> {
 }
 
 async function start(d: Double): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(XFTP, ['start'], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  await untilListening('the XFTP double', d.port, 15_000);
-  return { child, out: () => out };
+  const started = await startDoubleProcess(XFTP, d.env, d.port);
+  children.push(started.child);
+  return started;
 }
 
 const b64 = (b: Buffer) => b.toString('base64').replaceAll('+', '-').replaceAll('/', '_');

@@ -79,3 +79,21 @@ function accepts(port: number): Promise<boolean> {
     s.on('error', () => { resolve(false); });
   });
 }
+
+/**
+ * Runs `<exe> start` of an initialised double and resolves once it says it serves `port` (its own
+ * line, printed after it listens: on a busy machine another process may hold a port meanwhile) and
+ * the port accepts. Throws when it exits first. The caller stops the child.
+ */
+export async function startDoubleProcess(exe: string, env: NodeJS.ProcessEnv, port: number): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn(exe, ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const serving = [`Serving SMP protocol on port ${port} (TLS)`, `Listening on port ${port}...`];
+  await until(`the double to serve port ${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`the double exited: ${out}`);
+    return serving.some((line) => out.includes(line)) && await accepts(port) ? true : null;
+  }, 60_000);
+  return { child, out: () => out };
+}
